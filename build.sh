@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# The one entry point: build, serve, test, train and benchmark the autoencoder lab.
+#
+#   ./build.sh serve        build the wasm, the page's data and serve www/ on http://127.0.0.1:8000
+#   ./build.sh build        build everything the page needs into www/pkg and www/data
+#   ./build.sh test         every test: native, in the browser (wasm-bindgen-test), the page (playwright)
+#   ./build.sh train ...    native training, e.g. ./build.sh train --model conv --epochs 1
+#   ./build.sh bench ...    native training throughput, e.g. ./build.sh bench --model dense
+#   ./build.sh bench-web    the page's throughput on WebGPU in headless Chromium
+#
+# The page needs a server rather than file://: browsers refuse to fetch wasm and data files from
+# file:// pages, and serve .wasm with the wrong MIME type from most file systems.
+#
+# Nothing here downloads a tool binary: the wasm target, wasm-bindgen and Chromium come from the
+# package registries (crates.io, Debian, npm) and are cached under $LAB_CACHE, outside the clone,
+# so a fresh clone does not rebuild burn from nothing.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+
+LAB_CACHE="${LAB_CACHE:-$HOME/.cache/autoencoder-lab}"
+NATIVE_TARGET="$LAB_CACHE/target"
+WASM_TARGET="$LAB_CACHE/wasm-target"
+TOOLS="$LAB_CACHE/tools"
+CRATE=autoencoder_lab
+PORT="${PORT:-8000}"
+# Arguments for headless Chromium with a WebGPU adapter and no GPU (SwiftShader, a CPU Vulkan).
+CHROMIUM_WEBGPU_FLAGS=(--enable-unsafe-webgpu --enable-features=Vulkan --use-vulkan=swiftshader --use-webgpu-adapter=swiftshader)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+apt_install() {
+  log "installing Debian packages: $*"
+  if [ ! -f "$LAB_CACHE/.apt-updated" ] || [ -n "$(find "$LAB_CACHE/.apt-updated" -mmin +1440)" ]; then
+    apt-get update -qq
+    mkdir -p "$LAB_CACHE" && touch "$LAB_CACHE/.apt-updated"
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+native_cargo() {
+  CARGO_TARGET_DIR="$NATIVE_TARGET" cargo "$@"
+}
+
+# --- the wasm toolchain --------------------------------------------------------------------------
+# Where rustup has the wasm32 target, use it. Otherwise build the wasm32 standard library from the
+# source Debian ships with its Rust (rustc-web), since rustup cannot download the target offline.
+WASM_ENV=()
+WASM_BUILD_STD=()
+ensure_wasm_toolchain() {
+  if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    WASM_ENV=(env)
+    return
+  fi
+  if [ ! -d /usr/lib/rustlib/src/rust/library ] || [ ! -x /usr/bin/rust-lld ]; then
+    apt_install rustc-web cargo-web rust-web-src rust-web-llvm lld-22
+  fi
+  # Keep this environment identical from build to build: any change rebuilds all of burn.
+  WASM_ENV=(env PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc)
+  WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
+}
+
+wasm_cargo() {
+  ensure_wasm_toolchain
+  # The runner and chromedriver only matter to `cargo test`; they change no build fingerprint.
+  "${WASM_ENV[@]}" CARGO_TARGET_DIR="$WASM_TARGET" \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$TOOLS/bin/wasm-bindgen-test-runner" \
+    CHROMEDRIVER=/usr/bin/chromedriver \
+    cargo "$@"
+}
+
+# wasm-bindgen's CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock.
+ensure_wasm_bindgen() {
+  local want
+  want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
+  [ -n "$want" ] || die "wasm-bindgen is missing from Cargo.lock"
+  if [ "$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    log "installing wasm-bindgen-cli $want into $TOOLS (once; about 8 minutes)"
+    # No --locked: one dependency version it locks is missing from the registry here.
+    CARGO_TARGET_DIR="$LAB_CACHE/tools-target" cargo install -q wasm-bindgen-cli --version "$want" --root "$TOOLS"
+  fi
+}
+
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt_install chromium chromium-driver
+  fi
+}
+
+ensure_node_modules() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    log "installing npm packages (playwright-core; it uses Debian's chromium, it downloads no browser)"
+    npm ci --no-audit --no-fund --silent
+  fi
+}
+
+# --- build ---------------------------------------------------------------------------------------
+build_wasm() {
+  ensure_wasm_bindgen
+  log "building the wasm (release profile 'web'; a cold build of burn takes about 20 minutes)"
+  wasm_cargo build --lib --profile web --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}"
+  "$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-dir www/pkg \
+    "$WASM_TARGET/wasm32-unknown-unknown/web/$CRATE.wasm"
+}
+
+build_data() {
+  log "writing the page's MNIST chunks into www/data"
+  native_cargo run --release --quiet -- export-web-data --out www/data
+}
+
+cmd_build() {
+  build_wasm
+  build_data
+  log "built: www/pkg ($(du -sh www/pkg | cut -f1)), www/data ($(du -sh www/data | cut -f1))"
+}
+
+# Python's server knows .wasm is application/wasm, which WebAssembly.instantiateStreaming requires.
+serve_www() {
+  exec python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$ROOT/www"
+}
+
+cmd_serve() {
+  cmd_build
+  log "serving www/ on http://127.0.0.1:$PORT/ (Ctrl-C to stop)"
+  serve_www
+}
+
+# --- tests ---------------------------------------------------------------------------------------
+# Tests and benchmarks serve on their own port, so a page already served on 8000 is not mistaken
+# for this build's.
+start_server() {
+  PORT="${TEST_PORT:-8123}"
+  if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; then
+    die "port $PORT is already in use; set TEST_PORT to a free port"
+  fi
+  serve_www >/dev/null 2>&1 &
+  SERVER_PID=$!
+  trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null && return
+    sleep 0.2
+  done
+  die "the page server did not start on port $PORT"
+}
+
+test_native() {
+  log "native tests"
+  native_cargo test --release
+}
+
+test_browser() {
+  ensure_chromium
+  ensure_wasm_bindgen
+  log "browser tests (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader)"
+  wasm_cargo test --profile web --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}" --test web
+}
+
+test_page() {
+  ensure_chromium
+  ensure_node_modules
+  cmd_build
+  start_server
+  log "page tests (playwright-core driving Debian's chromium)"
+  LAB_URL="http://127.0.0.1:$PORT/" node --test tests/e2e/
+}
+
+cmd_test() {
+  test_native
+  test_browser
+  test_page
+}
+
+# --- training and benchmarks ---------------------------------------------------------------------
+cmd_bench_web() {
+  ensure_chromium
+  ensure_node_modules
+  cmd_build
+  start_server
+  LAB_URL="http://127.0.0.1:$PORT/" node tests/e2e/bench.mjs "$@"
+}
+
+case "${1:-}" in
+  build) cmd_build ;;
+  serve) cmd_serve ;;
+  test) shift; cmd_test "$@" ;;
+  test-native) test_native ;;
+  test-browser) test_browser ;;
+  test-page) test_page ;;
+  train | eval | bench) native_cargo run --release --quiet -- "$@" ;;
+  bench-web) shift; cmd_bench_web "$@" ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

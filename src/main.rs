@@ -1,0 +1,379 @@
+//! The native command line: train, evaluate and benchmark the autoencoders on the full MNIST,
+//! and write the page's data chunks.
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use std::path::{Path, PathBuf};
+    use std::process::ExitCode;
+    use std::time::Instant;
+
+    use autoencoder_lab::checkpoint;
+    use autoencoder_lab::data::{DEFAULT_DATA_DIR, Mnist, MnistSet};
+    use autoencoder_lab::model::ModelKind;
+    use autoencoder_lab::train::{Trainer, TrainingConfig, evaluate, psnr};
+    use burn::prelude::*;
+    use clap::{Args, Parser, Subcommand, ValueEnum};
+    use indicatif::{ProgressBar, ProgressStyle};
+    use pollster::block_on;
+    use serde_json::json;
+
+    /// Images per chunk of the page's data: small enough that a 1,000-image subset is one fetch.
+    const CHUNK_IMAGES: usize = 1000;
+    /// Evaluation batch: large batches keep the per-kernel overhead small; no gradients are kept.
+    const EVAL_BATCH: usize = 1000;
+
+    #[derive(Parser)]
+    #[command(version, about = "Dense and convolutional MNIST autoencoders in Burn")]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Subcommand)]
+    enum Command {
+        /// Train a model on MNIST and report per-epoch losses, test MSE and speed.
+        Train(TrainArgs),
+        /// Evaluate a saved model on the MNIST test set.
+        Eval(EvalArgs),
+        /// Measure steady-state training throughput (images per second).
+        Bench(BenchArgs),
+        /// Write the page's data: MNIST in chunks of 1,000 images with an index (www/data).
+        ExportWebData(ExportArgs),
+    }
+
+    #[derive(Clone, Copy, ValueEnum)]
+    enum DeviceChoice {
+        /// burn's flex backend: pure Rust, SIMD, multi-threaded (the fastest CPU backend here).
+        Cpu,
+        /// burn's wgpu backend on the machine's GPU (Vulkan, Metal or DX12).
+        Wgpu,
+    }
+
+    #[derive(Args)]
+    struct Common {
+        /// Which autoencoder.
+        #[arg(long, default_value = "conv")]
+        model: ModelKind,
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: DeviceChoice,
+        /// Images per step.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+        batch_size: u32,
+        #[arg(long, default_value_t = 1e-3)]
+        learning_rate: f64,
+        /// Seeds the initial weights and the shuffle of each epoch.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Latent size (default: the seed's, 3 for dense and 64 for conv).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        latent: Option<u32>,
+        /// Train on the first N training images only.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        train_limit: Option<u32>,
+        /// Folder holding the four MNIST .gz files.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    }
+
+    #[derive(Args)]
+    struct TrainArgs {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        epochs: u32,
+        /// Write a JSON report of the run here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Save the trained model here (the page loads the same format).
+        #[arg(long)]
+        save: Option<PathBuf>,
+    }
+
+    #[derive(Args)]
+    struct EvalArgs {
+        /// A model file written by `train --save`.
+        #[arg(long)]
+        load: PathBuf,
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: DeviceChoice,
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    }
+
+    #[derive(Args)]
+    struct BenchArgs {
+        #[command(flatten)]
+        common: Common,
+        /// Untimed steps first (kernel compilation, allocator warm-up).
+        #[arg(long, default_value_t = 50)]
+        warmup: u32,
+        /// Timed steps.
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+        steps: u32,
+        /// Print one JSON object instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    }
+
+    #[derive(Args)]
+    struct ExportArgs {
+        #[arg(long, default_value = "www/data")]
+        out: PathBuf,
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    }
+
+    type Result<T> = std::result::Result<T, String>;
+
+    pub fn main() -> ExitCode {
+        let cli = Cli::parse();
+        let outcome = match cli.command {
+            Command::Train(args) => train(args),
+            Command::Eval(args) => eval(args),
+            Command::Bench(args) => bench(args),
+            Command::ExportWebData(args) => export_web_data(args),
+        };
+        match outcome {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn device(choice: DeviceChoice) -> Result<(Device, &'static str)> {
+        match choice {
+            DeviceChoice::Cpu => Ok((Device::flex(), "flex (CPU)")),
+            DeviceChoice::Wgpu => Device::wgpu_options()
+                .init()
+                .map(|d| (d, "wgpu"))
+                .map_err(|e| format!("no usable GPU for --device wgpu ({e}); use --device cpu")),
+        }
+    }
+
+    fn load_mnist(dir: &Path) -> Result<Mnist> {
+        Mnist::load(dir).map_err(|e| e.to_string())
+    }
+
+    fn config(common: &Common) -> TrainingConfig {
+        TrainingConfig {
+            model: common.model,
+            batch_size: common.batch_size as usize,
+            learning_rate: common.learning_rate,
+            seed: common.seed,
+            latent: common.latent.map(|l| l as usize),
+        }
+    }
+
+    fn training_set(mnist: &Mnist, common: &Common) -> MnistSet {
+        match common.train_limit {
+            Some(n) => mnist.train.take(n as usize),
+            None => mnist.train.clone(),
+        }
+    }
+
+    fn train(args: TrainArgs) -> Result<()> {
+        let common = &args.common;
+        let config = config(common);
+        config.validate().map_err(|e| e.to_string())?;
+        let mnist = load_mnist(&common.data_dir)?;
+        let train_set = training_set(&mnist, common);
+        let (device, backend) = device(common.device)?;
+        let mut trainer = Trainer::new(config.clone(), &device, train_set.len()).map_err(|e| e.to_string())?;
+        let parameters = trainer.model().num_params();
+        eprintln!(
+            "training the {} autoencoder ({parameters} parameters) on {} images, {} epochs, batch {}, Adam {}, backend {backend}",
+            config.model,
+            train_set.len(),
+            args.epochs,
+            config.batch_size,
+            config.learning_rate
+        );
+        let test_mse = |trainer: &Trainer| block_on(evaluate(&trainer.inference_model(), &mnist.test, EVAL_BATCH, &device));
+        let initial_test_mse = test_mse(&trainer).map_err(|e| e.to_string())?;
+
+        let batches = trainer.batches_per_epoch() as u64;
+        let mut per_epoch = Vec::new();
+        for epoch in 1..=args.epochs as usize {
+            let bar = ProgressBar::new(batches).with_style(
+                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} batches  {msg}  ETA {eta}")
+                    .expect("the template is valid")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("{epoch}/{}", args.epochs));
+            let started = Instant::now();
+            let mut losses = Vec::with_capacity(batches as usize);
+            while trainer.epoch() < epoch {
+                // Read the losses back every 20 steps: often enough for the bar, rarely enough
+                // not to stall the device.
+                let chunk = block_on(trainer.run(&train_set, 20)).map_err(|e| e.to_string())?;
+                losses.extend_from_slice(&chunk);
+                let images = (losses.len() * config.batch_size).min(train_set.len());
+                bar.set_message(format!(
+                    "loss {:.4}  {:.0} img/s",
+                    chunk.last().copied().unwrap_or(f32::NAN),
+                    images as f64 / started.elapsed().as_secs_f64()
+                ));
+                bar.inc(chunk.len() as u64);
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            bar.finish_and_clear();
+            let mse = test_mse(&trainer).map_err(|e| e.to_string())?;
+            let mean = losses.iter().map(|&l| f64::from(l)).sum::<f64>() / losses.len() as f64;
+            let min = losses.iter().copied().fold(f32::INFINITY, f32::min);
+            let images_per_sec = train_set.len() as f64 / seconds;
+            eprintln!(
+                "epoch {epoch}: mean train loss {mean:.4}, min batch loss {min:.4}, test MSE {mse:.4}, PSNR {:.2} dB, {images_per_sec:.0} images/s",
+                psnr(mse)
+            );
+            per_epoch.push(json!({
+                "epoch": epoch,
+                "mean_train_loss": mean,
+                "min_batch_loss": min,
+                "test_mse": mse,
+                "psnr": psnr(mse),
+                "images_per_sec": images_per_sec,
+                "seconds": seconds,
+            }));
+        }
+
+        let report = json!({
+            "model": config.model,
+            "parameters": parameters,
+            "latent": trainer.model().latent_size(),
+            "backend": backend,
+            "train_images": train_set.len(),
+            "test_images": mnist.test.len(),
+            "batch_size": config.batch_size,
+            "learning_rate": config.learning_rate,
+            "seed": config.seed,
+            "initial_test_mse": initial_test_mse,
+            "per_epoch": per_epoch,
+        });
+        if let Some(path) = &args.report {
+            let text = serde_json::to_string_pretty(&report).expect("a JSON value serializes");
+            std::fs::write(path, text + "\n").map_err(|e| format!("cannot write the report to {}: {e}", path.display()))?;
+        }
+        if let Some(path) = &args.save {
+            let summary = json!({
+                "epochs": args.epochs,
+                "train_images": train_set.len(),
+                "batch_size": config.batch_size,
+                "learning_rate": config.learning_rate,
+                "seed": config.seed,
+                "test_mse": per_epoch.last().map(|e| e["test_mse"].clone()),
+                "backend": backend,
+            });
+            let bytes = checkpoint::save(&trainer.inference_model(), summary).map_err(|e| e.to_string())?;
+            std::fs::write(path, bytes).map_err(|e| format!("cannot save the model to {}: {e}", path.display()))?;
+            eprintln!("saved the model to {}", path.display());
+        }
+        Ok(())
+    }
+
+    fn eval(args: EvalArgs) -> Result<()> {
+        const HINT: &str = "write one with `train --save FILE`";
+        let bytes = std::fs::read(&args.load).map_err(|e| format!("cannot read {}: {e}; {HINT}", args.load.display()))?;
+        let (device, backend) = device(args.device)?;
+        let (model, header) = checkpoint::load(&bytes, None, &device).map_err(|e| format!("{}: {e}", args.load.display()))?;
+        let mnist = load_mnist(&args.data_dir)?;
+        let mse = block_on(evaluate(&model, &mnist.test, EVAL_BATCH, &device)).map_err(|e| e.to_string())?;
+        println!(
+            "{}",
+            json!({
+                "model": header.model,
+                "parameters": header.parameters,
+                "latent": header.latent,
+                "backend": backend,
+                "test_images": mnist.test.len(),
+                "test_mse": mse,
+                "psnr": psnr(mse),
+                "training": header.training,
+            })
+        );
+        Ok(())
+    }
+
+    fn bench(args: BenchArgs) -> Result<()> {
+        let common = &args.common;
+        let config = config(common);
+        config.validate().map_err(|e| e.to_string())?;
+        let mnist = load_mnist(&common.data_dir)?;
+        let train_set = training_set(&mnist, common);
+        let (device, backend) = device(common.device)?;
+        let mut trainer = Trainer::new(config.clone(), &device, train_set.len()).map_err(|e| e.to_string())?;
+        // One step at a time with the loss read after each, as a training loop that reports every
+        // batch does (and as the PyTorch reference figures were measured).
+        let step = |trainer: &mut Trainer| -> Result<usize> {
+            let losses = block_on(trainer.run(&train_set, 1)).map_err(|e| e.to_string())?;
+            Ok(losses.len())
+        };
+        for _ in 0..args.warmup {
+            step(&mut trainer)?;
+        }
+        let started = Instant::now();
+        let mut steps = 0;
+        while steps < args.steps as usize {
+            steps += step(&mut trainer)?;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let images_per_sec = (steps * config.batch_size) as f64 / seconds;
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        if args.json {
+            println!(
+                "{}",
+                json!({
+                    "model": config.model,
+                    "backend": backend,
+                    "batch_size": config.batch_size,
+                    "images_per_sec": images_per_sec,
+                    "steps": steps,
+                    "warmup_steps": args.warmup,
+                    "seconds": seconds,
+                    "threads": threads,
+                })
+            );
+        } else {
+            println!(
+                "{} on {backend}: {images_per_sec:.0} images/s at batch {} ({steps} steps after {} warm-up, {threads} threads)",
+                config.model, config.batch_size, args.warmup
+            );
+        }
+        Ok(())
+    }
+
+    fn export_web_data(args: ExportArgs) -> Result<()> {
+        use sha2::{Digest, Sha256};
+        let mnist = load_mnist(&args.data_dir)?;
+        std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+        let mut index = serde_json::Map::new();
+        index.insert("chunk_size".into(), json!(CHUNK_IMAGES));
+        index.insert("image_side".into(), json!(autoencoder_lab::data::IMAGE_SIDE));
+        for (split, set) in [("train", &mnist.train), ("test", &mnist.test)] {
+            let mut chunks = Vec::new();
+            for (i, start) in (0..set.len()).step_by(CHUNK_IMAGES).enumerate() {
+                let chunk = set.range(start, CHUNK_IMAGES);
+                let bytes = chunk.to_chunk();
+                let file = format!("{split}-{i:02}.idx.gz");
+                std::fs::write(args.out.join(&file), &bytes).map_err(|e| format!("cannot write {file}: {e}"))?;
+                let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+                chunks.push(json!({"file": file, "images": chunk.len(), "bytes": bytes.len(), "sha256": sha256}));
+            }
+            index.insert(split.into(), chunks.into());
+        }
+        let index_path = args.out.join("index.json");
+        std::fs::write(&index_path, serde_json::to_string_pretty(&index).expect("a JSON value serializes") + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", index_path.display()))?;
+        eprintln!("wrote {} training and {} test images to {}", mnist.train.len(), mnist.test.len(), args.out.display());
+        Ok(())
+    }
+}

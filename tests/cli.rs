@@ -1,0 +1,112 @@
+//! The command line refuses bad input with one line naming the fix, never a panic trace.
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_autoencoder-lab"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn assert_refused(args: &[&str], expect: &str) {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "{args:?}: {stderr}");
+}
+
+#[test]
+fn unknown_model_is_refused() {
+    assert_refused(&["train", "--model", "foo"], "invalid model type \"foo\"");
+}
+
+#[test]
+fn zero_epochs_and_zero_batch_are_refused() {
+    assert_refused(&["train", "--epochs", "0"], "--epochs");
+    assert_refused(&["train", "--batch-size", "0"], "--batch-size");
+}
+
+#[test]
+fn negative_learning_rate_is_refused() {
+    assert_refused(&["train", "--learning-rate=-0.1"], "learning rate must be a positive number");
+}
+
+#[test]
+fn missing_data_names_the_file_and_the_fix() {
+    let dir = std::env::temp_dir().join(format!("ae-lab-missing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = run(&["train", "--data-dir", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: ") && stderr.contains("train-images-idx3-ubyte.gz"), "{stderr}");
+}
+
+#[test]
+fn corrupted_data_is_refused_in_one_line() {
+    let dir = std::env::temp_dir().join(format!("ae-lab-corrupt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
+    for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        std::fs::copy(format!("{source}/{name}"), dir.join(name)).unwrap();
+    }
+    // Cut the training labels short, as an interrupted copy would.
+    let labels = dir.join("train-labels-idx1-ubyte.gz");
+    let bytes = std::fs::read(&labels).unwrap();
+    std::fs::write(&labels, &bytes[..bytes.len() / 3]).unwrap();
+    let out = run(&["train", "--data-dir", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("train-labels-idx1-ubyte.gz") && stderr.contains("corrupted"), "{stderr}");
+}
+
+#[test]
+fn eval_of_a_foreign_file_is_refused() {
+    let path = std::env::temp_dir().join(format!("ae-lab-foreign-{}.bin", std::process::id()));
+    std::fs::write(&path, b"not a model").unwrap();
+    assert_refused(&["eval", "--load", path.to_str().unwrap()], "not a model file");
+}
+
+#[test]
+fn a_short_training_run_writes_a_report_and_a_model_that_eval_reads() {
+    let dir = std::env::temp_dir().join(format!("ae-lab-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (report, model) = (dir.join("report.json"), dir.join("model.bin"));
+    let out = run(&[
+        "train", "--model", "dense", "--epochs", "2", "--train-limit", "256",
+        "--report", report.to_str().unwrap(), "--save", model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(report["model"], "dense");
+    assert_eq!(report["parameters"], 219_891);
+    let epochs = report["per_epoch"].as_array().unwrap();
+    assert_eq!(epochs.len(), 2);
+    for key in ["epoch", "mean_train_loss", "min_batch_loss", "test_mse", "psnr", "images_per_sec"] {
+        assert!(epochs[1][key].is_number(), "per_epoch lacks {key}: {report}");
+    }
+    let trained = epochs[1]["test_mse"].as_f64().unwrap();
+    assert!(trained < report["initial_test_mse"].as_f64().unwrap());
+
+    let out = run(&["eval", "--load", model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(eval["model"], "dense");
+    assert!((eval["test_mse"].as_f64().unwrap() - trained).abs() < 1e-5, "{eval} vs {trained}");
+}
+
+#[test]
+fn bench_prints_one_json_object() {
+    let out = run(&["bench", "--model", "dense", "--warmup", "2", "--steps", "5", "--train-limit", "320", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bench: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(bench["model"], "dense");
+    assert_eq!(bench["batch_size"], 32);
+    assert!(bench["images_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(bench["backend"].as_str().unwrap().contains("flex"));
+}
