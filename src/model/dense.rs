@@ -73,3 +73,16 @@ fn through(layers: &[Linear], mut x: Tensor<2>) -> Tensor<2> {
     }
     x
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stage_has_the_seed_width() {
+        let m = DenseAutoencoderConfig::new().init(&Device::flex());
+        let widths = |layers: &[Linear]| layers.iter().map(|l| l.weight.dims()).collect::<Vec<_>>();
+        assert_eq!(widths(&m.encoder), [[784, 128], [128, 64], [64, 12], [12, 3]]);
+        assert_eq!(widths(&m.decoder), [[3, 12], [12, 64], [64, 128], [128, 784]]);
+    }
+}
