@@ -63,9 +63,9 @@ impl ConvAutoencoder {
     /// - images: `[batch, 28, 28]` -> code `[batch, latent]` (the 1x1 feature map, flattened)
     pub fn encode(&self, images: Tensor<3>) -> Tensor<2> {
         let [batch, _, _] = images.dims();
-        let x = images.reshape([batch, 1, IMAGE_SIDE, IMAGE_SIDE]); // [batch, 1, 28, 28]
-        let x = relu(self.enc1.forward(x)); // [batch, 16, 14, 14]
-        let x = relu(self.enc2.forward(x)); // [batch, 32, 7, 7]
+        let x = images.reshape([batch, IMAGE_SIDE * IMAGE_SIDE, 1]); // [batch, 28*28, 1] channels-last
+        let x = relu(strided_conv(&self.enc1, x, IMAGE_SIDE)); // [batch, 14*14, 16]
+        let x = relu(strided_conv(&self.enc2, x, IMAGE_SIDE / 2)); // [batch, 7*7, 32]
         relu(full_window_conv(&self.enc3, x)) // [batch, 64]
     }
 
@@ -73,9 +73,9 @@ impl ConvAutoencoder {
     /// - code: `[batch, latent]` -> images `[batch, 28, 28]` in [0, 1]
     pub fn decode(&self, code: Tensor<2>) -> Tensor<3> {
         let [batch, _] = code.dims();
-        let x = relu(full_window_conv_transpose(&self.dec1, code)); // [batch, 32, 7, 7]
-        let x = relu(self.dec2.forward(x)); // [batch, 16, 14, 14]
-        let x = sigmoid(self.dec3.forward(x)); // [batch, 1, 28, 28]
+        let x = relu(full_window_conv_transpose(&self.dec1, code)); // [batch, 7*7, 32]
+        let x = relu(strided_conv_transpose(&self.dec2, x, IMAGE_SIDE / 4)); // [batch, 14*14, 16]
+        let x = sigmoid(strided_conv_transpose(&self.dec3, x, IMAGE_SIDE / 2)); // [batch, 28*28, 1]
         x.reshape([batch, IMAGE_SIDE, IMAGE_SIDE])
     }
 
@@ -90,18 +90,100 @@ impl ConvAutoencoder {
     }
 }
 
-/// The 7x7 convolution over a 7x7 map: its window covers the whole input, so it is exactly a
-/// matrix product with the flattened kernel. Written so, it runs as one GEMM forward and two
-/// backward instead of a general convolution and its transposed-convolution gradients.
+// How the layers run. The parameters are burn's Conv2d and ConvTranspose2d (so the model file is
+// burn's usual record), but the arithmetic is done here, channels-last (`[batch, h*w, channels]`),
+// as one gather of input pixels followed by one matrix product per layer. At these sizes a
+// general convolution spends its time in layout conversion and in slow weight-gradient
+// convolutions; a gather and a GEMM have cheap, exact gradients (a scatter-add and two GEMMs) on
+// every backend, the browser's WebGPU included. Tests below check each against burn's own layer.
+
+/// For each output pixel of a 3x3, stride-2, padding-1 layer, the input pixel under each of the 9
+/// taps, row-major over (output pixel, tap); `zero` (one past the last pixel) where the tap falls
+/// outside the input. `input_of(out_y, out_x, ky, kx)` says which input pixel a tap reads, if any.
+fn tap_indices(out_side: usize, zero: usize, input_of: impl Fn(usize, usize, usize, usize) -> Option<usize>) -> Vec<i32> {
+    let mut idx = Vec::with_capacity(out_side * out_side * 9);
+    for oy in 0..out_side {
+        for ox in 0..out_side {
+            for ky in 0..3 {
+                for kx in 0..3 {
+                    idx.push(input_of(oy, ox, ky, kx).unwrap_or(zero) as i32);
+                }
+            }
+        }
+    }
+    idx
+}
+
+/// Gathers the 9 taps of every output pixel and multiplies by the flattened kernel.
 ///
 /// # Shapes
-/// - x: `[batch, c_in, 7, 7]` -> `[batch, c_out]`
-fn full_window_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<2> {
-    let [batch, c_in, h, w] = x.dims();
+/// - x: `[batch, in_side*in_side, c_in]`, idx: `out_pixels * 9`, weight: `[9 * c_in, c_out]`
+/// - returns `[batch, out_pixels, c_out]`
+fn gather_matmul(x: Tensor<3>, idx: Vec<i32>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<3> {
+    let [batch, pixels, c_in] = x.dims();
+    let [_, c_out] = weight.dims();
+    let out_pixels = idx.len() / 9;
+    let device = x.device();
+    // A row of zeros after the last pixel is what taps in the padding read.
+    let x = Tensor::cat(vec![x, Tensor::zeros([batch, 1, c_in], &device)], 1); // [batch, pixels+1, c_in]
+    debug_assert!(idx.iter().all(|&i| (i as usize) <= pixels));
+    let idx = Tensor::<1, Int>::from_ints(TensorData::new(idx, [out_pixels * 9]), &device);
+    let columns = x.select(1, idx).reshape([batch * out_pixels, 9 * c_in]); // [batch*out_pixels, 9*c_in]
+    let y = columns.matmul(weight); // [batch*out_pixels, c_out]
+    let y = match bias {
+        Some(bias) => y + bias.unsqueeze_dim(0),
+        None => y,
+    };
+    y.reshape([batch, out_pixels, c_out])
+}
+
+/// The seed's 3x3, stride-2, padding-1 convolution, halving the side.
+///
+/// # Shapes
+/// - x: `[batch, side*side, c_in]` -> `[batch, (side/2)*(side/2), c_out]`
+fn strided_conv(conv: &Conv2d, x: Tensor<3>, side: usize) -> Tensor<3> {
+    let out_side = side / 2;
+    // Output (oy, ox) reads input (2*oy - 1 + ky, 2*ox - 1 + kx).
+    let idx = tap_indices(out_side, side * side, |oy, ox, ky, kx| {
+        let (iy, ix) = ((2 * oy + ky).checked_sub(1)?, (2 * ox + kx).checked_sub(1)?);
+        (iy < side && ix < side).then_some(iy * side + ix)
+    });
+    let weight = conv.weight.val(); // [c_out, c_in, 3, 3]
+    let [c_out, c_in, _, _] = weight.dims();
+    let weight = weight.permute([2, 3, 1, 0]).reshape([9 * c_in, c_out]); // rows ordered (ky, kx, c_in)
+    gather_matmul(x, idx, weight, conv.bias.as_ref().map(|b| b.val()))
+}
+
+/// The seed's 3x3, stride-2, padding-1, output-padding-1 transposed convolution, doubling the
+/// side: output (oy, ox) receives input (iy, ix) through tap (ky, kx) where oy = 2*iy - 1 + ky.
+///
+/// # Shapes
+/// - x: `[batch, side*side, c_in]` -> `[batch, (2*side)*(2*side), c_out]`
+fn strided_conv_transpose(conv: &ConvTranspose2d, x: Tensor<3>, side: usize) -> Tensor<3> {
+    let out_side = 2 * side;
+    let idx = tap_indices(out_side, side * side, |oy, ox, ky, kx| {
+        let (ty, tx) = ((oy + 1).checked_sub(ky)?, (ox + 1).checked_sub(kx)?);
+        let (iy, ix) = (ty / 2, tx / 2);
+        (ty % 2 == 0 && tx % 2 == 0 && iy < side && ix < side).then_some(iy * side + ix)
+    });
+    let weight = conv.weight.val(); // [c_in, c_out, 3, 3]
+    let [c_in, c_out, _, _] = weight.dims();
+    let weight = weight.permute([2, 3, 0, 1]).reshape([9 * c_in, c_out]); // rows ordered (ky, kx, c_in)
+    gather_matmul(x, idx, weight, conv.bias.as_ref().map(|b| b.val()))
+}
+
+/// The 7x7 convolution over a 7x7 map: its window covers the whole input, so it is exactly a
+/// matrix product with the flattened kernel.
+///
+/// # Shapes
+/// - x: `[batch, 7*7, c_in]` -> `[batch, c_out]`
+fn full_window_conv(conv: &Conv2d, x: Tensor<3>) -> Tensor<2> {
+    let [batch, pixels, c_in] = x.dims();
     let weight = conv.weight.val(); // [c_out, c_in, 7, 7]
     let [c_out, _, kh, kw] = weight.dims();
-    debug_assert_eq!((h, w), (kh, kw), "the kernel must cover the whole input");
-    let y = x.reshape([batch, c_in * h * w]).matmul(weight.reshape([c_out, c_in * kh * kw]).transpose());
+    debug_assert_eq!(pixels, kh * kw, "the kernel must cover the whole input");
+    let weight = weight.permute([2, 3, 1, 0]).reshape([pixels * c_in, c_out]); // rows ordered (y, x, c_in)
+    let y = x.reshape([batch, pixels * c_in]).matmul(weight);
     match &conv.bias {
         Some(bias) => y + bias.val().unsqueeze_dim(0),
         None => y,
@@ -112,14 +194,15 @@ fn full_window_conv(conv: &Conv2d, x: Tensor<4>) -> Tensor<2> {
 /// is exactly a matrix product with the flattened kernel.
 ///
 /// # Shapes
-/// - code: `[batch, c_in]` -> `[batch, c_out, 7, 7]`
-fn full_window_conv_transpose(conv: &ConvTranspose2d, code: Tensor<2>) -> Tensor<4> {
+/// - code: `[batch, c_in]` -> `[batch, 7*7, c_out]`
+fn full_window_conv_transpose(conv: &ConvTranspose2d, code: Tensor<2>) -> Tensor<3> {
     let [batch, _] = code.dims();
     let weight = conv.weight.val(); // [c_in, c_out, 7, 7]
     let [c_in, c_out, kh, kw] = weight.dims();
-    let y = code.matmul(weight.reshape([c_in, c_out * kh * kw])).reshape([batch, c_out, kh, kw]);
+    let weight = weight.permute([0, 2, 3, 1]).reshape([c_in, kh * kw * c_out]); // columns ordered (y, x, c_out)
+    let y = code.matmul(weight).reshape([batch, kh * kw, c_out]);
     match &conv.bias {
-        Some(bias) => y + bias.val().reshape([1, c_out, 1, 1]),
+        Some(bias) => y + bias.val().reshape([1, 1, c_out]),
         None => y,
     }
 }
@@ -127,46 +210,82 @@ fn full_window_conv_transpose(conv: &ConvTranspose2d, code: Tensor<2>) -> Tensor
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::Distribution;
 
     fn model() -> ConvAutoencoder {
         ConvAutoencoderConfig::new().init(&Device::flex())
     }
 
-    fn close(a: Tensor<4>, b: Tensor<4>) {
+    /// `[batch, c, h, w]` (burn's layout) -> `[batch, h*w, c]` (the layout used here).
+    fn channels_last(x: Tensor<4>) -> Tensor<3> {
+        let [b, c, h, w] = x.dims();
+        x.permute([0, 2, 3, 1]).reshape([b, h * w, c])
+    }
+
+    fn close<const D: usize>(a: Tensor<D>, b: Tensor<D>) {
+        assert_eq!(a.dims(), b.dims());
         let (a, b) = (a.into_data().try_into_vec::<f32>().unwrap(), b.into_data().try_into_vec::<f32>().unwrap());
-        assert_eq!(a.len(), b.len());
         let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
         assert!(worst < 1e-4, "largest difference {worst}");
+    }
+
+    fn random<const D: usize>(shape: [usize; D]) -> Tensor<D> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Device::flex())
     }
 
     #[test]
     fn every_stage_has_the_seed_shape() {
         let m = model();
-        let device = Device::flex();
-        let x = Tensor::<4>::ones([2, 1, 28, 28], &device);
-        let x = m.enc1.forward(x);
-        assert_eq!(x.dims(), [2, 16, 14, 14]);
-        let x = m.enc2.forward(x);
-        assert_eq!(x.dims(), [2, 32, 7, 7]);
+        let x = random::<3>([2, 28 * 28, 1]);
+        let x = strided_conv(&m.enc1, x, 28);
+        assert_eq!(x.dims(), [2, 14 * 14, 16]);
+        let x = strided_conv(&m.enc2, x, 14);
+        assert_eq!(x.dims(), [2, 7 * 7, 32]);
         let code = full_window_conv(&m.enc3, x);
         assert_eq!(code.dims(), [2, 64]);
         let x = full_window_conv_transpose(&m.dec1, code);
-        assert_eq!(x.dims(), [2, 32, 7, 7]);
-        let x = m.dec2.forward(x);
-        assert_eq!(x.dims(), [2, 16, 14, 14]);
-        assert_eq!(m.dec3.forward(x).dims(), [2, 1, 28, 28]);
+        assert_eq!(x.dims(), [2, 7 * 7, 32]);
+        let x = strided_conv_transpose(&m.dec2, x, 7);
+        assert_eq!(x.dims(), [2, 14 * 14, 16]);
+        assert_eq!(strided_conv_transpose(&m.dec3, x, 14).dims(), [2, 28 * 28, 1]);
     }
 
     #[test]
-    fn full_window_products_equal_the_convolutions_they_replace() {
+    fn strided_layers_equal_burns_convolutions() {
         let m = model();
-        let device = Device::flex();
-        let x = Tensor::<4>::random([3, 32, 7, 7], burn::tensor::Distribution::Default, &device);
-        let as_conv = m.enc3.forward(x.clone()); // [3, 64, 1, 1]
-        close(full_window_conv(&m.enc3, x).reshape([3, 64, 1, 1]), as_conv);
+        let x = random([3, 16, 14, 14]);
+        close(strided_conv(&m.enc2, channels_last(x.clone()), 14), channels_last(m.enc2.forward(x)));
+        let x = random([3, 1, 28, 28]);
+        close(strided_conv(&m.enc1, channels_last(x.clone()), 28), channels_last(m.enc1.forward(x)));
+        let x = random([3, 32, 7, 7]);
+        close(strided_conv_transpose(&m.dec2, channels_last(x.clone()), 7), channels_last(m.dec2.forward(x)));
+        let x = random([3, 16, 14, 14]);
+        close(strided_conv_transpose(&m.dec3, channels_last(x.clone()), 14), channels_last(m.dec3.forward(x)));
+    }
 
-        let code = Tensor::<2>::random([3, 64], burn::tensor::Distribution::Default, &device);
-        let as_conv = m.dec1.forward(code.clone().reshape([3, 64, 1, 1])); // [3, 32, 7, 7]
-        close(full_window_conv_transpose(&m.dec1, code), as_conv);
+    #[test]
+    fn full_window_products_equal_burns_convolutions() {
+        let m = model();
+        let x = random([3, 32, 7, 7]);
+        let as_conv = m.enc3.forward(x.clone()).reshape([3, 64]);
+        close(full_window_conv(&m.enc3, channels_last(x)), as_conv);
+
+        let code = random([3, 64]);
+        let as_conv = m.dec1.forward(code.clone().reshape([3, 64, 1, 1]));
+        close(full_window_conv_transpose(&m.dec1, code), channels_last(as_conv));
+    }
+
+    #[test]
+    fn gradients_equal_those_of_burns_convolutions() {
+        let device = Device::flex().autodiff();
+        let m = ConvAutoencoderConfig::new().init(&device);
+        let x = Tensor::<4>::random([2, 16, 14, 14], Distribution::Normal(0.0, 1.0), &device);
+        let ours = strided_conv(&m.enc2, channels_last(x.clone()), 14).powi_scalar(2).sum();
+        let grads = ours.backward();
+        let ours = m.enc2.weight.grad(&grads).unwrap();
+        let theirs = channels_last(m.enc2.forward(x)).powi_scalar(2).sum();
+        let grads = theirs.backward();
+        let theirs = m.enc2.weight.grad(&grads).unwrap();
+        close(ours, theirs);
     }
 }
