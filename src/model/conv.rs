@@ -4,6 +4,7 @@
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 use burn::tensor::activation::{relu, sigmoid};
 
 use crate::data::IMAGE_SIDE;
@@ -97,16 +98,16 @@ impl ConvAutoencoder {
 // convolutions; a gather and a GEMM have cheap, exact gradients (a scatter-add and two GEMMs) on
 // every backend, the browser's WebGPU included. Tests below check each against burn's own layer.
 
-/// For each output pixel of a 3x3, stride-2, padding-1 layer, the input pixel under each of the 9
-/// taps, row-major over (output pixel, tap); `zero` (one past the last pixel) where the tap falls
-/// outside the input. `input_of(out_y, out_x, ky, kx)` says which input pixel a tap reads, if any.
-fn tap_indices(out_side: usize, zero: usize, input_of: impl Fn(usize, usize, usize, usize) -> Option<usize>) -> Vec<i32> {
-    let mut idx = Vec::with_capacity(out_side * out_side * 9);
-    for oy in 0..out_side {
-        for ox in 0..out_side {
+/// For each pixel (y, x) of a `side`x`side` map and each of the 3x3 taps, the pixel of the other
+/// map that `other(y, x, ky, kx)` names, row-major over (pixel, tap); `outside` where it names
+/// none (the tap falls in the padding).
+fn tap_indices(side: usize, outside: usize, other: impl Fn(usize, usize, usize, usize) -> Option<usize>) -> Vec<i32> {
+    let mut idx = Vec::with_capacity(side * side * 9);
+    for y in 0..side {
+        for x in 0..side {
             for ky in 0..3 {
                 for kx in 0..3 {
-                    idx.push(input_of(oy, ox, ky, kx).unwrap_or(zero) as i32);
+                    idx.push(other(y, x, ky, kx).unwrap_or(outside) as i32);
                 }
             }
         }
@@ -124,17 +125,30 @@ fn gather_matmul(x: Tensor<3>, idx: Vec<i32>, weight: Tensor<2>, bias: Option<Te
     let [_, c_out] = weight.dims();
     let out_pixels = idx.len() / 9;
     let device = x.device();
-    // A row of zeros after the last pixel is what taps in the padding read.
-    let x = Tensor::cat(vec![x, Tensor::zeros([batch, 1, c_in], &device)], 1); // [batch, pixels+1, c_in]
     debug_assert!(idx.iter().all(|&i| (i as usize) <= pixels));
-    let idx = Tensor::<1, Int>::from_ints(TensorData::new(idx, [out_pixels * 9]), &device);
-    let columns = x.select(1, idx).reshape([batch * out_pixels, 9 * c_in]); // [batch*out_pixels, 9*c_in]
+    // A row of zeros after each image's last pixel is what taps in the padding read.
+    let x = Tensor::cat(vec![x, Tensor::zeros([batch, 1, c_in], &device)], 1); // [batch, pixels+1, c_in]
+    // Gather whole rows of a 2-D [batch*(pixels+1), c_in] view: the row-wise gather and its
+    // scatter-add gradient are the fast paths of every backend. Row indices for all images are
+    // made on the device from the one image's taps.
+    let rows = x.reshape([batch * (pixels + 1), c_in]);
+    let idx = per_image_rows(idx, batch, pixels + 1, &device);
+    let columns = rows.select(0, idx).reshape([batch * out_pixels, 9 * c_in]); // [batch*out_pixels, 9*c_in]
     let y = columns.matmul(weight); // [batch*out_pixels, c_out]
     let y = match bias {
         Some(bias) => y + bias.unsqueeze_dim(0),
         None => y,
     };
     y.reshape([batch, out_pixels, c_out])
+}
+
+/// One image's row indices repeated for each image of the batch, offset by `rows_per_image`; made
+/// on the device so only one image's indices are uploaded.
+fn per_image_rows(idx: Vec<i32>, batch: usize, rows_per_image: usize, device: &Device) -> Tensor<1, Int> {
+    let n = idx.len();
+    let idx = Tensor::<1, Int>::from_ints(TensorData::new(idx, [n]), device);
+    let image_start = Tensor::<1, Int>::arange(0..batch as i64, device).mul_scalar(rows_per_image as i64);
+    (image_start.unsqueeze_dim::<2>(1) + idx.unsqueeze_dim(0)).reshape([batch * n])
 }
 
 /// The seed's 3x3, stride-2, padding-1 convolution, halving the side.
@@ -155,21 +169,41 @@ fn strided_conv(conv: &Conv2d, x: Tensor<3>, side: usize) -> Tensor<3> {
 }
 
 /// The seed's 3x3, stride-2, padding-1, output-padding-1 transposed convolution, doubling the
-/// side: output (oy, ox) receives input (iy, ix) through tap (ky, kx) where oy = 2*iy - 1 + ky.
+/// side: input (iy, ix) sends its kernel-weighted channels through tap (ky, kx) to output
+/// (2*iy - 1 + ky, 2*ix - 1 + kx). Computed as one matrix product (every input pixel times the
+/// whole kernel) and one scatter-add of the 9 results per pixel, the adjoint of the gather above:
+/// gathering per output pixel would multiply mostly padding zeros.
 ///
 /// # Shapes
 /// - x: `[batch, side*side, c_in]` -> `[batch, (2*side)*(2*side), c_out]`
 fn strided_conv_transpose(conv: &ConvTranspose2d, x: Tensor<3>, side: usize) -> Tensor<3> {
+    let [batch, pixels, c_in] = x.dims();
     let out_side = 2 * side;
-    let idx = tap_indices(out_side, side * side, |oy, ox, ky, kx| {
-        let (ty, tx) = ((oy + 1).checked_sub(ky)?, (ox + 1).checked_sub(kx)?);
-        let (iy, ix) = (ty / 2, tx / 2);
-        (ty % 2 == 0 && tx % 2 == 0 && iy < side && ix < side).then_some(iy * side + ix)
-    });
+    let out_pixels = out_side * out_side;
+    let device = x.device();
     let weight = conv.weight.val(); // [c_in, c_out, 3, 3]
-    let [c_in, c_out, _, _] = weight.dims();
-    let weight = weight.permute([2, 3, 0, 1]).reshape([9 * c_in, c_out]); // rows ordered (ky, kx, c_in)
-    gather_matmul(x, idx, weight, conv.bias.as_ref().map(|b| b.val()))
+    let [_, c_out, _, _] = weight.dims();
+    let weight = weight.permute([0, 2, 3, 1]).reshape([c_in, 9 * c_out]); // columns ordered (ky, kx, c_out)
+    let contributions = x.reshape([batch * pixels, c_in]).matmul(weight).reshape([batch * pixels * 9, c_out]);
+
+    // Where each (input pixel, tap) lands; taps that fall off the output go to a spare row per
+    // image, dropped below.
+    let targets = tap_indices(side, out_pixels, |iy, ix, ky, kx| {
+        let (oy, ox) = ((2 * iy + ky).checked_sub(1)?, (2 * ix + kx).checked_sub(1)?);
+        (oy < out_side && ox < out_side).then_some(oy * out_side + ox)
+    });
+    let rows = per_image_rows(targets, batch, out_pixels + 1, &device);
+    let y = Tensor::<2>::zeros([batch * (out_pixels + 1), c_out], &device).select_assign(
+        0,
+        rows,
+        contributions,
+        IndexingUpdateOp::Add,
+    );
+    let y = y.reshape([batch, out_pixels + 1, c_out]).slice(s![.., 0..out_pixels, ..]);
+    match &conv.bias {
+        Some(bias) => y + bias.val().reshape([1, 1, c_out]),
+        None => y,
+    }
 }
 
 /// The 7x7 convolution over a 7x7 map: its window covers the whole input, so it is exactly a
