@@ -49,6 +49,7 @@ native_cargo() {
 # source Debian ships with its Rust (rustc-web), since rustup cannot download the target offline.
 WASM_ENV=()
 WASM_BUILD_STD=()
+WASM_TEST_FLAGS=()
 ensure_wasm_toolchain() {
   if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     WASM_ENV=(env)
@@ -59,11 +60,14 @@ ensure_wasm_toolchain() {
   fi
   # Keep this environment identical from build to build: any change rebuilds all of burn.
   WASM_ENV=(env PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc)
+  # Tests keep the panic strategy of everything else on wasm32 (abort); without this flag cargo
+  # builds a second, unwinding standard library for them and the two clash.
   WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
+  WASM_TEST_FLAGS=(-Zpanic-abort-tests)
 }
 
+# Callers run ensure_wasm_toolchain first: it sets the flags they pass.
 wasm_cargo() {
-  ensure_wasm_toolchain
   # The runner and chromedriver only matter to `cargo test`; they change no build fingerprint.
   "${WASM_ENV[@]}" CARGO_TARGET_DIR="$WASM_TARGET" \
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$TOOLS/bin/wasm-bindgen-test-runner" \
@@ -99,6 +103,7 @@ ensure_node_modules() {
 
 # --- build ---------------------------------------------------------------------------------------
 build_wasm() {
+  ensure_wasm_toolchain
   ensure_wasm_bindgen
   log "building the wasm (release profile 'web'; a cold build of burn takes about 20 minutes)"
   wasm_cargo build --lib --profile web --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}"
@@ -152,10 +157,11 @@ test_native() {
 }
 
 test_browser() {
+  ensure_wasm_toolchain
   ensure_chromium
   ensure_wasm_bindgen
   log "browser tests (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader)"
-  wasm_cargo test --profile web --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}" --test web
+  wasm_cargo test --profile web --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}" "${WASM_TEST_FLAGS[@]}" --test web
 }
 
 test_page() {
