@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+// Training speed of both models in headless Chromium, through www/bench.html.
+//
+//   node tests/e2e/bench.mjs [--backend webgpu|cpu] [--models dense,conv] [--warmup 5]
+//                            [--steps 20] [--batch 32] [--per-call 1] [--timeout 600]
+//
+// Needs a server for www/ (./build.sh serve; LAB_URL, default http://127.0.0.1:8000/).
+// Each model gets a fresh browser, so ready_ms and first_step_ms are cold numbers (wasm compile,
+// data fetch, kernel compilation). Prints a table, then exactly one JSON line last:
+// {"backend":..,"adapter":..,"models":{"dense":{images_per_sec,first_step_ms,ready_ms},..},"wasm_gzip_bytes":..}
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
+
+const WASM = fileURLToPath(new URL('../../www/pkg/autoencoder_lab_bg.wasm', import.meta.url));
+
+const { values: opts } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'webgpu' },
+    models: { type: 'string', default: 'dense,conv' },
+    warmup: { type: 'string', default: '5' },
+    steps: { type: 'string', default: '20' },
+    batch: { type: 'string', default: '32' },
+    'per-call': { type: 'string', default: '1' },
+    timeout: { type: 'string', default: '600' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (opts.help) {
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 11).join('\n'));
+  process.exit(0);
+}
+
+function fail(message) {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+
+if (!['webgpu', 'cpu'].includes(opts.backend)) fail(`--backend must be webgpu or cpu, not "${opts.backend}"`);
+const models = opts.models.split(',').map((m) => m.trim()).filter(Boolean);
+for (const m of models) if (!['dense', 'conv'].includes(m)) fail(`unknown model "${m}" in --models`);
+const numbers = {};
+for (const [name, min] of [['warmup', 0], ['steps', 1], ['batch', 1], ['per-call', 1], ['timeout', 1]]) {
+  const v = Number(opts[name]);
+  if (!Number.isInteger(v) || v < min) fail(`--${name} must be a whole number >= ${min}`);
+  numbers[name] = v;
+}
+
+/** Opens bench.html for one model in a fresh browser and returns window.benchResult. */
+async function measure(model) {
+  const url = new URL('bench.html', LAB_URL);
+  url.search = new URLSearchParams({
+    backend: opts.backend,
+    model,
+    warmup: numbers.warmup,
+    steps: numbers.steps,
+    batch: numbers.batch,
+    per_call: numbers['per-call'],
+  }).toString();
+  const browser = await launchBrowser();
+  try {
+    const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+    page.on('pageerror', (err) => console.error(`  page error (${model}): ${err.message}`));
+    await page.goto(url.href);
+    const handle = await page.waitForFunction(() => window.benchResult, null, {
+      timeout: numbers.timeout * 1000,
+      polling: 500,
+    });
+    const result = await handle.jsonValue();
+    if (result.error) throw new Error(`${model}: ${result.error}`);
+    return result;
+  } finally {
+    await browser.close();
+  }
+}
+
+function wasmGzipBytes() {
+  if (!existsSync(WASM)) {
+    console.error(`bench: ${WASM} is missing (build it with ./build.sh build); wasm_gzip_bytes is null`);
+    return null;
+  }
+  return gzipSync(readFileSync(WASM), { level: 9 }).length;
+}
+
+const round = (v, digits) => Number(v.toFixed(digits));
+
+await assertServerUp(LAB_URL).catch((err) => fail(err.message));
+
+const results = {};
+for (const model of models) {
+  console.error(`bench: ${model} on ${opts.backend} (${numbers.warmup} warm-up + ${numbers.steps} timed steps of ${numbers.batch})…`);
+  results[model] = await measure(model).catch((err) => fail(err.message));
+}
+const wasmGzip = wasmGzipBytes();
+
+// The human table.
+const rows = [['model', 'params', 'ready ms', 'first step ms', 'ms/step', 'images/s', 'loss first -> last']];
+for (const [model, r] of Object.entries(results)) {
+  rows.push([
+    model,
+    r.parameters.toLocaleString('en-US'),
+    r.ready_ms.toFixed(0),
+    r.first_step_ms.toFixed(0),
+    r.ms_per_step.toFixed(1),
+    r.images_per_sec.toFixed(1),
+    `${r.first_loss.toFixed(4)} -> ${r.last_loss.toFixed(4)}`,
+  ]);
+}
+const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+const first = Object.values(results)[0];
+console.log(`backend ${opts.backend}, adapter ${first?.adapter ?? '?'}, batch ${numbers.batch}, ` +
+  `${numbers.warmup} warm-up + ${numbers.steps} timed steps, ${numbers['per-call']} step(s) per call`);
+for (const [i, row] of rows.entries()) {
+  console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
+  if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+}
+console.log(`wasm gzip -9: ${wasmGzip === null ? 'missing' : `${(wasmGzip / 1e6).toFixed(2)} MB (${wasmGzip} bytes)`}`);
+
+// The machine-readable line, last.
+console.log(
+  JSON.stringify({
+    backend: opts.backend,
+    adapter: first?.adapter ?? null,
+    models: Object.fromEntries(
+      Object.entries(results).map(([model, r]) => [
+        model,
+        {
+          images_per_sec: round(r.images_per_sec, 1),
+          first_step_ms: round(r.first_step_ms, 1),
+          ready_ms: round(r.ready_ms, 1),
+        },
+      ]),
+    ),
+    wasm_gzip_bytes: wasmGzip,
+  }),
+);

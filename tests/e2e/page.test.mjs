@@ -1,0 +1,265 @@
+// The page as a person uses it, in headless Chromium (WebGPU on SwiftShader, see browser.mjs):
+// load, train the conv model, draw a digit, switch to dense, run a whole epoch, and no errors
+// along the way. Needs a server for www/ (./build.sh serve); LAB_URL says where (default
+// http://127.0.0.1:8000/). LAB_BACKEND picks the backend of the conv and dense runs: webgpu
+// (default, the path the lab is for) or cpu.
+//
+// Time: on SwiftShader a batch of 32 takes about 2 s (dense) to 3.5 s (conv) and the first step
+// of each model 30-70 s (kernel compilation), so those runs are a dozen steps each, at a learning
+// rate (0.003) that leaves the starting plateau within them. The whole-epoch run (32 steps, then
+// the test MSE over 1,000 images, 20-40 s on SwiftShader) goes on the CPU backend, which does it
+// in a few seconds. About 4 minutes in all with WebGPU, under a minute with LAB_BACKEND=cpu.
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
+
+const BACKEND = process.env.LAB_BACKEND ?? 'webgpu';
+const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+
+// Generous: a cold first step on the software GPU compiles every kernel (30-70 s).
+const READY_MS = 180_000;
+const RUN_MS = 360_000;
+const STEPS_BEFORE_PAUSE = 12;
+// The CPU backend runs 20-40 steps a second: a longer epoch leaves time to press Pause.
+const PAUSED_SUBSET = BACKEND === 'cpu' ? '10000' : '1000';
+const PAUSED_EPOCH_STEPS = Math.ceil(Number(PAUSED_SUBSET) / 32);
+const LEARNING_RATE = '0.003';
+
+let browser;
+let page;
+const problems = []; // console errors, page errors and failed requests, for the last test
+
+before(async () => {
+  await assertServerUp(LAB_URL);
+  browser = await launchBrowser();
+  page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('response', (res) => {
+    if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+// --- reading the page -------------------------------------------------------------------------
+
+const state = () => page.locator('body').getAttribute('data-state');
+const statusText = () => page.locator('#status-message').innerText();
+
+async function waitForState(wanted, timeout) {
+  await page.waitForFunction(
+    (states) => states.includes(document.body.dataset.state),
+    [wanted].flat(),
+    { timeout, polling: 250 },
+  ).catch(async (err) => {
+    throw new Error(`page never reached ${wanted}: state ${await state()}, status "${await statusText()}" (${err.message})`);
+  });
+}
+
+async function chartData() {
+  return page.locator('#loss-chart').evaluate((c) => ({
+    points: Number(c.dataset.points),
+    testPoints: Number(c.dataset.testPoints),
+    firstLoss: Number(c.dataset.firstLoss),
+    lastSmoothed: Number(c.dataset.lastSmoothed),
+  }));
+}
+
+/** Pixel statistics of a canvas: blank means fully transparent or a single flat colour. */
+function canvasStats(selector) {
+  return page.evaluate((sel) => {
+    return [...document.querySelectorAll(sel)].map((canvas) => {
+      const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+      let min = 255;
+      let max = 0;
+      let opaque = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        min = Math.min(min, data[i]);
+        max = Math.max(max, data[i]);
+        if (data[i + 3] === 255) opaque++;
+      }
+      return { min, max, opaque, pixels: data.length / 4 };
+    });
+  }, selector);
+}
+
+const isDrawn = (s) => s.opaque === s.pixels && s.max - s.min > 30;
+
+async function setSettings({ model, backend = BACKEND, subset = '1000', epochs = '1' }) {
+  await page.selectOption('#backend', backend);
+  await page.selectOption('#model', model);
+  await page.selectOption('#subset', subset);
+  await page.fill('#epochs', epochs);
+  await page.fill('#batchSize', '32');
+  await page.fill('#learningRate', LEARNING_RATE);
+}
+
+/** Waits for `steps` points on the chart, presses Pause, waits until the page has paused. */
+async function trainThenPause(steps) {
+  await page.waitForFunction((n) => Number(document.getElementById('loss-chart').dataset.points) >= n, steps, {
+    timeout: RUN_MS,
+    polling: 250,
+  });
+  await page.click('#pause');
+  await waitForState('paused', 60_000);
+  // The batch in flight finishes, then the grid is redrawn from the paused model.
+  await page.waitForFunction(
+    () => {
+      const points = document.getElementById('loss-chart').dataset.points;
+      return document.getElementById('recon-caption').textContent.includes(`after ${points} steps`);
+    },
+    null,
+    { timeout: 120_000, polling: 250 },
+  );
+}
+
+async function drawSeven() {
+  // page.mouse works in viewport coordinates: the pad must be on screen.
+  await page.locator('#pad').scrollIntoViewIfNeeded();
+  const box = await page.locator('#pad').boundingBox();
+  const at = (fx, fy) => [box.x + fx * box.width, box.y + fy * box.height];
+  await page.mouse.move(...at(0.25, 0.22));
+  await page.mouse.down();
+  await page.mouse.move(...at(0.75, 0.22), { steps: 12 });
+  await page.mouse.move(...at(0.42, 0.85), { steps: 16 });
+  await page.mouse.up();
+}
+
+// --- the tests, in the order a person would go ------------------------------------------------
+
+test('the page loads, fetches the data and says which backend it uses', { timeout: READY_MS }, async () => {
+  await page.goto(LAB_URL);
+  await waitForState('ready', READY_MS);
+  const backendInfo = await page.locator('#backend-info').innerText();
+  assert.match(backendInfo, /backend|WebGPU/i);
+  // The originals row shows the 16 test digits; the row below, the untrained model's output.
+  const originals = await canvasStats('#recon-grid canvas:not(.output)');
+  assert.equal(originals.length, 16);
+  assert.ok(originals.every(isDrawn), 'every original digit is drawn');
+  assert.match(await page.locator('#recon-caption').innerText(), /untrained/);
+});
+
+test('an empty pad shows "draw a digit", not a blank reconstruction', async () => {
+  await page.click('#clear-pad');
+  await page.waitForFunction(() => document.getElementById('pad-output').dataset.empty === 'yes');
+  const caption = page.locator('#pad-output-caption');
+  assert.ok(await caption.isVisible(), 'the caption is shown over the empty tile');
+  assert.match(await caption.innerText(), /draw a digit/i);
+});
+
+test('bad values are refused next to their fields', async () => {
+  await page.fill('#batchSize', '0');
+  await page.fill('#learningRate', '-1');
+  await page.fill('#epochs', 'abc');
+  await page.click('#train');
+  assert.match(await page.locator('#batchSize-error').innerText(), /at least 1/);
+  assert.match(await page.locator('#learningRate-error').innerText(), /above 0/);
+  assert.match(await page.locator('#epochs-error').innerText(), /whole number/);
+  assert.equal(await state(), 'ready', 'nothing started');
+  await setSettings({ model: 'conv' });
+  assert.equal(await page.locator('#batchSize-error').innerText(), '');
+  assert.equal(await page.locator('#learningRate-error').innerText(), '');
+});
+
+test('clicking Train twice fast starts one run', { timeout: READY_MS }, async () => {
+  await setSettings({ model: 'conv', subset: PAUSED_SUBSET, epochs: '1' });
+  await page.evaluate(() => {
+    const train = document.getElementById('train');
+    train.click();
+    train.click(); // lands while the first click is starting the run: must do nothing
+  });
+  // The first click made the page busy at once; a fast backend may finish before we look.
+  await waitForState(['training', 'ready'], READY_MS);
+  if ((await state()) === 'training') {
+    assert.ok(await page.locator('#train').isDisabled(), 'Train is disabled while training');
+    assert.ok(await page.locator('#pause').isEnabled(), 'Pause is enabled while training');
+  }
+  assert.deepEqual(problems, []);
+});
+
+test(`the conv model trains: the chart grows and the loss falls (${BACKEND})`, { timeout: RUN_MS }, async () => {
+  await trainThenPause(STEPS_BEFORE_PAUSE);
+  assert.ok(await page.locator('#resume').isEnabled(), 'Resume is enabled when paused');
+  assert.equal(await page.locator('#fact-latent').innerText(), '64 numbers');
+  const chart = await chartData();
+  assert.ok(chart.points >= STEPS_BEFORE_PAUSE && chart.points < PAUSED_EPOCH_STEPS, `one point per step: ${chart.points}`);
+  const shown = Number(await page.locator('#latest-loss').getAttribute('data-value'));
+  assert.equal(shown, chart.lastSmoothed, "the page shows the chart's latest smoothed loss");
+  assert.ok(shown < chart.firstLoss, `loss fell: first ${chart.firstLoss}, last smoothed ${shown}`);
+  assert.match(await page.locator('#progress-text').innerText(), new RegExp(`^Epoch 1 of 1 · batch \\d+ of ${PAUSED_EPOCH_STEPS}`));
+
+  const outputs = await canvasStats('#recon-grid canvas.output');
+  assert.equal(outputs.length, 16);
+  assert.ok(outputs.every(isDrawn), `every reconstruction is drawn: ${JSON.stringify(outputs[0])}`);
+});
+
+test('a digit drawn with the mouse is reconstructed', { timeout: 120_000 }, async () => {
+  await drawSeven();
+  await page.waitForFunction(() => document.getElementById('pad-output').dataset.empty === 'no', null, {
+    timeout: 120_000,
+  });
+  const [input] = await canvasStats('#pad-input');
+  const [output] = await canvasStats('#pad-output');
+  assert.ok(isDrawn(input), 'the 28x28 input is drawn');
+  assert.ok(isDrawn(output), 'the reconstruction is drawn');
+  assert.ok(!(await page.locator('#pad-output-caption').isVisible()), 'no caption over a reconstruction');
+  await mkdir(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, `page-conv-${BACKEND}.png`), fullPage: true });
+});
+
+test(`switching to dense trains a fresh model (${BACKEND})`, { timeout: RUN_MS }, async () => {
+  await setSettings({ model: 'dense', subset: PAUSED_SUBSET, epochs: '1' });
+  await page.click('#train');
+  await waitForState('training', READY_MS);
+  await trainThenPause(STEPS_BEFORE_PAUSE);
+  assert.match(await page.locator('#fact-model').innerText(), /dense/);
+  assert.equal(await page.locator('#fact-latent').innerText(), '3 numbers');
+  const chart = await chartData();
+  assert.ok(chart.points >= STEPS_BEFORE_PAUSE && chart.points < PAUSED_EPOCH_STEPS, `a fresh chart: ${chart.points}`);
+  assert.equal(chart.testPoints, 0);
+  assert.ok(chart.lastSmoothed < chart.firstLoss, `loss fell: first ${chart.firstLoss}, last ${chart.lastSmoothed}`);
+  // The drawing's reconstruction follows the model it now shows.
+  const [output] = await canvasStats('#pad-output');
+  assert.ok(isDrawn(output), 'the drawing is reconstructed by the dense model');
+});
+
+test('a whole epoch ends with a test MSE point (CPU backend)', { timeout: RUN_MS }, async () => {
+  // 1,000 images at batch 32 is one 32-step epoch, then the test MSE over 1,000 test images.
+  await setSettings({ model: 'conv', backend: 'cpu', subset: '1000', epochs: '1' });
+  await page.click('#train');
+  await waitForState(['training', 'ready'], READY_MS);
+  await page.waitForFunction(() => document.getElementById('status-message').textContent.startsWith('Done'), null, {
+    timeout: RUN_MS,
+    polling: 250,
+  });
+  const chart = await chartData();
+  assert.equal(chart.points, 32, 'one point per step of the epoch');
+  assert.equal(chart.testPoints, 1, 'one test MSE point for the epoch');
+  const testMse = Number(await page.locator('#latest-test').getAttribute('data-value'));
+  assert.ok(testMse > 0 && testMse < chart.firstLoss, `test MSE ${testMse} is below the first loss ${chart.firstLoss}`);
+  assert.match(await page.locator('#progress-text').innerText(), /1 epoch done/);
+  assert.match(await page.locator('#backend-info').innerText(), /Backend: CPU/);
+  await page.waitForFunction(() => document.getElementById('recon-caption').textContent.includes('after 32 steps'));
+  const outputs = await canvasStats('#recon-grid canvas.output');
+  assert.ok(outputs.every(isDrawn), 'every reconstruction is drawn');
+  await page.screenshot({ path: join(ARTIFACTS, 'page.png'), fullPage: true });
+});
+
+test('clearing the pad brings the message back', async () => {
+  await page.click('#clear-pad');
+  await page.waitForFunction(() => document.getElementById('pad-output').dataset.empty === 'yes');
+  assert.match(await page.locator('#pad-output-caption').innerText(), /draw a digit/i);
+  assert.match(await page.locator('#pad-input-caption').innerText(), /draw a digit/i);
+});
+
+test('no console errors, page errors or failed requests', () => {
+  assert.deepEqual(problems, []);
+});

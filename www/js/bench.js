@@ -1,0 +1,84 @@
+// Measures one model's training speed in the page, as the URL asks, and publishes the result on
+// window.benchResult (read by tests/e2e/bench.mjs). Times come from performance.now(), whose
+// zero is the start of navigation, so ready_ms is "navigation to ready".
+import { ChunkCache, chunksFor, fetchIndex } from './data.js';
+
+const params = new URLSearchParams(location.search);
+
+function intParam(name, fallback, min) {
+  const text = params.get(name);
+  const value = text === null ? fallback : Number(text);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be a whole number >= ${min}, got "${text}"`);
+  return value;
+}
+
+async function gpuAdapterName() {
+  const adapter = await navigator.gpu?.requestAdapter();
+  if (!adapter) return 'none';
+  const { vendor, architecture, description } = adapter.info ?? {};
+  return [vendor, architecture, description].filter(Boolean).join(' ') || 'unnamed adapter';
+}
+
+/** Runs `count` training steps, `perCall` per call into the lab. Returns the losses. */
+async function train(lab, count, perCall) {
+  const losses = [];
+  while (losses.length < count) {
+    losses.push(...(await lab.step(Math.min(perCall, count - losses.length))));
+  }
+  return losses;
+}
+
+async function run() {
+  const backend = params.get('backend') ?? 'webgpu';
+  const model = params.get('model') ?? 'conv';
+  const warmup = intParam('warmup', 5, 0);
+  const steps = intParam('steps', 20, 1);
+  const batch = intParam('batch', 32, 1);
+  const perCall = intParam('per_call', 1, 1);
+
+  const adapter = backend === 'webgpu' ? await gpuAdapterName() : 'wasm32 cpu (one thread)';
+  const wasm = await import('../pkg/autoencoder_lab.js');
+  await wasm.default();
+  const lab = await wasm.Lab.create(backend);
+
+  // Enough images that every timed step is a full batch inside the first epoch.
+  const index = await fetchIndex();
+  const available = index.train.reduce((n, e) => n + e.images, 0);
+  const wanted = Math.min(available, (1 + warmup + steps + 1) * batch);
+  const entries = chunksFor(index.train, wanted);
+  const chunks = new ChunkCache();
+  await chunks.fetchAll(entries);
+  for (const e of entries) lab.addData('train', chunks.get(e.file));
+  lab.reset(model, batch, 0.001, 0);
+  const ready_ms = performance.now();
+
+  let t = performance.now();
+  const [firstLoss] = await lab.step(1);
+  const first_step_ms = performance.now() - t;
+
+  await train(lab, warmup, perCall);
+  t = performance.now();
+  const losses = await train(lab, steps, perCall);
+  const timed_ms = performance.now() - t;
+
+  return {
+    backend: lab.backend,
+    adapter,
+    model: lab.model,
+    parameters: lab.parameterCount,
+    batch,
+    warmup,
+    steps,
+    per_call: perCall,
+    train_images: lab.trainCount,
+    ready_ms,
+    first_step_ms,
+    ms_per_step: timed_ms / steps,
+    images_per_sec: (steps * batch) / (timed_ms / 1000),
+    first_loss: firstLoss,
+    last_loss: losses.at(-1),
+  };
+}
+
+window.benchResult = await run().catch((err) => ({ error: err instanceof Error ? err.message : String(err) }));
+document.getElementById('out').textContent = JSON.stringify(window.benchResult, null, 2);

@@ -1,0 +1,617 @@
+// Wires the page together: finds a backend, loads the wasm and the data, runs the training loop,
+// and keeps the chart, the reconstruction grid and the drawing pad up to date.
+import { GRID_DIGITS, TEST_IMAGES } from './constants.js';
+import { LossChart } from './chart.js';
+import { ChunkCache, chunksFor, fetchIndex, totalBytes } from './data.js';
+import { DrawingPad } from './draw.js';
+import { parseSettings, sameModelSettings } from './settings.js';
+import { View, formatDuration, formatLoss, formatNumber } from './ui.js';
+
+// Each lab.step(k) call should take about this long: long enough that per-call overhead is
+// small, short enough that Pause and the drawing pad answer quickly.
+const TARGET_CALL_MS = 200;
+const MAX_STEPS_PER_CALL = 16;
+// Reconstructing the grid costs GPU time that training could use: refresh it every ~2 s at most.
+const GRID_REFRESH_MS = 2000;
+const ADAPTER_TIMEOUT_MS = 10000;
+
+const BACKEND_NAMES = { webgpu: 'WebGPU', cpu: 'CPU (WebAssembly)' };
+
+/**
+ * Every call into a Lab goes through here, one at a time: a second call into the wasm object
+ * while an async one is pending throws "recursive use of an object detected".
+ */
+class LabQueue {
+  #tail = Promise.resolve();
+
+  run(task) {
+    const result = this.#tail.then(task);
+    this.#tail = result.catch(() => {}); // a failed task must not block the ones after it
+    return result;
+  }
+}
+
+const view = new View();
+const chart = new LossChart(view.chartCanvas);
+const chunks = new ChunkCache();
+const queue = new LabQueue();
+
+const app = {
+  wasm: null, // the wasm-bindgen module: { Lab, prepareDrawing }
+  index: null, // data/index.json
+  gpu: null, // what probeWebGPU found
+  lab: null,
+  labBackend: null,
+  // The lab's counters, read inside queued tasks only: reading a getter while another task's
+  // async call holds the object would throw too.
+  snap: null,
+  labFiles: '', // the chunk files added to `lab`, to know when to re-add
+  modelReady: false,
+  applied: null, // the settings the current model was made with
+  mode: 'loading', // loading | busy | idle | training | paused | error
+  targetEpochs: 0,
+  loop: null, // the running training loop's promise
+  msPerStep: null, // smoothed, for images/s and time left
+  lastGridAt: 0,
+  gridMs: 0,
+  gridPixels: null,
+  gridStep: -1, // the step the grid's reconstructions show
+  trainedSteps: 0, // steps since the model was made, as shown on the chart
+  lastTestMse: null,
+};
+
+const pad = new DrawingPad(view.padCanvas, { onInk: () => drawing.request() });
+
+// --- start-up ------------------------------------------------------------------------------
+
+async function start() {
+  app.mode = 'loading';
+  updateControls();
+  try {
+    if (!app.gpu) {
+      view.setStatus('Looking for a WebGPU adapter…');
+      app.gpu = await probeWebGPU();
+      chooseDefaultBackend();
+    }
+    if (!app.wasm) {
+      view.setStatus('Loading the WebAssembly module…');
+      app.wasm = await loadWasm();
+    }
+    if (!app.index) {
+      view.setStatus('Loading the data index…');
+      app.index = await fetchIndex();
+      view.labelSubsets((images) => totalBytes(chunksFor(app.index.train, images)));
+    }
+    const { settings, errors } = parseSettings(view.readFields());
+    view.showFieldErrors(errors);
+    if (!settings) throw new Error('some settings are not valid: fix the marked fields, then press Retry');
+    await prepare(settings, { fallBackToCpu: true });
+    app.mode = 'idle';
+    view.setStatus('Ready: press Train, or draw a digit to see what the untrained model makes of it.');
+  } catch (err) {
+    app.mode = 'error';
+    view.setStatus(`Could not start: ${message(err)}`, 'error', () => start());
+    view.setProgress(0, 'Stopped: see the message at the top, then press Retry.');
+    if (!app.gridPixels) view.showReconstructions(null, 'No test digits yet: the data did not load.');
+  }
+  updateControls();
+}
+
+/** Asks for an adapter the way the wasm will, to say which GPU (if any) trains the model. */
+async function probeWebGPU() {
+  if (!navigator.gpu) {
+    const why = window.isSecureContext
+      ? 'this browser has no WebGPU'
+      : 'WebGPU needs https or localhost, and this page is served over plain http';
+    return { available: false, why };
+  }
+  try {
+    const adapter = await Promise.race([
+      navigator.gpu.requestAdapter(),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('the adapter request did not answer')), ADAPTER_TIMEOUT_MS),
+      ),
+    ]);
+    if (!adapter) return { available: false, why: 'WebGPU is there but offers no adapter (GPU or driver blocklisted?)' };
+    const info = adapter.info ?? {};
+    const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed adapter';
+    // SwiftShader is Chrome's CPU implementation of Vulkan: WebGPU works, but slowly.
+    const software = !!info.isFallbackAdapter || /swiftshader/i.test(name);
+    return { available: true, software, name };
+  } catch (err) {
+    return { available: false, why: `WebGPU failed: ${message(err)}` };
+  }
+}
+
+/** WebGPU on a real GPU; otherwise the CPU backend, which beats a software GPU by 20-100x. */
+function chooseDefaultBackend() {
+  const gpu = app.gpu;
+  const asked = new URLSearchParams(location.search).get('backend');
+  let backend = gpu.available && !gpu.software ? 'webgpu' : 'cpu';
+  if (asked === 'cpu' || (asked === 'webgpu' && gpu.available)) backend = asked;
+  view.setBackendAvailable('webgpu', gpu.available, gpu.why ?? '');
+  view.setField('backend', backend);
+  showBackendInfo();
+}
+
+function showBackendInfo(running = null) {
+  const gpu = app.gpu;
+  const backend = running ?? view.readFields().backend;
+  if (!gpu.available) {
+    view.setBackendInfo(
+      `No WebGPU here: ${gpu.why}. Use a recent Chrome or Edge, or turn WebGPU on in your browser's ` +
+        'settings, for GPU training. Until then the model trains on the CPU backend (WebAssembly).',
+      'warn',
+    );
+  } else if (gpu.software) {
+    view.setBackendInfo(
+      `Backend: ${BACKEND_NAMES[backend]}. The WebGPU adapter is ${gpu.name}, a software adapter (no GPU): ` +
+        (backend === 'webgpu'
+          ? 'training on it will be slow; the CPU backend is faster here.'
+          : 'WebGPU training would be slow, so the CPU backend is used; pick WebGPU to try it anyway.'),
+      'warn',
+    );
+  } else {
+    view.setBackendInfo(`Backend: ${BACKEND_NAMES[backend]}. WebGPU adapter: ${gpu.name}.`);
+  }
+}
+
+async function loadWasm() {
+  try {
+    const wasm = await import('../pkg/autoencoder_lab.js');
+    await wasm.default();
+    return wasm;
+  } catch (err) {
+    throw new Error(`the WebAssembly package in www/pkg did not load (${message(err)}); build it with ./build.sh build`);
+  }
+}
+
+// --- making a model ------------------------------------------------------------------------
+
+/**
+ * Makes the page match `settings`: the backend's Lab, the subset's data (fetching only chunks
+ * not cached yet), and a fresh model. Used at start-up and by Train and Reset.
+ */
+async function prepare(settings, { fallBackToCpu = false } = {}) {
+  // Until the old model is touched, a failure (no WebGPU, a corrupt chunk) leaves it usable.
+  if (!app.lab || app.labBackend !== settings.backend) {
+    view.setStatus(`Starting the ${BACKEND_NAMES[settings.backend]} backend…`);
+    let lab;
+    try {
+      lab = await app.wasm.Lab.create(settings.backend);
+    } catch (err) {
+      if (!(fallBackToCpu && settings.backend === 'webgpu')) {
+        throw new Error(`${BACKEND_NAMES[settings.backend]} did not start: ${message(err)}`);
+      }
+      // A page that cannot train is worse than one that trains slowly.
+      app.gpu = { available: false, why: `WebGPU did not start (${message(err)})` };
+      chooseDefaultBackend();
+      settings = { ...settings, backend: 'cpu' };
+      lab = await app.wasm.Lab.create('cpu');
+    }
+    const old = app.lab;
+    app.modelReady = false;
+    await queue.run(() => {
+      old?.free(); // the old Lab's GPU buffers go now, not when the garbage collector gets to them
+      app.lab = lab;
+      app.labBackend = lab.backend;
+      app.labFiles = '';
+    });
+  }
+  showBackendInfo(settings.backend);
+
+  const trainEntries = chunksFor(app.index.train, settings.subset);
+  const testEntries = chunksFor(app.index.test, TEST_IMAGES);
+  const entries = [...testEntries, ...trainEntries];
+  if (entries.some((e) => !chunks.has(e.file))) view.setStatus('Fetching MNIST…');
+  await chunks.fetchAll(entries, showFetchProgress);
+
+  const files = entries.map((e) => e.file).join(',');
+  const lab = app.lab;
+  app.modelReady = false;
+  await queue.run(async () => {
+    if (app.labFiles !== files) {
+      view.setStatus('Unpacking the images…');
+      await nextFrame(); // let the status paint before the synchronous parsing
+      lab.clearData();
+      app.labFiles = '';
+      for (const e of testEntries) lab.addData('test', chunks.get(e.file));
+      for (const e of trainEntries) lab.addData('train', chunks.get(e.file));
+      app.labFiles = files;
+      app.gridPixels = lab.testPixels(0, GRID_DIGITS);
+      view.showOriginals(app.gridPixels, lab.testLabels(0, GRID_DIGITS));
+    }
+    lab.reset(settings.model, settings.batchSize, settings.learningRate, settings.seed);
+    app.snap = snapshot(lab);
+  });
+  const snap = app.snap;
+
+  app.applied = settings;
+  app.modelReady = true;
+  app.trainedSteps = 0;
+  app.msPerStep = null;
+  app.lastTestMse = null;
+  chart.clear();
+  view.setLatestLoss(null);
+  view.setLatestTest(null);
+  view.setFacts({
+    model: snap.model === 'conv' ? 'convolutional' : snap.model,
+    parameters: snap.parameterCount,
+    latent: snap.latentSize,
+    images: `${formatNumber(snap.trainCount)} train, ${formatNumber(snap.testCount)} test`,
+  });
+  view.setProgress(0, `Not trained yet: ${snap.batchesPerEpoch} batches of ${settings.batchSize} per epoch.`);
+  await refreshGrid();
+  drawing.request();
+  updateSettingsNote();
+}
+
+function showFetchProgress({ loadedBytes, totalBytes: total, doneChunks, totalChunks }) {
+  if (totalChunks === 0) return;
+  const mb = (n) => (n / 1e6).toFixed(1);
+  view.setProgress(
+    total ? loadedBytes / total : null,
+    `Fetching data: ${doneChunks} of ${totalChunks} chunks, ${mb(loadedBytes)} of ${mb(total)} MB`,
+  );
+}
+
+// --- training ------------------------------------------------------------------------------
+
+/** Checks the form; shows what is wrong next to each bad field. */
+function readSettings() {
+  const { settings, errors } = parseSettings(view.readFields());
+  view.showFieldErrors(errors);
+  if (!settings) view.setStatus('Some settings are not valid: see the marked fields.', 'error');
+  return settings;
+}
+
+async function onTrain() {
+  if (!['idle', 'paused'].includes(app.mode)) return; // a second click while starting does nothing
+  const settings = readSettings();
+  if (!settings) return;
+  app.mode = 'busy';
+  updateControls();
+  await stopLoop();
+  try {
+    await prepare(settings);
+  } catch (err) {
+    app.mode = app.modelReady ? 'idle' : 'error';
+    view.setStatus(`Could not start training: ${message(err)}`, 'error', app.modelReady ? onTrain : start);
+    updateControls();
+    return;
+  }
+  startLoop(settings.epochs);
+}
+
+function onPause() {
+  if (app.mode !== 'training') return;
+  app.mode = 'paused';
+  view.setStatus('Paused: the current batch finishes, then training waits for Resume.');
+  updateControls();
+}
+
+function onResume() {
+  if (!canResume()) return;
+  const settings = readSettings();
+  if (!settings) return;
+  startLoop(settings.epochs);
+}
+
+async function onStep() {
+  if (!['idle', 'paused'].includes(app.mode) || !app.modelReady) return;
+  const previous = app.mode;
+  app.mode = 'busy';
+  updateControls();
+  await stopLoop();
+  try {
+    await trainSteps(1);
+    await showLatestModel();
+    view.setStatus(`Trained one batch (step ${formatNumber(app.trainedSteps)}).`);
+  } catch (err) {
+    view.setStatus(`The step failed: ${message(err)}`, 'error');
+  }
+  app.mode = previous;
+  updateControls();
+}
+
+async function onReset() {
+  if (!['idle', 'paused', 'training', 'error'].includes(app.mode) || !app.wasm || !app.index) return;
+  const settings = readSettings();
+  if (!settings) return;
+  app.mode = 'busy';
+  updateControls();
+  await stopLoop();
+  try {
+    await prepare(settings);
+    app.mode = 'idle';
+    view.setStatus('A fresh, untrained model: press Train.');
+  } catch (err) {
+    app.mode = app.modelReady ? 'idle' : 'error';
+    view.setStatus(`Could not reset: ${message(err)}`, 'error', app.modelReady ? onReset : start);
+  }
+  updateControls();
+}
+
+function canResume() {
+  if (app.mode === 'paused') return true;
+  // After a finished run, Resume trains on to a larger epoch count on the same model.
+  if (app.mode !== 'idle' || !app.modelReady || app.trainedSteps === 0) return false;
+  const { settings } = parseSettings(view.readFields());
+  return !!settings && sameModelSettings(settings, app.applied) && app.snap.epoch < settings.epochs;
+}
+
+function startLoop(epochs) {
+  app.targetEpochs = epochs;
+  app.mode = 'training';
+  updateControls();
+  view.setStatus(
+    app.trainedSteps === 0 && app.applied.backend === 'webgpu'
+      ? 'Training. The first step compiles the GPU kernels and can take a while (seconds on a software GPU).'
+      : 'Training…',
+  );
+  // A loop still finishing its last call after Pause just carries on.
+  app.loop ??= trainLoop().finally(() => {
+    app.loop = null;
+  });
+}
+
+/** Ends the training loop (if any) after its current call. */
+async function stopLoop() {
+  if (app.mode === 'training') app.mode = 'busy';
+  await app.loop;
+}
+
+async function trainLoop() {
+  // Resume can come while the last lines below still run: then go round again.
+  do {
+    await trainUntilStopped();
+    if (app.mode === 'paused') {
+      view.setStatus(`Paused after step ${formatNumber(app.trainedSteps)}: Resume goes on, Step trains one batch.`);
+    }
+    updateControls();
+    showTrainingProgress();
+    await showLatestModel().catch((err) => view.setStatus(`Could not reconstruct: ${message(err)}`, 'error'));
+  } while (app.mode === 'training' && app.snap.epoch < app.targetEpochs);
+  updateControls();
+}
+
+async function trainUntilStopped() {
+  let k = 1;
+  try {
+    while (app.mode === 'training' && app.snap.epoch < app.targetEpochs) {
+      await trainSteps(k);
+      // Aim each call at TARGET_CALL_MS, from the smoothed cost of one step.
+      if (app.msPerStep) {
+        k = Math.max(1, Math.min(MAX_STEPS_PER_CALL, Math.round(TARGET_CALL_MS / app.msPerStep)));
+      }
+      if (app.mode === 'training') showTrainingProgress();
+      await yieldToBrowser();
+    }
+    if (app.mode === 'training') {
+      app.mode = 'idle';
+      const epochs = app.snap.epoch;
+      const test = app.lastTestMse === null ? '' : `, test MSE ${formatLoss(app.lastTestMse)}`;
+      view.setStatus(`Done: ${epochs} epoch${epochs === 1 ? '' : 's'}, ${formatNumber(app.trainedSteps)} steps${test}.`);
+    }
+  } catch (err) {
+    if (app.mode === 'training' || app.mode === 'paused') app.mode = 'idle';
+    view.setStatus(`Training stopped: ${message(err)}`, 'error');
+  }
+}
+
+/** After training stops, the grid and the drawing show the model as it now is. */
+async function showLatestModel() {
+  if (app.gridStep !== app.trainedSteps) await refreshGrid();
+}
+
+/**
+ * Trains up to k batches (never past the end of an epoch), plots them, and at an epoch's end
+ * measures the test MSE. Returns the number of steps done.
+ */
+async function trainSteps(k) {
+  const lab = app.lab;
+  const epochBefore = app.snap.epoch;
+  let ms = 0;
+  const losses = await queue.run(async () => {
+    // Timed inside the queue: waiting for a grid or drawing reconstruction is not training time.
+    const t0 = performance.now();
+    const out = await lab.step(k);
+    ms = (performance.now() - t0) / Math.max(1, out.length);
+    app.snap = snapshot(lab);
+    return out;
+  });
+  // The first call compiles kernels: leave it out of the speed estimate.
+  if (app.trainedSteps > 0) app.msPerStep = app.msPerStep === null ? ms : 0.7 * app.msPerStep + 0.3 * ms;
+  app.trainedSteps += losses.length;
+  chart.addLosses(losses);
+  view.setLatestLoss(chart.latestSmoothed);
+
+  const snap = app.snap;
+  if (snap.epoch > epochBefore) {
+    view.setProgress(null, `Epoch ${snap.epoch} done: measuring the test MSE on ${formatNumber(snap.testCount)} images…`);
+    const mse = await queue.run(() => lab.evaluate());
+    app.lastTestMse = mse;
+    chart.addTestPoint(chart.steps, snap.epoch, mse);
+    view.setLatestTest(mse);
+    await refreshGrid();
+  } else if (performance.now() - app.lastGridAt > Math.max(GRID_REFRESH_MS, 5 * app.gridMs)) {
+    await refreshGrid();
+  }
+  return losses.length;
+}
+
+function showTrainingProgress() {
+  const snap = app.snap;
+  if (!snap || !app.modelReady) return;
+  const batchSize = app.applied.batchSize;
+  const B = snap.batchesPerEpoch;
+  const E = Math.max(app.targetEpochs, snap.epoch + (snap.batch > 0 ? 1 : 0), 1);
+  const current = Math.min(snap.epoch + 1, E);
+  const done = snap.epoch * B + snap.batch;
+  const total = E * B;
+  const parts = [`Epoch ${current} of ${E}`, `batch ${snap.batch} of ${B}`];
+  if (app.msPerStep) {
+    parts.push(`${formatNumber(Math.round((1000 * batchSize) / app.msPerStep))} images/s`);
+    if (app.mode === 'training') parts.push(`about ${formatDuration(((total - done) * app.msPerStep) / 1000)} left`);
+  }
+  if (app.mode === 'idle' && done >= total) parts.splice(0, 2, `${snap.epoch} epoch${snap.epoch === 1 ? '' : 's'} done`);
+  view.setProgress(done / total, parts.join(' · '));
+}
+
+// --- reconstructions -----------------------------------------------------------------------
+
+async function refreshGrid() {
+  const lab = app.lab;
+  if (!lab || !app.gridPixels) return;
+  const t0 = performance.now();
+  const steps = app.trainedSteps;
+  const out = await queue.run(() => lab.reconstruct(app.gridPixels));
+  app.gridMs = performance.now() - t0;
+  app.lastGridAt = performance.now();
+  app.gridStep = steps;
+  // The drawing's reconstruction follows the model too.
+  if (!pad.isEmpty) drawing.request();
+  view.showReconstructions(
+    out,
+    steps === 0
+      ? "Top: test digits. Bottom: the untrained model's output, noise until it learns to copy the top row."
+      : `Top: test digits. Bottom: rebuilt from a ${app.snap.latentSize}-number code after ${formatNumber(steps)} step${steps === 1 ? '' : 's'}.`,
+  );
+}
+
+/** Reconstructs the pad's drawing, at most one at a time; a newer drawing replaces a waiting one. */
+const drawing = {
+  running: false,
+  dirty: false,
+  output: null,
+
+  request() {
+    this.dirty = true;
+    if (!this.running) this.run();
+  },
+
+  async run() {
+    this.running = true;
+    while (this.dirty) {
+      this.dirty = false;
+      if (pad.isEmpty || !app.wasm) {
+        this.output = null;
+        view.showDrawing(null, null, 'draw a digit');
+        continue;
+      }
+      let input;
+      try {
+        input = app.wasm.prepareDrawing(pad.ink(), pad.width, pad.height);
+      } catch (err) {
+        // prepareDrawing refuses an empty pad ("nothing drawn"): say what to do.
+        this.output = null;
+        view.showDrawing(null, null, /nothing drawn/i.test(message(err)) ? 'draw a digit' : message(err));
+        continue;
+      }
+      view.showDrawing(input, this.output);
+      try {
+        const output = await queue.run(() => (app.modelReady ? app.lab.reconstruct(input) : null));
+        if (!output) {
+          view.showDrawing(input, null, 'model loading…');
+          continue;
+        }
+        this.output = output;
+        if (!this.dirty && !pad.isEmpty) view.showDrawing(input, output);
+      } catch (err) {
+        view.setStatus(`Could not reconstruct the drawing: ${message(err)}`, 'error');
+      }
+    }
+    this.running = false;
+  },
+};
+
+// --- controls ------------------------------------------------------------------------------
+
+function updateControls() {
+  const m = app.mode;
+  const ready = app.modelReady;
+  view.setState(m === 'busy' ? 'loading' : m === 'idle' ? 'ready' : m);
+  view.setEnabled(
+    {
+      train: (m === 'idle' || m === 'paused') && !!app.index,
+      pause: m === 'training',
+      resume: canResume(),
+      step: (m === 'idle' || m === 'paused') && ready,
+      reset: ['idle', 'paused', 'training'].includes(m) && !!app.index,
+    },
+    m !== 'busy' && m !== 'loading',
+  );
+  updateSettingsNote();
+}
+
+function updateSettingsNote() {
+  const { settings } = parseSettings(view.readFields());
+  view.setSettingsNote(!!app.applied && !!settings && !sameModelSettings(settings, app.applied));
+}
+
+view.buttons.train.addEventListener('click', onTrain);
+view.buttons.pause.addEventListener('click', onPause);
+view.buttons.resume.addEventListener('click', onResume);
+view.buttons.step.addEventListener('click', onStep);
+view.buttons.reset.addEventListener('click', onReset);
+view.clearPadButton.addEventListener('click', () => pad.clear());
+
+view.form.addEventListener('submit', (e) => e.preventDefault());
+// Errors show when a value is committed, and go away as soon as the field is fixed.
+view.form.addEventListener('change', () => {
+  view.showFieldErrors(parseSettings(view.readFields()).errors);
+  if (app.gpu) showBackendInfo(app.mode === 'training' ? app.applied?.backend : null);
+  updateControls();
+});
+view.form.addEventListener('input', (e) => {
+  const { errors } = parseSettings(view.readFields());
+  if (!errors[e.target.name]) view.showFieldErrors({ ...visibleErrors(), [e.target.name]: undefined });
+  updateControls();
+});
+
+function visibleErrors() {
+  const out = {};
+  for (const f of Object.keys(view.fields)) {
+    const text = document.getElementById(`${f}-error`).textContent;
+    if (text) out[f] = text;
+  }
+  return out;
+}
+
+// Anything that escapes a handler still reaches the person, in words.
+window.addEventListener('unhandledrejection', (e) => view.setStatus(`Unexpected error: ${message(e.reason)}`, 'error'));
+window.addEventListener('error', (e) => view.setStatus(`Unexpected error: ${message(e.error ?? e.message)}`, 'error'));
+
+// --- helpers -------------------------------------------------------------------------------
+
+function message(err) {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+// The next paint, or 100 ms in a background tab, where animation frames stop.
+const nextFrame = () =>
+  new Promise((resolve) => {
+    requestAnimationFrame(() => resolve());
+    setTimeout(resolve, 100);
+  });
+
+/** The Lab's counters, copied so the page can read them while other calls are in flight. */
+function snapshot(lab) {
+  return {
+    model: lab.model,
+    parameterCount: lab.parameterCount,
+    latentSize: lab.latentSize,
+    epoch: lab.epoch,
+    batch: lab.batch,
+    batchesPerEpoch: lab.batchesPerEpoch,
+    steps: lab.steps,
+    trainCount: lab.trainCount,
+    testCount: lab.testCount,
+  };
+}
+
+// setTimeout, not requestAnimationFrame: training goes on (throttled) in a background tab.
+const yieldToBrowser = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+start();

@@ -1,0 +1,68 @@
+// Turns the controls' text into checked training settings, with a message per bad field.
+import { SUBSET_SIZES } from './constants.js';
+
+export const MODELS = ['dense', 'conv'];
+export const BACKENDS = ['webgpu', 'cpu'];
+
+// Upper bounds keep a typo from asking for something the tab cannot do (a batch of 10^9 images).
+const LIMITS = { epochs: 1000, batchSize: 4096, seed: 2 ** 32 - 1 };
+
+function integer(text, name, min, max) {
+  const t = String(text).trim();
+  if (t === '') return { error: `enter ${name}` };
+  if (!/^[+-]?\d+$/.test(t)) return { error: `${name} must be a whole number` };
+  const v = Number(t);
+  if (v < min) return { error: `${name} must be at least ${min}` };
+  if (v > max) return { error: `${name} must be at most ${max.toLocaleString('en-US')}` };
+  return { value: v };
+}
+
+function positiveNumber(text, name, max) {
+  const t = String(text).trim();
+  if (t === '') return { error: `enter ${name}` };
+  const v = Number(t);
+  if (!Number.isFinite(v)) return { error: `${name} must be a number, e.g. 0.001` };
+  if (v <= 0) return { error: `${name} must be above 0` };
+  if (v > max) return { error: `${name} must be at most ${max}` };
+  return { value: v };
+}
+
+/**
+ * raw: { backend, model, subset, epochs, batchSize, learningRate, seed } as strings from the form.
+ * Returns { settings, errors }: settings is null when any field is bad; errors maps field -> message.
+ */
+export function parseSettings(raw) {
+  const errors = {};
+  const settings = {};
+  const take = (field, result) => {
+    if (result.error) errors[field] = result.error;
+    else settings[field] = result.value;
+  };
+  take('backend', BACKENDS.includes(raw.backend) ? { value: raw.backend } : { error: 'choose WebGPU or CPU' });
+  take('model', MODELS.includes(raw.model) ? { value: raw.model } : { error: 'choose dense or conv' });
+  take(
+    'subset',
+    SUBSET_SIZES.includes(Number(raw.subset)) ? { value: Number(raw.subset) } : { error: 'choose a subset' },
+  );
+  take('epochs', integer(raw.epochs, 'epochs', 1, LIMITS.epochs));
+  take('batchSize', integer(raw.batchSize, 'batch size', 1, LIMITS.batchSize));
+  take('learningRate', positiveNumber(raw.learningRate, 'learning rate', 1));
+  take('seed', integer(raw.seed, 'seed', 0, LIMITS.seed));
+  if (settings.batchSize && settings.subset && settings.batchSize > settings.subset) {
+    errors.batchSize = `batch size must be at most the subset (${settings.subset.toLocaleString('en-US')})`;
+  }
+  return { settings: Object.keys(errors).length ? null : settings, errors };
+}
+
+/** Whether two settings need a fresh model (everything but epochs does). */
+export function sameModelSettings(a, b) {
+  return (
+    !!a && !!b &&
+    a.backend === b.backend &&
+    a.model === b.model &&
+    a.subset === b.subset &&
+    a.batchSize === b.batchSize &&
+    a.learningRate === b.learningRate &&
+    a.seed === b.seed
+  );
+}

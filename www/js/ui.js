@@ -1,0 +1,216 @@
+// Everything that touches the DOM and the canvases; no training logic here.
+import { GRID_DIGITS, IMAGE_PIXELS, IMAGE_SIDE } from './constants.js';
+
+const $ = (id) => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`the page has no #${id}`);
+  return el;
+};
+
+export const FIELDS = ['backend', 'model', 'subset', 'epochs', 'batchSize', 'learningRate', 'seed'];
+const BUTTONS = ['train', 'pause', 'resume', 'step', 'reset'];
+
+const number = new Intl.NumberFormat('en-US');
+
+export class View {
+  constructor() {
+    this.form = $('settings');
+    this.fields = Object.fromEntries(FIELDS.map((f) => [f, $(f)]));
+    this.buttons = Object.fromEntries(BUTTONS.map((b) => [b, $(b)]));
+    this.retryButton = $('retry');
+    this.clearPadButton = $('clear-pad');
+    this.chartCanvas = $('loss-chart');
+    this.padCanvas = $('pad');
+    this.grid = this.#buildGrid();
+  }
+
+  // --- page state, status line -------------------------------------------------------------
+
+  /** body[data-state]: loading | ready | training | paused | error; page tests wait on it. */
+  setState(state) {
+    document.body.dataset.state = state;
+  }
+
+  setBackendInfo(text, kind = 'info') {
+    const el = $('backend-info');
+    el.textContent = text;
+    el.dataset.kind = kind;
+  }
+
+  /** kind: info | warn | error. onRetry shows the Retry button. */
+  setStatus(text, kind = 'info', onRetry = null) {
+    const el = $('status-message');
+    el.textContent = text;
+    el.dataset.kind = kind;
+    this.retryButton.hidden = !onRetry;
+    this.retryButton.onclick = onRetry;
+  }
+
+  // --- controls ------------------------------------------------------------------------------
+
+  /** The form's values as strings, for settings.js to check. */
+  readFields() {
+    return Object.fromEntries(FIELDS.map((f) => [f, this.fields[f].value]));
+  }
+
+  setField(name, value) {
+    this.fields[name].value = String(value);
+  }
+
+  /** errors: field -> message; fields not named are cleared. */
+  showFieldErrors(errors) {
+    for (const f of FIELDS) {
+      const message = errors[f] ?? '';
+      $(`${f}-error`).textContent = message;
+      this.fields[f].toggleAttribute('aria-invalid', !!message);
+    }
+  }
+
+  setBackendAvailable(backend, available, why = '') {
+    const option = this.fields.backend.querySelector(`option[value="${backend}"]`);
+    option.disabled = !available;
+    option.title = why;
+  }
+
+  /** Labels the subset menu with the download each choice needs. */
+  labelSubsets(bytesForSubset) {
+    for (const option of this.fields.subset.options) {
+      const images = Number(option.value);
+      const mb = bytesForSubset(images) / 1e6;
+      option.textContent = `${number.format(images)}${images === 60000 ? ' (all)' : ''} · ${mb.toFixed(1)} MB`;
+    }
+  }
+
+  /** enabled: { train, pause, resume, step, reset } booleans; `fields` enables the form. */
+  setEnabled(enabled, fields = true) {
+    for (const b of BUTTONS) this.buttons[b].disabled = !enabled[b];
+    for (const f of FIELDS) this.fields[f].disabled = !fields;
+  }
+
+  setSettingsNote(visible) {
+    $('settings-note').hidden = !visible;
+  }
+
+  // --- progress and facts --------------------------------------------------------------------
+
+  /** fraction in [0,1] or null for an indeterminate bar. */
+  setProgress(fraction, text) {
+    const bar = $('progress');
+    if (fraction === null) bar.removeAttribute('value');
+    else bar.value = Math.min(1, Math.max(0, fraction));
+    $('progress-text').textContent = text;
+  }
+
+  setFacts({ model, parameters, latent, images }) {
+    $('fact-model').textContent = model ?? '–';
+    $('fact-parameters').textContent = parameters == null ? '–' : number.format(parameters);
+    $('fact-latent').textContent = latent == null ? '–' : `${latent} numbers`;
+    $('fact-images').textContent = images ?? '–';
+  }
+
+  setLatestLoss(loss) {
+    setOutput($('latest-loss'), loss);
+  }
+
+  setLatestTest(mse) {
+    setOutput($('latest-test'), mse);
+  }
+
+  // --- reconstruction grid -------------------------------------------------------------------
+
+  // One column per test digit, the original above its reconstruction, so that on a narrow
+  // screen the columns wrap in pairs.
+  #buildGrid() {
+    const container = $('recon-grid');
+    const originals = [];
+    const outputs = [];
+    for (let i = 0; i < GRID_DIGITS; i++) {
+      const pair = document.createElement('div');
+      pair.className = 'pair';
+      for (const list of [originals, outputs]) {
+        const canvas = document.createElement('canvas');
+        canvas.width = IMAGE_SIDE;
+        canvas.height = IMAGE_SIDE;
+        canvas.className = list === outputs ? 'tile output' : 'tile';
+        canvas.dataset.index = String(i);
+        pair.append(canvas);
+        list.push(canvas);
+      }
+      container.append(pair);
+    }
+    return { container, originals, outputs };
+  }
+
+  /** pixels: Float32Array GRID_DIGITS * 784; labels: the digits they show. */
+  showOriginals(pixels, labels) {
+    this.grid.originals.forEach((canvas, i) => {
+      drawDigit(canvas, pixels, i * IMAGE_PIXELS);
+      canvas.title = `test image ${i}: a ${labels[i]}`;
+    });
+  }
+
+  /** pixels: Float32Array GRID_DIGITS * 784, or null to blank the row (with a caption saying why). */
+  showReconstructions(pixels, caption) {
+    this.grid.outputs.forEach((canvas, i) => {
+      if (pixels) drawDigit(canvas, pixels, i * IMAGE_PIXELS);
+      else blank(canvas);
+    });
+    this.grid.container.dataset.reconstructed = pixels ? 'yes' : 'no';
+    $('recon-caption').textContent = caption;
+  }
+
+  // --- drawing pad ---------------------------------------------------------------------------
+
+  /** input, output: Float32Array(784) or null; a null tile shows `caption` instead. */
+  showDrawing(input, output, caption = 'draw a digit') {
+    showTile($('pad-input'), $('pad-input-caption'), input, caption);
+    showTile($('pad-output'), $('pad-output-caption'), output, output ? '' : input ? 'working…' : caption);
+  }
+}
+
+function setOutput(el, value) {
+  el.value = value == null ? '–' : formatLoss(value);
+  el.dataset.value = value == null ? '' : String(value);
+}
+
+export function formatLoss(v) {
+  return v >= 0.01 ? v.toFixed(4) : v.toPrecision(3);
+}
+
+function showTile(canvas, captionEl, pixels, caption) {
+  if (pixels) drawDigit(canvas, pixels, 0);
+  else blank(canvas);
+  captionEl.textContent = pixels ? '' : caption;
+  captionEl.hidden = !!pixels;
+  canvas.dataset.empty = pixels ? 'no' : 'yes';
+}
+
+/** Paints one 28x28 image (values in [0,1], white ink on black like MNIST) from `offset`. */
+export function drawDigit(canvas, pixels, offset) {
+  const ctx = canvas.getContext('2d');
+  const image = ctx.createImageData(IMAGE_SIDE, IMAGE_SIDE);
+  for (let i = 0; i < IMAGE_PIXELS; i++) {
+    const v = Math.round(255 * Math.min(1, Math.max(0, pixels[offset + i])));
+    image.data[i * 4] = v;
+    image.data[i * 4 + 1] = v;
+    image.data[i * 4 + 2] = v;
+    image.data[i * 4 + 3] = 255;
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
+function blank(canvas) {
+  canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
+}
+
+/** "1 min 5 s", "12 s": for time left. */
+export function formatDuration(seconds) {
+  if (!Number.isFinite(seconds)) return '…';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+export const formatNumber = (n) => number.format(n);
