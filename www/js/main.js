@@ -14,6 +14,8 @@ const MAX_STEPS_PER_CALL = 16;
 // Reconstructing the grid costs GPU time that training could use: refresh it every ~2 s at most.
 const GRID_REFRESH_MS = 2000;
 const ADAPTER_TIMEOUT_MS = 10000;
+// Before about this many steps both models sit near "the average digit" (shared/REFERENCE.md).
+const EARLY_STEPS = 300;
 
 const BACKEND_NAMES = { webgpu: 'WebGPU', cpu: 'CPU (WebAssembly)' };
 
@@ -346,7 +348,7 @@ function startLoop(epochs) {
   updateControls();
   view.setStatus(
     app.trainedSteps === 0 && app.applied.backend === 'webgpu'
-      ? 'Training. The first step compiles the GPU kernels and can take a while (seconds on a software GPU).'
+      ? 'Training. The first step compiles the GPU kernels: seconds on a GPU, up to a minute or more on a software one.'
       : 'Training…',
   );
   // A loop still finishing its last call after Pause just carries on.
@@ -475,7 +477,9 @@ async function refreshGrid() {
     out,
     steps === 0
       ? "Top: test digits. Bottom: the untrained model's output, noise until it learns to copy the top row."
-      : `Top: test digits. Bottom: rebuilt from a ${app.snap.latentSize}-number code after ${formatNumber(steps)} step${steps === 1 ? '' : 's'}.`,
+      : `Top: test digits. Bottom: rebuilt from a ${app.snap.latentSize}-number code after ${formatNumber(steps)} step${steps === 1 ? '' : 's'}.` +
+          // What a short run looks like (REFERENCE.md: ~300 steps only start to leave the plateau).
+          (steps < EARLY_STEPS ? ' At first every digit comes back as the same blurry average digit; shapes appear after a few hundred steps.' : ''),
   );
 }
 
