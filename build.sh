@@ -60,9 +60,11 @@ ensure_wasm_toolchain() {
   fi
   # Keep this environment identical from build to build: any change rebuilds all of burn.
   WASM_ENV=(env PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc)
-  # Tests keep the panic strategy of everything else on wasm32 (abort); without this flag cargo
+  # `test` is built for the page too: then the page and the browser tests share one standard
+  # library, and so one build of burn (without it a cold machine compiles burn for wasm32 twice).
+  # Tests keep the panic strategy of everything else on wasm32 (abort); without that flag cargo
   # builds a second, unwinding standard library for them and the two clash.
-  WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
+  WASM_BUILD_STD=(-Zbuild-std=std,panic_abort,test)
   WASM_TEST_FLAGS=(-Zpanic-abort-tests)
 }
 
