@@ -211,14 +211,29 @@ mod cli {
         }
     }
 
-    fn train(args: TrainArgs) -> Result<()> {
-        let common = &args.common;
+    /// What `train` and `bench` both start from: checked settings, the data, a device and a fresh
+    /// model with its optimizer.
+    struct Run {
+        config: TrainingConfig,
+        mnist: Mnist,
+        train_set: MnistSet,
+        device: Device,
+        backend: &'static str,
+        trainer: Trainer,
+    }
+
+    fn start_run(common: &Common) -> Result<Run> {
         let config = config(common);
         config.validate().map_err(|e| e.to_string())?;
         let mnist = load_mnist(&common.data_dir)?;
         let train_set = training_set(&mnist, common);
         let (device, backend) = device(common.device)?;
-        let mut trainer = Trainer::new(config.clone(), &device, train_set.len()).map_err(|e| e.to_string())?;
+        let trainer = Trainer::new(config.clone(), &device, train_set.len()).map_err(|e| e.to_string())?;
+        Ok(Run { config, mnist, train_set, device, backend, trainer })
+    }
+
+    fn train(args: TrainArgs) -> Result<()> {
+        let Run { config, mnist, train_set, device, backend, mut trainer } = start_run(&args.common)?;
         let parameters = trainer.model().num_params();
         eprintln!(
             "training the {} autoencoder ({parameters} parameters) on {} images, {} epochs, batch {}, Adam {}, backend {backend}",
@@ -334,13 +349,7 @@ mod cli {
     }
 
     fn bench(args: BenchArgs, flush_subnormals: bool) -> Result<()> {
-        let common = &args.common;
-        let config = config(common);
-        config.validate().map_err(|e| e.to_string())?;
-        let mnist = load_mnist(&common.data_dir)?;
-        let train_set = training_set(&mnist, common);
-        let (device, backend) = device(common.device)?;
-        let mut trainer = Trainer::new(config.clone(), &device, train_set.len()).map_err(|e| e.to_string())?;
+        let Run { config, train_set, backend, mut trainer, .. } = start_run(&args.common)?;
         // One step at a time with the loss read after each, as a training loop that reports every
         // batch does (and as the PyTorch reference figures were measured).
         let step = |trainer: &mut Trainer| -> Result<usize> {
