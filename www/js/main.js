@@ -271,18 +271,24 @@ async function onTrain() {
   if (!['idle', 'paused'].includes(app.mode)) return; // a second click while starting does nothing
   const settings = readSettings();
   if (!settings) return;
+  if (await freshModel(settings, 'Could not start training', onTrain)) startLoop(settings.epochs);
+}
+
+// Stops any running loop and makes the model `settings` describe. On failure it says why, offers
+// `retry` (or a restart when no model is left), and returns false.
+async function freshModel(settings, failure, retry) {
   app.mode = 'busy';
   updateControls();
   await stopLoop();
   try {
     await prepare(settings);
+    return true;
   } catch (err) {
     app.mode = app.modelReady ? 'idle' : 'error';
-    view.setStatus(`Could not start training: ${message(err)}`, 'error', app.modelReady ? onTrain : start);
+    view.setStatus(`${failure}: ${message(err)}`, 'error', app.modelReady ? retry : start);
     updateControls();
-    return;
+    return false;
   }
-  startLoop(settings.epochs);
 }
 
 function onPause() {
@@ -320,17 +326,9 @@ async function onReset() {
   if (!['idle', 'paused', 'training', 'error'].includes(app.mode) || !app.wasm || !app.index) return;
   const settings = readSettings();
   if (!settings) return;
-  app.mode = 'busy';
-  updateControls();
-  await stopLoop();
-  try {
-    await prepare(settings);
-    app.mode = 'idle';
-    view.setStatus('A fresh, untrained model: press Train.');
-  } catch (err) {
-    app.mode = app.modelReady ? 'idle' : 'error';
-    view.setStatus(`Could not reset: ${message(err)}`, 'error', app.modelReady ? onReset : start);
-  }
+  if (!(await freshModel(settings, 'Could not reset', onReset))) return;
+  app.mode = 'idle';
+  view.setStatus('A fresh, untrained model: press Train.');
   updateControls();
 }
 
