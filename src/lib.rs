@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod digit;
 pub mod model;
+pub mod predict;
 pub mod train;
 
 #[cfg(target_arch = "wasm32")]

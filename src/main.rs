@@ -18,7 +18,8 @@ mod cli {
     use autoencoder_lab::checkpoint;
     use autoencoder_lab::data::{DEFAULT_DATA_DIR, Mnist, MnistSet};
     use autoencoder_lab::model::ModelKind;
-    use autoencoder_lab::train::{Trainer, TrainingConfig, evaluate, psnr};
+    use autoencoder_lab::predict::{self, Knn, LinearClassifier, LinearConfig};
+    use autoencoder_lab::train::{Trainer, TrainingConfig, encode_set, evaluate, psnr};
     use burn::prelude::*;
     use clap::{Args, Parser, Subcommand, ValueEnum};
     use indicatif::{ProgressBar, ProgressStyle};
@@ -109,6 +110,12 @@ mod cli {
         device: DeviceChoice,
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// Neighbours in the k-NN vote on latent codes.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        k: u32,
+        /// Fit the predictors on the codes of the first N training images (default: all 60,000).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        predict_train: Option<u32>,
     }
 
     #[derive(Args)]
@@ -332,6 +339,15 @@ mod cli {
         let (model, header) = checkpoint::load(&bytes, None, &device).map_err(|e| format!("{}: {e}", args.load.display()))?;
         let mnist = load_mnist(&args.data_dir)?;
         let mse = block_on(evaluate(&model, &mnist.test, EVAL_BATCH, &device)).map_err(|e| e.to_string())?;
+
+        // Digit prediction from the codes: how well the unsupervised code sorts digits.
+        let train = mnist.train.take(args.predict_train.map_or(mnist.train.len(), |n| n as usize).min(mnist.train.len()));
+        let train_codes = block_on(encode_set(&model, &train, EVAL_BATCH, &device)).map_err(|e| e.to_string())?;
+        let test_codes = block_on(encode_set(&model, &mnist.test, EVAL_BATCH, &device)).map_err(|e| e.to_string())?;
+        let knn = Knn::new(train_codes.clone(), args.k as usize);
+        let knn_eval = predict::evaluate(&test_codes, |c| knn.scores(c)).map_err(|e| e.to_string())?;
+        let (linear, linear_losses) = LinearClassifier::fit(&train_codes, LinearConfig::default());
+        let linear_eval = predict::evaluate(&test_codes, |c| linear.probabilities(c)).map_err(|e| e.to_string())?;
         println!(
             "{}",
             json!({
@@ -342,6 +358,9 @@ mod cli {
                 "test_images": mnist.test.len(),
                 "test_mse": mse,
                 "psnr": psnr(mse),
+                "predict_train_images": train.len(),
+                "knn": { "k": knn.k(), "accuracy": knn_eval.accuracy, "confusion": knn_eval.confusion },
+                "linear": { "accuracy": linear_eval.accuracy, "epoch_losses": linear_losses, "confusion": linear_eval.confusion },
                 "training": header.training,
             })
         );

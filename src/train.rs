@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{IMAGE_PIXELS, MnistSet, epoch_order};
 use crate::model::{Autoencoder, ModelKind};
+use crate::predict::Codes;
 
 /// How a run trains; the seed's choices are the defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,4 +194,19 @@ pub async fn evaluate(model: &Autoencoder, set: &MnistSet, batch_size: usize, de
 /// Peak signal-to-noise ratio in dB of a mean squared error on pixels in [0, 1].
 pub fn psnr(mse: f32) -> f32 {
     10.0 * (1.0 / mse.max(f32::MIN_POSITIVE)).log10()
+}
+
+/// The latent codes of every image in `set`, with their labels, computed in batches of
+/// `batch_size`.
+pub async fn encode_set(model: &Autoencoder, set: &MnistSet, batch_size: usize, device: &Device) -> Result<Codes, TrainError> {
+    if set.is_empty() {
+        return Err(TrainError::NoData);
+    }
+    let mut codes = Vec::new();
+    for start in (0..set.len()).step_by(batch_size.max(1)) {
+        let indices: Vec<usize> = (start..(start + batch_size).min(set.len())).collect();
+        codes.push(model.encode(set.batch(&indices, device)));
+    }
+    let values = read_floats(Tensor::cat(codes, 0)).await?;
+    Codes::new(model.latent_size(), values, set.labels().to_vec()).map_err(|e| TrainError::Device(e.to_string()))
 }
