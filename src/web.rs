@@ -8,25 +8,41 @@
 
 use std::cell::RefCell;
 
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use wasm_bindgen::prelude::*;
 
+use crate::checkpoint;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, MnistSet};
 use crate::digit::mnist_style;
 use crate::model::{Autoencoder, ModelKind};
-use crate::train::{Trainer, TrainingConfig, evaluate, read_floats};
+use crate::predict::{self, Codes, Knn, LinearClassifier, LinearConfig, Projection};
+use crate::train::{Trainer, TrainingConfig, encode_set, evaluate, read_floats};
 
 /// Images per forward pass when evaluating or reconstructing: large enough to keep the number of
-/// GPU dispatches small, small enough for any WebGPU device's buffer limits.
-const INFERENCE_BATCH: usize = 250;
+/// GPU dispatches small, small enough that the dense model's widest layer (125 x 784 x 128) still
+/// runs in the broadcast form, which needs no slow-to-compile matrix-product kernels.
+const INFERENCE_BATCH: usize = 125;
 
 thread_local! {
     // WebGPU can be initialised once per page; a second `Lab` reuses the first device.
     static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
 }
 
+unsafe extern "C" {
+    /// Runs the module's static constructors (the linker writes it). cubecl's kernel optimizer
+    /// registers its IR types through them (the `inventory` crate).
+    fn __wasm_call_ctors();
+}
+
 #[wasm_bindgen(start)]
 fn start() {
+    // Calling this once here matters for speed: when no code calls it, wasm-ld makes every
+    // export run all the constructors again on each call ("command" modules), and the glue calls
+    // exports thousands of times per training step. Measured on a dense step in Chromium: 2.4 s
+    // of constructor reruns per step, most of the step.
+    // SAFETY: called once, first thing, before any code that relies on the constructors.
+    unsafe { __wasm_call_ctors() };
     console_error_panic_hook::set_once();
 }
 
@@ -41,6 +57,88 @@ pub struct Lab {
     train: MnistSet,
     test: MnistSet,
     trainer: Option<Trainer>,
+    /// Built from the current model's codes by `fitPredictors`; dropped when the model changes.
+    predictors: Option<Predictors>,
+}
+
+/// What `fitPredictors` learns from one model's codes.
+struct Predictors {
+    /// Steps the model had taken when these were fitted, to notice a stale fit.
+    steps: usize,
+    knn: Knn,
+    linear: LinearClassifier,
+    test_codes: Codes,
+    projection: Projection,
+}
+
+/// Test accuracy of both predictors, with their confusion matrices (`confusion[10 * true +
+/// predicted]`) and the linear classifier's loss per epoch.
+#[wasm_bindgen]
+pub struct PredictorReport {
+    #[wasm_bindgen(readonly, js_name = knnAccuracy)]
+    pub knn_accuracy: f32,
+    #[wasm_bindgen(readonly, js_name = linearAccuracy)]
+    pub linear_accuracy: f32,
+    #[wasm_bindgen(readonly)]
+    pub k: u32,
+    #[wasm_bindgen(readonly, js_name = trainCodes)]
+    pub train_codes: u32,
+    #[wasm_bindgen(readonly, js_name = testCodes)]
+    pub test_codes: u32,
+    knn_confusion: Vec<u32>,
+    linear_confusion: Vec<u32>,
+    linear_losses: Vec<f32>,
+}
+
+#[wasm_bindgen]
+impl PredictorReport {
+    #[wasm_bindgen(getter, js_name = knnConfusion)]
+    pub fn knn_confusion(&self) -> Vec<u32> {
+        self.knn_confusion.clone()
+    }
+
+    #[wasm_bindgen(getter, js_name = linearConfusion)]
+    pub fn linear_confusion(&self) -> Vec<u32> {
+        self.linear_confusion.clone()
+    }
+
+    #[wasm_bindgen(getter, js_name = linearLosses)]
+    pub fn linear_losses(&self) -> Vec<f32> {
+        self.linear_losses.clone()
+    }
+}
+
+/// Everything the page shows about one image: its reconstruction, both predictors' scores for
+/// each digit, and where its code falls on the latent map.
+#[wasm_bindgen]
+pub struct Reading {
+    reconstruction: Vec<f32>,
+    knn: Vec<f32>,
+    linear: Vec<f32>,
+    #[wasm_bindgen(readonly)]
+    pub x: f32,
+    #[wasm_bindgen(readonly)]
+    pub y: f32,
+}
+
+#[wasm_bindgen]
+impl Reading {
+    #[wasm_bindgen(getter)]
+    pub fn reconstruction(&self) -> Vec<f32> {
+        self.reconstruction.clone()
+    }
+
+    /// Vote share of each digit among the k nearest training codes.
+    #[wasm_bindgen(getter)]
+    pub fn knn(&self) -> Vec<f32> {
+        self.knn.clone()
+    }
+
+    /// The linear classifier's probability of each digit.
+    #[wasm_bindgen(getter)]
+    pub fn linear(&self) -> Vec<f32> {
+        self.linear.clone()
+    }
 }
 
 #[wasm_bindgen]
@@ -53,7 +151,7 @@ impl Lab {
             "cpu" => ("cpu", Device::flex()),
             other => return Err(js_error(format!("unknown backend {other:?}: choose \"webgpu\" or \"cpu\""))),
         };
-        Ok(Lab { backend, device, train: MnistSet::default(), test: MnistSet::default(), trainer: None })
+        Ok(Lab { backend, device, train: MnistSet::default(), test: MnistSet::default(), trainer: None, predictors: None })
     }
 
     #[wasm_bindgen(getter)]
@@ -94,17 +192,41 @@ impl Lab {
 
     /// A fresh model of `model` (`"dense"` or `"conv"`), a fresh Adam optimizer, and the first
     /// epoch's shuffle of the training images.
-    pub fn reset(&mut self, model: &str, batch_size: u32, learning_rate: f64, seed: u32) -> Result<(), JsError> {
-        let kind: ModelKind = model.parse().map_err(js_error)?;
-        let config = TrainingConfig {
-            batch_size: batch_size as usize,
-            learning_rate,
-            seed: u64::from(seed),
-            ..TrainingConfig::new(kind)
-        };
+    /// `latent` 0 keeps the seed's latent size (3 dense, 64 conv).
+    pub fn reset(&mut self, model: &str, batch_size: u32, learning_rate: f64, seed: u32, latent: u32) -> Result<(), JsError> {
+        let config = self.config(model, batch_size, learning_rate, seed, latent)?;
         // Only replace the current model once the new one exists: a refused reset loses nothing.
         self.trainer = Some(Trainer::new(config, &self.device, self.train.len()).map_err(js_error)?);
+        self.predictors = None;
         Ok(())
+    }
+
+    /// The current model as a model file (the lab's header, then burn's record), with `summary`
+    /// (JSON text from the page: epochs, images, losses) kept in the header.
+    pub async fn save(&self, summary: String) -> Result<Vec<u8>, JsError> {
+        let trainer = self.trainer.as_ref().ok_or_else(|| js_error("no model to save yet: train one first"))?;
+        let summary: serde_json::Value =
+            serde_json::from_str(&summary).map_err(|e| js_error(format!("the training summary is not JSON: {e}")))?;
+        let model = trainer.inference_model();
+        // burn writes a record by reading each parameter synchronously, which WebGPU in a browser
+        // cannot do: read them asynchronously first into a copy on the CPU backend.
+        let model = if self.backend == "webgpu" { to_host(model).await? } else { model };
+        checkpoint::save(&model, summary).map_err(js_error)
+    }
+
+    /// Replaces the model with the one in a model file, which must hold a `model` model; training
+    /// goes on from it with a fresh optimizer. A bad file changes nothing. Returns the file's
+    /// training summary as JSON text.
+    pub fn load(&mut self, bytes: &[u8], model: &str, batch_size: u32, learning_rate: f64, seed: u32) -> Result<String, JsError> {
+        let kind: ModelKind = model.parse().map_err(js_error)?;
+        let (loaded, header) = checkpoint::load(bytes, Some(kind), &self.device).map_err(js_error)?;
+        if self.train.is_empty() {
+            return Err(js_error("load training images before a model file"));
+        }
+        let config = self.config(model, batch_size, learning_rate, seed, header.latent as u32)?;
+        self.trainer = Some(Trainer::resume(config, loaded, self.device.clone(), self.train.len()));
+        self.predictors = None;
+        Ok(header.training.to_string())
     }
 
     #[wasm_bindgen(getter)]
@@ -193,7 +315,139 @@ impl Lab {
     }
 }
 
+#[wasm_bindgen]
 impl Lab {
+    /// Encodes up to `max_train` training images and every test image with the current model,
+    /// fits both predictors on the training codes (`k` neighbours; `linear_epochs` epochs of the
+    /// linear classifier), scores them on the test codes, and sets up the latent map (PCA).
+    #[wasm_bindgen(js_name = fitPredictors)]
+    pub async fn fit_predictors(&mut self, max_train: u32, k: u32, linear_epochs: u32) -> Result<PredictorReport, JsError> {
+        let model = self.inference_model()?;
+        let steps = self.trainer.as_ref().map_or(0, |t| t.steps());
+        if self.test.is_empty() {
+            return Err(js_error("no test images are loaded"));
+        }
+        let train = self.train.take((max_train as usize).clamp(1, self.train.len().max(1)));
+        let train_codes = encode_set(&model, &train, INFERENCE_BATCH, &self.device).await.map_err(js_error)?;
+        let test_codes = encode_set(&model, &self.test, INFERENCE_BATCH, &self.device).await.map_err(js_error)?;
+        let knn = Knn::new(train_codes.clone(), k.max(1) as usize);
+        let config = LinearConfig { epochs: linear_epochs.max(1) as usize, ..LinearConfig::default() };
+        let (linear, linear_losses) = LinearClassifier::fit(&train_codes, config);
+        let knn_eval = predict::evaluate(&test_codes, |c| knn.scores(c)).map_err(js_error)?;
+        let linear_eval = predict::evaluate(&test_codes, |c| linear.probabilities(c)).map_err(js_error)?;
+        let projection = Projection::pca(&test_codes);
+        let report = PredictorReport {
+            knn_accuracy: knn_eval.accuracy,
+            linear_accuracy: linear_eval.accuracy,
+            k: knn.k() as u32,
+            train_codes: train_codes.len() as u32,
+            test_codes: test_codes.len() as u32,
+            knn_confusion: knn_eval.confusion.iter().flatten().copied().collect(),
+            linear_confusion: linear_eval.confusion.iter().flatten().copied().collect(),
+            linear_losses,
+        };
+        self.predictors = Some(Predictors { steps, knn, linear, test_codes, projection });
+        Ok(report)
+    }
+
+    /// Whether predictors exist and were fitted on the model as it is now.
+    #[wasm_bindgen(getter, js_name = predictorsFresh)]
+    pub fn predictors_fresh(&self) -> bool {
+        let steps = self.trainer.as_ref().map_or(0, |t| t.steps());
+        self.predictors.as_ref().is_some_and(|p| p.steps == steps)
+    }
+
+    /// The latent map's projection: `"pca"`, or `"axes"` with code coordinates `x` and `y`.
+    #[wasm_bindgen(js_name = setProjection)]
+    pub fn set_projection(&mut self, kind: &str, x: u32, y: u32) -> Result<(), JsError> {
+        let p = self.predictors.as_mut().ok_or_else(|| js_error("fit the predictors first"))?;
+        p.projection = match kind {
+            "pca" => Projection::pca(&p.test_codes),
+            "axes" => Projection::axes(&p.test_codes, x as usize, y as usize).map_err(|_| {
+                js_error(format!("axes {x} and {y} must be two different coordinates below {}", p.test_codes.dim()))
+            })?,
+            other => return Err(js_error(format!("unknown projection {other:?}: choose \"pca\" or \"axes\""))),
+        };
+        Ok(())
+    }
+
+    /// The share of the codes' variance along each map axis (zeros for plain axes).
+    #[wasm_bindgen(getter, js_name = mapExplained)]
+    pub fn map_explained(&self) -> Vec<f32> {
+        self.predictors.as_ref().map_or(vec![], |p| p.projection.explained.to_vec())
+    }
+
+    /// Every test image's code on the latent map, `[x0, y0, x1, y1, ...]` (labels: `testLabels`).
+    #[wasm_bindgen(js_name = mapPoints)]
+    pub fn map_points(&self) -> Result<Vec<f32>, JsError> {
+        let p = self.predictors.as_ref().ok_or_else(|| js_error("fit the predictors first"))?;
+        Ok((0..p.test_codes.len()).flat_map(|i| p.projection.project(p.test_codes.row(i))).collect())
+    }
+
+    /// The decoder's image (784 pixels) of the map point (`x`, `y`).
+    #[wasm_bindgen(js_name = decodePoint)]
+    pub async fn decode_point(&self, x: f32, y: f32) -> Result<Vec<f32>, JsError> {
+        let p = self.predictors.as_ref().ok_or_else(|| js_error("fit the predictors first"))?;
+        if !(x.is_finite() && y.is_finite()) {
+            return Err(js_error("a map point must have finite coordinates"));
+        }
+        self.decode_codes(p.projection.unproject([x, y])).await
+    }
+
+    /// `points` images (784 pixels each) decoded along the straight line between the codes of
+    /// test images `a` and `b`.
+    pub async fn interpolate(&self, a: u32, b: u32, points: u32) -> Result<Vec<f32>, JsError> {
+        let p = self.predictors.as_ref().ok_or_else(|| js_error("fit the predictors first"))?;
+        let n = p.test_codes.len();
+        if a as usize >= n || b as usize >= n {
+            return Err(js_error(format!("test images are numbered 0 to {}", n - 1)));
+        }
+        let path = predict::interpolate(p.test_codes.row(a as usize), p.test_codes.row(b as usize), points as usize);
+        self.decode_codes(path).await
+    }
+
+    /// Reconstruction, digit scores and map position of one image (784 pixels in [0, 1]).
+    pub async fn read(&self, pixels: Vec<f32>) -> Result<Reading, JsError> {
+        let p = self.predictors.as_ref().ok_or_else(|| js_error("fit the predictors first"))?;
+        let model = self.inference_model()?;
+        let images = self.images(&pixels)?;
+        if images.len() != 1 || pixels.len() != IMAGE_PIXELS {
+            return Err(js_error(format!("read takes one image of {IMAGE_PIXELS} pixels")));
+        }
+        let image = images.into_iter().next().expect("one image");
+        let code = model.encode(image);
+        let reconstruction = model.decode(code.clone());
+        let code = read_floats(code).await.map_err(js_error)?;
+        let reconstruction = read_floats(reconstruction).await.map_err(js_error)?;
+        let knn = p.knn.scores(&code).map_err(js_error)?.to_vec();
+        let linear = p.linear.probabilities(&code).map_err(js_error)?.to_vec();
+        let [x, y] = p.projection.project(&code);
+        Ok(Reading { reconstruction, knn, linear, x, y })
+    }
+}
+
+impl Lab {
+    fn config(&self, model: &str, batch_size: u32, learning_rate: f64, seed: u32, latent: u32) -> Result<TrainingConfig, JsError> {
+        let kind: ModelKind = model.parse().map_err(js_error)?;
+        let config = TrainingConfig {
+            batch_size: batch_size as usize,
+            learning_rate,
+            seed: u64::from(seed),
+            latent: (latent > 0).then_some(latent as usize),
+            ..TrainingConfig::new(kind)
+        };
+        config.validate().map_err(js_error)?;
+        Ok(config)
+    }
+
+    async fn decode_codes(&self, codes: Vec<f32>) -> Result<Vec<f32>, JsError> {
+        let model = self.inference_model()?;
+        let dim = model.latent_size();
+        let n = codes.len() / dim;
+        let codes = Tensor::<2>::from_data(TensorData::new(codes, [n, dim]), &self.device);
+        read_floats(model.decode(codes)).await.map_err(js_error)
+    }
+
     fn inference_model(&self) -> Result<Autoencoder, JsError> {
         let trainer = self.trainer.as_ref().ok_or_else(|| js_error("no model yet: reset one first"))?;
         Ok(trainer.inference_model())
@@ -231,6 +485,44 @@ async fn webgpu_device() -> Result<Device, JsError> {
     })?;
     WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
     Ok(device)
+}
+
+/// A copy of `model` on the CPU backend, its parameters read back in one async transfer.
+async fn to_host(model: Autoencoder) -> Result<Autoencoder, JsError> {
+    struct Flatten(Vec<Tensor<1>>);
+    impl ModuleVisitor for Flatten {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let value = param.val();
+            let n = value.shape().num_elements();
+            self.0.push(value.reshape([n]));
+        }
+    }
+    // Visits the parameters in the same order as `Flatten`, taking each one's values in turn.
+    struct Refill {
+        values: Vec<f32>,
+        at: usize,
+        device: Device,
+    }
+    impl ModuleMapper for Refill {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let dims = param.val().dims();
+            let n: usize = dims.iter().product();
+            let values = self.values[self.at..self.at + n].to_vec();
+            self.at += n;
+            let device = self.device.clone();
+            param.map(|_| Tensor::from_data(TensorData::new(values, dims), &device))
+        }
+    }
+
+    let mut flat = Flatten(Vec::new());
+    model.visit(&mut flat);
+    let values = read_floats(Tensor::cat(flat.0, 0)).await.map_err(js_error)?;
+    let mut refill = Refill { values, at: 0, device: Device::flex() };
+    let host = model.map(&mut refill);
+    if refill.at != refill.values.len() {
+        return Err(js_error("copying the model off the GPU lost track of its parameters"));
+    }
+    Ok(host)
 }
 
 /// Makes a drawing (`width * height` ink values in [0, 1], row-major) into a 28x28 MNIST-style

@@ -11,6 +11,12 @@ use burn::prelude::*;
 pub use conv::{ConvAutoencoder, ConvAutoencoderConfig};
 pub use dense::{DenseAutoencoder, DenseAutoencoderConfig};
 
+/// Whether `device` is a GPU (burn's cubecl backends: WebGPU, Vulkan, Metal...), where the models
+/// pick the layer forms that suit a GPU, rather than those fastest on the CPU.
+fn on_gpu(device: &Device) -> bool {
+    device.as_dispatch().identity().is_some()
+}
+
 /// Which architecture, as named on the command line and on the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
