@@ -178,8 +178,13 @@ test_page() {
   ensure_node_modules
   cmd_build
   start_server
+  # A model trained natively, for the page to load and read drawn digits with (about 10 s).
+  local model="$ROOT/tests/e2e/artifacts/conv-10k.bin"
+  mkdir -p "$(dirname "$model")"
+  log "training a conv model on 10,000 images for the page tests to load"
+  native_cargo run --release --quiet -- train --model conv --epochs 1 --train-limit 10000 --save "$model" >/dev/null
   log "page tests (playwright-core driving Debian's chromium)"
-  LAB_URL="http://127.0.0.1:$PORT/" node --test tests/e2e/
+  LAB_URL="http://127.0.0.1:$PORT/" LAB_MODEL_FILE="$model" node --test tests/e2e/
 }
 
 cmd_test() {

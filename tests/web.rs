@@ -24,7 +24,7 @@ async fn lab_with_data() -> Lab {
 
 async fn ten_steps_lower_the_loss(model: &str) {
     let mut lab = lab_with_data().await;
-    lab.reset(model, 32, 1e-3, 1).unwrap();
+    lab.reset(model, 32, 1e-3, 1, 0).unwrap();
     assert_eq!(lab.model().as_deref(), Some(model));
     let mut losses = Vec::new();
     while losses.len() < 10 {
@@ -51,7 +51,7 @@ async fn conv_trains_on_webgpu() {
 #[wasm_bindgen_test]
 async fn reconstruct_returns_784_pixels_in_0_1_per_image() {
     let mut lab = lab_with_data().await;
-    lab.reset("conv", 32, 1e-3, 0).unwrap();
+    lab.reset("conv", 32, 1e-3, 0, 0).unwrap();
     let pixels = lab.test_pixels(0, 3);
     assert_eq!(pixels.len(), 3 * IMAGE_PIXELS);
     let out = lab.reconstruct(pixels.clone()).await.unwrap();
@@ -66,10 +66,10 @@ async fn bad_input_is_an_error_not_a_panic() {
     let mut lab = lab_with_data().await;
     // No model yet.
     assert!(lab.reconstruct(vec![0.0; IMAGE_PIXELS]).await.is_err());
-    assert!(lab.reset("foo", 32, 1e-3, 0).is_err());
-    assert!(lab.reset("dense", 0, 1e-3, 0).is_err());
-    assert!(lab.reset("dense", 32, -1.0, 0).is_err());
-    lab.reset("dense", 32, 1e-3, 0).unwrap();
+    assert!(lab.reset("foo", 32, 1e-3, 0, 0).is_err());
+    assert!(lab.reset("dense", 0, 1e-3, 0, 0).is_err());
+    assert!(lab.reset("dense", 32, -1.0, 0, 0).is_err());
+    lab.reset("dense", 32, 1e-3, 0, 0).unwrap();
     assert!(lab.reconstruct(vec![0.5; 100]).await.is_err(), "wrong length accepted");
     assert!(lab.reconstruct(Vec::new()).await.is_err(), "empty input accepted");
     assert!(lab.reconstruct(vec![2.0; IMAGE_PIXELS]).await.is_err(), "pixels above 1 accepted");
@@ -79,4 +79,36 @@ async fn bad_input_is_an_error_not_a_panic() {
     assert!(prepare_drawing(&[1.0; 10], 10, 10).is_err(), "wrong-size drawing accepted");
     // A failed call leaves the model usable.
     assert_eq!(lab.step(1).await.unwrap().len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_model_file_round_trips_on_webgpu_and_the_predictors_read_its_codes() {
+    let mut lab = lab_with_data().await;
+    lab.reset("dense", 32, 1e-3, 0, 0).unwrap();
+    lab.step(3).await.unwrap();
+    let pixels = lab.test_pixels(0, 1);
+    let before = lab.reconstruct(pixels.clone()).await.unwrap();
+    // Saving reads the weights off the GPU, which must happen asynchronously in a browser.
+    let bytes = lab.save("{\"steps\": 3}".into()).await.unwrap();
+    lab.reset("dense", 32, 1e-3, 7, 0).unwrap();
+    assert!(lab.load(&bytes, "conv", 32, 1e-3, 0).is_err(), "a dense file loaded as conv");
+    assert!(lab.load(&bytes[..bytes.len() / 2], "dense", 32, 1e-3, 0).is_err(), "a truncated file loaded");
+    assert_eq!(lab.load(&bytes, "dense", 32, 1e-3, 0).unwrap(), "{\"steps\":3}");
+    let after = lab.reconstruct(pixels.clone()).await.unwrap();
+    let diff = before.iter().zip(&after).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(diff < 1e-5, "the loaded model reconstructs differently: {diff}");
+
+    let report = lab.fit_predictors(256, 5, 3).await.unwrap();
+    assert_eq!((report.train_codes, report.test_codes, report.k), (256, 256, 5));
+    assert_eq!(report.knn_confusion().iter().sum::<u32>(), 256);
+    assert!(lab.predictors_fresh());
+    let reading = lab.read(pixels).await.unwrap();
+    assert_eq!(reading.reconstruction().len(), IMAGE_PIXELS);
+    assert!((reading.linear().iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    assert_eq!(lab.map_points().unwrap().len(), 2 * 256);
+    let decoded = lab.decode_point(reading.x, reading.y).await.unwrap();
+    assert_eq!(decoded.len(), IMAGE_PIXELS);
+    assert!(lab.decode_point(f32::NAN, 0.0).await.is_err());
+    assert_eq!(lab.interpolate(0, 1, 4).await.unwrap().len(), 4 * IMAGE_PIXELS);
+    assert!(lab.interpolate(0, 999, 4).await.is_err(), "a test image that is not loaded");
 }

@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
+import { canvasStats as canvasStatsOf, drawOnPad, isDrawn, waitForState as waitForStateOf } from './pagekit.mjs';
 
 const BACKEND = process.env.LAB_BACKEND ?? 'webgpu';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
@@ -54,15 +55,7 @@ after(async () => {
 const state = () => page.locator('body').getAttribute('data-state');
 const statusText = () => page.locator('#status-message').innerText();
 
-async function waitForState(wanted, timeout) {
-  await page.waitForFunction(
-    (states) => states.includes(document.body.dataset.state),
-    [wanted].flat(),
-    { timeout, polling: 250 },
-  ).catch(async (err) => {
-    throw new Error(`page never reached ${wanted}: state ${await state()}, status "${await statusText()}" (${err.message})`);
-  });
-}
+const waitForState = (wanted, timeout) => waitForStateOf(page, wanted, timeout);
 
 async function chartData() {
   return page.locator('#loss-chart').evaluate((c) => ({
@@ -73,25 +66,7 @@ async function chartData() {
   }));
 }
 
-/** Pixel statistics of a canvas: blank means fully transparent or a single flat colour. */
-function canvasStats(selector) {
-  return page.evaluate((sel) => {
-    return [...document.querySelectorAll(sel)].map((canvas) => {
-      const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-      let min = 255;
-      let max = 0;
-      let opaque = 0;
-      for (let i = 0; i < data.length; i += 4) {
-        min = Math.min(min, data[i]);
-        max = Math.max(max, data[i]);
-        if (data[i + 3] === 255) opaque++;
-      }
-      return { min, max, opaque, pixels: data.length / 4 };
-    });
-  }, selector);
-}
-
-const isDrawn = (s) => s.opaque === s.pixels && s.max - s.min > 30;
+const canvasStats = (selector) => canvasStatsOf(page, selector);
 
 async function setSettings({ model, backend = BACKEND, subset = '1000', epochs = '1' }) {
   await page.selectOption('#backend', backend);
@@ -121,17 +96,12 @@ async function trainThenPause(steps) {
   );
 }
 
-async function drawSeven() {
-  // page.mouse works in viewport coordinates: the pad must be on screen.
-  await page.locator('#pad').scrollIntoViewIfNeeded();
-  const box = await page.locator('#pad').boundingBox();
-  const at = (fx, fy) => [box.x + fx * box.width, box.y + fy * box.height];
-  await page.mouse.move(...at(0.25, 0.22));
-  await page.mouse.down();
-  await page.mouse.move(...at(0.75, 0.22), { steps: 12 });
-  await page.mouse.move(...at(0.42, 0.85), { steps: 16 });
-  await page.mouse.up();
-}
+const drawSeven = () =>
+  drawOnPad(page, [
+    [0.25, 0.22],
+    [0.75, 0.22],
+    [0.42, 0.85],
+  ]);
 
 // --- the tests, in the order a person would go ------------------------------------------------
 

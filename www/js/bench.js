@@ -49,7 +49,7 @@ async function run() {
   const chunks = new ChunkCache();
   await chunks.fetchAll(entries);
   for (const e of entries) lab.addData('train', chunks.get(e.file));
-  lab.reset(model, batch, 0.001, 0);
+  lab.reset(model, batch, 0.001, 0, 0);
   const ready_ms = performance.now();
 
   let t = performance.now();

@@ -11,73 +11,91 @@ const COLORS = {
   axis: '#8a94a6',
   grid: '#e6e9ef',
   text: '#4a5568',
-  raw: 'rgba(59, 130, 246, 0.28)',
-  smooth: '#2563eb',
-  test: '#ea580c',
+};
+
+// One curve per model; the compare view gives each model its own hue.
+export const SERIES_COLORS = {
+  blue: { raw: 'rgba(59, 130, 246, 0.28)', smooth: '#2563eb', test: '#ea580c' },
+  green: { raw: 'rgba(22, 163, 74, 0.25)', smooth: '#15803d', test: '#15803d' },
+  purple: { raw: 'rgba(147, 51, 234, 0.25)', smooth: '#7e22ce', test: '#7e22ce' },
 };
 
 // Room for tick labels and axis titles; the top grows with the legend's rows.
 const PAD = { left: 58, right: 16, bottom: 40 };
 const LEGEND_ROW = 18;
 
-const LEGEND = [
-  { label: 'training loss per batch', color: COLORS.raw, mark: 'line' },
-  { label: 'smoothed', color: COLORS.smooth, mark: 'line' },
-  { label: 'test MSE (per epoch)', color: COLORS.test, mark: 'dot' },
-];
-
 export class LossChart {
   #canvas;
   #ctx;
-  #losses = []; // raw loss per step; step i + 1 is losses[i]
-  #smoothed = [];
-  #ema = 0;
-  #tests = []; // { step, epoch, mse }
+  // Per curve: raw loss per step (step i + 1 is losses[i]), its smoothing, and test points.
+  #series;
+  #legend;
   #frame = 0;
   #emptyText = 'Press Train: the loss appears here as the model learns.';
 
-  constructor(canvas) {
+  /**
+   * `series`: the curves, each { name, color } with color a key of SERIES_COLORS. One unnamed
+   * curve by default (the training panel); the compare view names two.
+   */
+  constructor(canvas, { series = [{ name: '', color: 'blue' }], emptyText } = {}) {
     this.#canvas = canvas;
     this.#ctx = canvas.getContext('2d');
+    if (emptyText) this.#emptyText = emptyText;
+    this.#series = series.map(({ name, color }) => ({ name, colors: SERIES_COLORS[color], ...emptySeries() }));
+    this.#legend = this.#series.flatMap(({ name, colors }) => {
+      const who = name ? `${name}: ` : '';
+      return [
+        ...(name ? [] : [{ label: 'training loss per batch', color: colors.raw, mark: 'line' }]),
+        { label: name ? `${who}training loss (smoothed)` : 'smoothed', color: colors.smooth, mark: 'line' },
+        { label: `${who}test MSE (per epoch)`, color: colors.test, mark: 'dot' },
+      ];
+    });
     // Redraw at the new size when the layout changes, sharp on high-DPI screens.
     new ResizeObserver(() => this.#redrawNow()).observe(canvas);
     this.#publish();
   }
 
   clear(emptyText = this.#emptyText) {
-    this.#losses = [];
-    this.#smoothed = [];
-    this.#ema = 0;
-    this.#tests = [];
+    for (const s of this.#series) Object.assign(s, emptySeries());
     this.#emptyText = emptyText;
     this.#publish();
     this.redraw();
   }
 
-  /** Appends one loss per training step, in order. */
-  addLosses(losses) {
+  /** Appends one loss per training step, in order, to curve `series`. */
+  addLosses(losses, series = 0) {
+    const s = this.#series[series];
     for (const loss of losses) {
-      this.#losses.push(loss);
-      this.#ema = SMOOTHING * this.#ema + (1 - SMOOTHING) * loss;
-      this.#smoothed.push(this.#ema / (1 - SMOOTHING ** this.#losses.length));
+      s.losses.push(loss);
+      s.ema = SMOOTHING * s.ema + (1 - SMOOTHING) * loss;
+      s.smoothed.push(s.ema / (1 - SMOOTHING ** s.losses.length));
     }
     this.#publish();
     this.redraw();
   }
 
   /** Marks the test MSE measured after `step` training steps (the end of `epoch`). */
-  addTestPoint(step, epoch, mse) {
-    this.#tests.push({ step, epoch, mse });
+  addTestPoint(step, epoch, mse, series = 0) {
+    this.#series[series].tests.push({ step, epoch, mse });
     this.#publish();
     this.redraw();
   }
 
+  /** Steps plotted on curve `series`. */
+  stepsOf(series = 0) {
+    return this.#series[series].losses.length;
+  }
+
   get steps() {
-    return this.#losses.length;
+    return this.stepsOf(0);
+  }
+
+  latestSmoothedOf(series = 0) {
+    return this.#series[series].smoothed.at(-1) ?? null;
   }
 
   get latestSmoothed() {
-    return this.#smoothed.at(-1) ?? null;
+    return this.latestSmoothedOf(0);
   }
 
   /** Draws on the next animation frame; many updates in one frame draw once. */
@@ -86,13 +104,17 @@ export class LossChart {
     this.#frame = requestAnimationFrame(() => this.#redrawNow());
   }
 
+  // data-points, data-first-loss, ... describe the first curve; data-series-points lists every
+  // curve's count ("dense:120,conv:120") for the compare view.
   #publish() {
     const d = this.#canvas.dataset;
-    d.points = String(this.#losses.length);
-    d.testPoints = String(this.#tests.length);
-    d.firstLoss = this.#losses.length ? String(this.#losses[0]) : '';
-    d.lastSmoothed = this.#smoothed.length ? String(this.#smoothed.at(-1)) : '';
-    d.lastTest = this.#tests.length ? String(this.#tests.at(-1).mse) : '';
+    const first = this.#series[0];
+    d.points = String(first.losses.length);
+    d.testPoints = String(first.tests.length);
+    d.firstLoss = first.losses.length ? String(first.losses[0]) : '';
+    d.lastSmoothed = first.smoothed.length ? String(first.smoothed.at(-1)) : '';
+    d.lastTest = first.tests.length ? String(first.tests.at(-1).mse) : '';
+    d.seriesPoints = this.#series.map((s) => `${s.name}:${s.losses.length}`).join(',');
   }
 
   #redrawNow() {
@@ -111,7 +133,7 @@ export class LossChart {
     ctx.clearRect(0, 0, width, height);
     ctx.font = '12px system-ui, sans-serif';
 
-    const legendRows = layoutLegend(ctx, width - PAD.right - 8);
+    const legendRows = layoutLegend(ctx, this.#legend, width - PAD.right - 8);
     const top = 12 + legendRows.length * LEGEND_ROW;
     const plot = {
       x: PAD.left,
@@ -119,9 +141,11 @@ export class LossChart {
       w: Math.max(10, width - PAD.left - PAD.right),
       h: Math.max(10, height - top - PAD.bottom),
     };
-    const values = [...this.#losses, ...this.#tests.map((t) => t.mse)].filter((v) => v > 0 && Number.isFinite(v));
+    const values = this.#series
+      .flatMap((s) => [...s.losses, ...s.tests.map((t) => t.mse)])
+      .filter((v) => v > 0 && Number.isFinite(v));
     const [yMin, yMax] = values.length ? logRange(values) : [0.01, 1];
-    const xMax = Math.max(10, this.#losses.length, ...this.#tests.map((t) => t.step));
+    const xMax = Math.max(10, ...this.#series.flatMap((s) => [s.losses.length, ...s.tests.map((t) => t.step)]));
     const sx = (step) => plot.x + (step / xMax) * plot.w;
     const ly0 = Math.log10(yMin);
     const ly1 = Math.log10(yMax);
@@ -145,27 +169,28 @@ export class LossChart {
     ctx.beginPath();
     ctx.rect(plot.x, plot.y, plot.w, plot.h);
     ctx.clip();
-    this.#drawRaw(ctx, plot, sx, sy);
-    this.#drawLine(ctx, this.#smoothed, sx, sy, plot.w);
+    for (const s of this.#series) this.#drawRaw(ctx, plot, s, sx, sy);
+    for (const s of this.#series) this.#drawLine(ctx, s, sx, sy, plot.w);
     ctx.restore();
 
-    for (const t of this.#tests) {
-      ctx.beginPath();
-      ctx.arc(sx(t.step), sy(t.mse), 4.5, 0, 2 * Math.PI);
-      ctx.fillStyle = COLORS.test;
-      ctx.fill();
-      ctx.lineWidth = 1.5;
-      ctx.strokeStyle = '#fff';
-      ctx.stroke();
+    for (const s of this.#series) {
+      for (const t of s.tests) {
+        ctx.beginPath();
+        ctx.arc(sx(t.step), sy(t.mse), 4.5, 0, 2 * Math.PI);
+        ctx.fillStyle = s.colors.test;
+        ctx.fill();
+        ctx.lineWidth = 1.5;
+        ctx.strokeStyle = '#fff';
+        ctx.stroke();
+      }
     }
     drawLegend(ctx, legendRows, plot.x + plot.w);
   }
 
   // Raw losses as a faint line; with more steps than pixels, as each pixel column's min-max span,
   // which keeps the noise band visible without drawing thousands of segments.
-  #drawRaw(ctx, plot, sx, sy) {
-    const losses = this.#losses;
-    ctx.strokeStyle = COLORS.raw;
+  #drawRaw(ctx, plot, { losses, colors }, sx, sy) {
+    ctx.strokeStyle = colors.raw;
     ctx.lineWidth = 1;
     ctx.beginPath();
     if (losses.length <= plot.w) {
@@ -189,8 +214,8 @@ export class LossChart {
     ctx.stroke();
   }
 
-  #drawLine(ctx, series, sx, sy, columns) {
-    ctx.strokeStyle = COLORS.smooth;
+  #drawLine(ctx, { smoothed: series, colors }, sx, sy, columns) {
+    ctx.strokeStyle = colors.smooth;
     ctx.lineWidth = 2;
     ctx.lineJoin = 'round';
     ctx.beginPath();
@@ -255,11 +280,15 @@ export class LossChart {
 
 }
 
+function emptySeries() {
+  return { losses: [], smoothed: [], ema: 0, tests: [] };
+}
+
 /** Legend items in right-aligned rows that fit `maxWidth`: one row on a wide chart. */
-function layoutLegend(ctx, maxWidth) {
+function layoutLegend(ctx, legend, maxWidth) {
   const rows = [[]];
   let used = 0;
-  for (const item of LEGEND) {
+  for (const item of legend) {
     const width = ctx.measureText(item.label).width + 22 + 14;
     if (rows.at(-1).length && used + width > maxWidth) {
       rows.push([]);

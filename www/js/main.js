@@ -2,10 +2,14 @@
 // and keeps the chart, the reconstruction grid and the drawing pad up to date.
 import { GRID_DIGITS, TEST_IMAGES } from './constants.js';
 import { LossChart } from './chart.js';
+import { Compare } from './compare.js';
 import { ChunkCache, chunksFor, fetchIndex, totalBytes } from './data.js';
 import { DrawingPad } from './draw.js';
+import { LatentMap } from './latentmap.js';
+import { PredictView } from './predict.js';
 import { parseSettings, sameModelSettings } from './settings.js';
-import { View, formatDuration, formatLoss, formatNumber } from './ui.js';
+import { downloadFile, keepModel, keptModel, readFile } from './store.js';
+import { View, drawDigit, formatDuration, formatLoss, formatNumber } from './ui.js';
 
 // Each lab.step(k) call should take about this long: long enough that per-call overhead is
 // small, short enough that Pause and the drawing pad answer quickly.
@@ -16,6 +20,13 @@ const GRID_REFRESH_MS = 2000;
 const ADAPTER_TIMEOUT_MS = 10000;
 // Before about this many steps both models sit near "the average digit" (shared/REFERENCE.md).
 const EARLY_STEPS = 300;
+// The predictors learn from at most this many training codes (see compare.js).
+const PREDICT_TRAIN = 5000;
+const KNN_K = 5;
+const LINEAR_EPOCHS = 10;
+const INTERPOLATION_POINTS = 8;
+// A model file here is under 1 MB; refuse anything far larger before reading it.
+const MAX_MODEL_FILE = 64 * 1024 * 1024;
 
 const BACKEND_NAMES = { webgpu: 'WebGPU', cpu: 'CPU (WebAssembly)' };
 
@@ -37,6 +48,10 @@ const view = new View();
 const chart = new LossChart(view.chartCanvas);
 const chunks = new ChunkCache();
 const queue = new LabQueue();
+const predictView = new PredictView();
+const latentMap = new LatentMap(document.getElementById('latent-map'), { onPick: (x, y) => mapPick.request(x, y) });
+const compare = new Compare();
+const $ = (id) => document.getElementById(id);
 
 const app = {
   wasm: null, // the wasm-bindgen module: { Lab, prepareDrawing }
@@ -60,6 +75,8 @@ const app = {
   gridStep: -1, // the step the grid's reconstructions show
   trainedSteps: 0, // steps since the model was made, as shown on the chart
   lastTestMse: null,
+  predictorsStep: null, // the step the predictors (and the map) were fitted at; null: none
+  testLabels: null,
 };
 
 const pad = new DrawingPad(view.padCanvas, { onInk: () => drawing.request() });
@@ -90,6 +107,7 @@ async function start() {
     await prepare(settings, { fallBackToCpu: true });
     app.mode = 'idle';
     view.setStatus('Ready: press Train, or draw a digit to see what the untrained model makes of it.');
+    offerKeptModels();
   } catch (err) {
     app.mode = 'error';
     view.setStatus(`Could not start: ${message(err)}`, 'error', () => start());
@@ -223,9 +241,15 @@ async function prepare(settings, { fallBackToCpu = false } = {}) {
       app.gridPixels = lab.testPixels(0, GRID_DIGITS);
       view.showOriginals(app.gridPixels, lab.testLabels(0, GRID_DIGITS));
     }
-    lab.reset(settings.model, settings.batchSize, settings.learningRate, settings.seed);
+    lab.reset(settings.model, settings.batchSize, settings.learningRate, settings.seed, 0);
     app.snap = snapshot(lab);
+    app.testLabels = lab.testLabels(0, lab.testCount);
   });
+  modelChanged(settings);
+}
+
+/** After a fresh or loaded model: the chart, facts, grid and predictors start over. */
+async function modelChanged(settings) {
   const snap = app.snap;
 
   app.applied = settings;
@@ -243,6 +267,8 @@ async function prepare(settings, { fallBackToCpu = false } = {}) {
     images: `${formatNumber(snap.trainCount)} train, ${formatNumber(snap.testCount)} test`,
   });
   view.setProgress(0, `Not trained yet: ${snap.batchesPerEpoch} batches of ${settings.batchSize} per epoch.`);
+  forgetPredictors('Fit the predictors to read digits from this model\'s codes.');
+  setProjectionChoices(snap.model, snap.latentSize);
   await refreshGrid();
   drawing.request();
   updateSettingsNote();
@@ -392,6 +418,7 @@ async function trainUntilStopped() {
       const epochs = app.snap.epoch;
       const test = app.lastTestMse === null ? '' : `, test MSE ${formatLoss(app.lastTestMse)}`;
       view.setStatus(`Done: ${epochs} epoch${epochs === 1 ? '' : 's'}, ${formatNumber(app.trainedSteps)} steps${test}.`);
+      await keepInBrowser();
     }
   } catch (err) {
     if (app.mode === 'training' || app.mode === 'paused') app.mode = 'idle';
@@ -499,6 +526,8 @@ const drawing = {
       if (pad.isEmpty || !app.wasm) {
         this.output = null;
         view.showDrawing(null, null, 'draw a digit');
+        predictView.showGuesses(null, 'Draw a digit to see what the predictors make of it.');
+        latentMap.mark(null);
         continue;
       }
       let input;
@@ -512,13 +541,28 @@ const drawing = {
       }
       view.showDrawing(input, this.output);
       try {
-        const output = await queue.run(() => (app.modelReady ? app.lab.reconstruct(input) : null));
-        if (!output) {
+        const fresh = predictorsFresh();
+        const result = await queue.run(async () => {
+          if (!app.modelReady) return null;
+          if (!fresh) return { output: await app.lab.reconstruct(input), reading: null };
+          const reading = await app.lab.read(input);
+          try {
+            const copy = { knn: reading.knn, linear: reading.linear, x: reading.x, y: reading.y };
+            return { output: reading.reconstruction, reading: copy };
+          } finally {
+            reading.free();
+          }
+        });
+        if (!result) {
           view.showDrawing(input, null, 'model loading…');
           continue;
         }
-        this.output = output;
-        if (!this.dirty && !pad.isEmpty) view.showDrawing(input, output);
+        this.output = result.output;
+        if (!this.dirty && !pad.isEmpty) {
+          view.showDrawing(input, result.output);
+          predictView.showGuesses(result.reading, guessesWhy());
+          latentMap.mark(result.reading ? [result.reading.x, result.reading.y] : null);
+        }
       } catch (err) {
         view.setStatus(`Could not reconstruct the drawing: ${message(err)}`, 'error');
       }
@@ -526,6 +570,321 @@ const drawing = {
     this.running = false;
   },
 };
+
+// --- predicting digits and the latent map ----------------------------------------------------
+
+function predictorsFresh() {
+  return app.predictorsStep !== null && app.predictorsStep === app.trainedSteps && app.modelReady;
+}
+
+function guessesWhy() {
+  if (app.predictorsStep === null) return 'Fit the predictors to see guesses for your drawing.';
+  if (!predictorsFresh()) return 'The model changed since the predictors were fitted: fit them again.';
+  return '';
+}
+
+function forgetPredictors(caption) {
+  app.predictorsStep = null;
+  predictView.showReport(null, caption);
+  latentMap.clear('Fit the predictors to place the test digits on the map.');
+  showMapDecoded(null, 'click the map');
+  $('interp-strip').replaceChildren();
+  $('interp-strip').dataset.filled = 'no';
+}
+
+/** Encodes the images, fits k-NN and the linear classifier, scores them, and draws the map. */
+async function fitPredictors() {
+  if (!app.modelReady || !['idle', 'paused'].includes(app.mode)) return;
+  const previous = app.mode;
+  app.mode = 'busy';
+  updateControls();
+  view.setStatus('Fitting the predictors: encoding the images…');
+  try {
+    const lab = app.lab;
+    const steps = app.trainedSteps;
+    const report = await queue.run(async () => {
+      const r = await lab.fitPredictors(PREDICT_TRAIN, KNN_K, LINEAR_EPOCHS);
+      try {
+        return {
+          knnAccuracy: r.knnAccuracy,
+          linearAccuracy: r.linearAccuracy,
+          knnConfusion: r.knnConfusion,
+          linearConfusion: r.linearConfusion,
+          trainCodes: r.trainCodes,
+          testCodes: r.testCodes,
+        };
+      } finally {
+        r.free();
+      }
+    });
+    app.predictorsStep = steps;
+    predictView.showReport(
+      report,
+      `Fitted on the codes of ${formatNumber(report.trainCodes)} training digits after ${formatNumber(steps)} steps; ` +
+        `accuracy on ${formatNumber(report.testCodes)} test digits (chance is 10%).`,
+    );
+    $('map-projection').value = 'pca';
+    await showMap();
+    view.setStatus(
+      `Predictors fitted: k-NN ${(100 * report.knnAccuracy).toFixed(1)}%, linear ${(100 * report.linearAccuracy).toFixed(1)}% ` +
+        'on the test digits. Draw a digit to see their guesses, or click the map.',
+    );
+  } catch (err) {
+    view.setStatus(`Could not fit the predictors: ${message(err)}`, 'error');
+  }
+  app.mode = previous;
+  updateControls();
+  drawing.request();
+}
+
+/** The map's choices: PCA always; for a small code, also each pair of its own axes. */
+function setProjectionChoices(model, latent) {
+  const select = $('map-projection');
+  select.replaceChildren(new Option('PCA (2 main directions)', 'pca'));
+  if (latent <= 4) {
+    for (let a = 0; a < latent; a++) {
+      for (let b = a + 1; b < latent; b++) select.append(new Option(`code numbers ${a + 1} and ${b + 1}`, `${a},${b}`));
+    }
+  }
+}
+
+async function changeProjection(value) {
+  if (!predictorsFresh()) return;
+  const [a, b] = value === 'pca' ? [0, 0] : value.split(',').map(Number);
+  try {
+    await queue.run(() => app.lab.setProjection(value === 'pca' ? 'pca' : 'axes', a, b));
+    await showMap();
+    drawing.request();
+  } catch (err) {
+    view.setStatus(`Could not change the map: ${message(err)}`, 'error');
+  }
+}
+
+async function showMap() {
+  const value = $('map-projection').value;
+  const { points, explained } = await queue.run(() => ({ points: app.lab.mapPoints(), explained: app.lab.mapExplained }));
+  const axes =
+    value === 'pca'
+      ? [0, 1].map((i) => `principal direction ${i + 1} (${(100 * explained[i]).toFixed(0)}% of the variance)`)
+      : value.split(',').map((a) => `code number ${Number(a) + 1}`);
+  latentMap.show(points, app.testLabels, axes);
+  showMapDecoded(null, 'click the map');
+}
+
+function showMapDecoded(pixels, caption) {
+  const canvas = $('map-decoded');
+  if (pixels) drawDigit(canvas, pixels, 0);
+  else canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
+  canvas.dataset.empty = pixels ? 'no' : 'yes';
+  $('map-decoded-caption').textContent = pixels ? '' : caption;
+  $('map-decoded-caption').hidden = !!pixels;
+}
+
+/** Decodes the picked map point; while one decode runs, only the newest pick waits. */
+const mapPick = {
+  running: false,
+  next: null,
+
+  request(x, y) {
+    this.next = [x, y];
+    if (!this.running) this.run();
+  },
+
+  async run() {
+    this.running = true;
+    while (this.next) {
+      const [x, y] = this.next;
+      this.next = null;
+      if (!predictorsFresh()) {
+        showMapDecoded(null, 'fit the predictors again');
+        continue;
+      }
+      try {
+        showMapDecoded(await queue.run(() => app.lab.decodePoint(x, y)));
+      } catch (err) {
+        view.setStatus(`Could not decode that point: ${message(err)}`, 'error');
+      }
+    }
+    this.running = false;
+  },
+};
+
+async function onInterpolate() {
+  const count = app.snap?.testCount ?? 0;
+  const read = (id) => {
+    const t = $(id).value.trim();
+    return /^\d+$/.test(t) && Number(t) < count ? Number(t) : null;
+  };
+  const a = read('interp-a');
+  const b = read('interp-b');
+  const error = $('interp-error');
+  if (a === null || b === null) {
+    error.textContent = `Enter two test digit numbers from 0 to ${count - 1} (the grid shows 0 to 15).`;
+    return;
+  }
+  error.textContent = '';
+  if (!predictorsFresh()) return;
+  try {
+    const pixels = await queue.run(() => app.lab.interpolate(a, b, INTERPOLATION_POINTS));
+    const strip = $('interp-strip');
+    strip.replaceChildren();
+    for (let i = 0; i < INTERPOLATION_POINTS; i++) {
+      const canvas = document.createElement('canvas');
+      canvas.width = 28;
+      canvas.height = 28;
+      canvas.className = 'tile';
+      drawDigit(canvas, pixels, i * 784);
+      strip.append(canvas);
+    }
+    strip.dataset.filled = 'yes';
+  } catch (err) {
+    view.setStatus(`Could not interpolate: ${message(err)}`, 'error');
+  }
+}
+
+// --- compare mode --------------------------------------------------------------------------
+
+async function onCompare() {
+  if (!['idle', 'paused'].includes(app.mode)) return;
+  const settings = readSettings();
+  if (!settings) return;
+  const latent = Number($('compare-latent').value);
+  app.mode = 'busy';
+  updateControls();
+  await stopLoop();
+  app.mode = 'comparing';
+  updateControls();
+  try {
+    const trainEntries = chunksFor(app.index.train, settings.subset);
+    const testEntries = chunksFor(app.index.test, TEST_IMAGES);
+    await chunks.fetchAll([...testEntries, ...trainEntries], showFetchProgress);
+    const makeLab = async (model, codeSize) => {
+      const lab = await app.wasm.Lab.create(app.labBackend);
+      for (const e of testEntries) lab.addData('test', chunks.get(e.file));
+      for (const e of trainEntries) lab.addData('train', chunks.get(e.file));
+      lab.reset(model, settings.batchSize, settings.learningRate, settings.seed, codeSize);
+      return lab;
+    };
+    const rows = await compare.run({ settings, latent, makeLab, run: (task) => queue.run(task), say: (t) => view.setStatus(t) });
+    const [dense, conv] = rows;
+    view.setStatus(
+      `Compared after ${formatNumber(dense.steps)} steps each: test MSE dense ${formatLoss(dense.testMse)}, conv ${formatLoss(conv.testMse)}.`,
+    );
+  } catch (err) {
+    view.setStatus(`The comparison stopped: ${message(err)}`, 'error');
+  }
+  app.mode = app.modelReady ? 'idle' : 'error';
+  updateControls();
+}
+
+// --- keeping models ------------------------------------------------------------------------
+
+function trainingSummary() {
+  return {
+    steps: app.trainedSteps,
+    epochs: app.snap?.epoch ?? 0,
+    train_images: app.snap?.trainCount ?? 0,
+    batch_size: app.applied?.batchSize,
+    learning_rate: app.applied?.learningRate,
+    seed: app.applied?.seed,
+    backend: app.labBackend,
+    test_mse: app.lastTestMse,
+    smoothed_train_loss: chart.latestSmoothed,
+    saved_by: 'page',
+  };
+}
+
+async function modelBytes() {
+  const summary = JSON.stringify(trainingSummary());
+  return queue.run(() => app.lab.save(summary));
+}
+
+async function onSaveModel() {
+  if (!app.modelReady) return;
+  try {
+    const bytes = await modelBytes();
+    downloadFile(bytes, `${app.snap.model}-autoencoder-${app.trainedSteps}-steps.bin`);
+    $('keep-status').textContent = `Downloaded the ${app.snap.model} model (${formatNumber(bytes.length)} bytes).`;
+  } catch (err) {
+    $('keep-status').textContent = `Could not save the model: ${message(err)}`;
+  }
+}
+
+async function onLoadModel(e) {
+  const file = e.target.files?.[0];
+  e.target.value = ''; // choosing the same file again must fire `change` again
+  if (file) await loadModelBytes(() => readFile(file, MAX_MODEL_FILE), file.name);
+}
+
+/** Loads a model file into the current Lab; a bad file leaves the current model as it was. */
+async function loadModelBytes(getBytes, name) {
+  if (!app.modelReady || !['idle', 'paused'].includes(app.mode)) {
+    $('keep-status').textContent = 'Wait until the page is ready (or pause training), then load the file.';
+    return;
+  }
+  const settings = app.applied;
+  app.mode = 'busy';
+  updateControls();
+  await stopLoop();
+  try {
+    const bytes = await getBytes();
+    const summaryText = await queue.run(() => {
+      const text = app.lab.load(bytes, settings.model, settings.batchSize, settings.learningRate, settings.seed);
+      app.snap = snapshot(app.lab);
+      return text;
+    });
+    await modelChanged(settings);
+    const summary = JSON.parse(summaryText || 'null');
+    const trained = summary?.steps ? `, trained for ${formatNumber(summary.steps)} steps` : '';
+    $('keep-status').textContent = `Loaded ${name}: a ${app.snap.model} model${trained}. Train goes on from it with Resume or Step; Train starts a fresh one.`;
+    view.setStatus(`Loaded ${name}.`);
+  } catch (err) {
+    const hint = /was asked for/.test(message(err)) ? ' Choose that model in the Training panel, then load the file again.' : '';
+    $('keep-status').textContent = `Could not load ${name}: ${message(err)}.${hint} The current model is unchanged.`;
+    view.setStatus(`Could not load ${name}: the current model is unchanged.`, 'error');
+  }
+  app.mode = 'idle';
+  updateControls();
+}
+
+/** The finished model stays in this browser, offered on the next visit. */
+async function keepInBrowser() {
+  try {
+    const bytes = await modelBytes();
+    await keepModel(app.snap.model, bytes, trainingSummary());
+  } catch (err) {
+    // Keeping is a convenience: say why it did not happen, but do not stop anything.
+    $('keep-status').textContent = `This browser did not keep the model: ${message(err)}`;
+  }
+}
+
+async function offerKeptModels() {
+  const offer = $('kept-offer');
+  offer.replaceChildren();
+  for (const kind of ['dense', 'conv']) {
+    let kept = null;
+    try {
+      kept = await keptModel(kind);
+    } catch {
+      return; // no storage here: nothing to offer
+    }
+    if (!kept) continue;
+    const when = new Date(kept.savedAt).toLocaleString();
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = `Load the ${kind} model kept on ${when} (${formatNumber(kept.summary?.steps ?? 0)} steps)`;
+    button.dataset.kind = kind;
+    button.addEventListener('click', async () => {
+      if (app.applied?.model !== kind) {
+        $('keep-status').textContent = `Choose the ${kind === 'conv' ? 'convolutional' : 'dense'} model and press Reset first, then load it.`;
+        return;
+      }
+      await loadModelBytes(async () => kept.bytes, `the kept ${kind} model`);
+    });
+    offer.append(button);
+  }
+  offer.hidden = offer.childElementCount === 0;
+}
 
 // --- controls ------------------------------------------------------------------------------
 
@@ -541,8 +900,16 @@ function updateControls() {
       step: (m === 'idle' || m === 'paused') && ready,
       reset: ['idle', 'paused', 'training'].includes(m) && !!app.index,
     },
-    m !== 'busy' && m !== 'loading',
+    m !== 'busy' && m !== 'loading' && m !== 'comparing',
   );
+  const calm = (m === 'idle' || m === 'paused') && ready;
+  $('fit-predictors').disabled = !calm;
+  $('interpolate').disabled = !calm || !predictorsFresh();
+  $('map-projection').disabled = !calm || !predictorsFresh();
+  $('compare').disabled = !((m === 'idle' || m === 'paused') && !!app.index);
+  $('compare-stop').disabled = m !== 'comparing';
+  $('save-model').disabled = !calm;
+  $('load-model').disabled = !calm;
   updateSettingsNote();
 }
 
@@ -557,6 +924,13 @@ view.buttons.resume.addEventListener('click', onResume);
 view.buttons.step.addEventListener('click', onStep);
 view.buttons.reset.addEventListener('click', onReset);
 view.clearPadButton.addEventListener('click', () => pad.clear());
+$('fit-predictors').addEventListener('click', () => fitPredictors());
+$('map-projection').addEventListener('change', (e) => changeProjection(e.target.value));
+$('interpolate').addEventListener('click', onInterpolate);
+$('compare').addEventListener('click', onCompare);
+$('compare-stop').addEventListener('click', () => compare.stop());
+$('save-model').addEventListener('click', onSaveModel);
+$('load-model').addEventListener('change', onLoadModel);
 
 view.form.addEventListener('submit', (e) => e.preventDefault());
 // Errors show when a value is committed, and go away as soon as the field is fixed.

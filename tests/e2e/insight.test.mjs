@@ -1,0 +1,198 @@
+// Predicting digits, the latent map, compare mode and keeping models, as a person uses them, in
+// headless Chromium on the CPU backend (these features do not depend on the backend, and the CPU
+// one trains 20-100x faster than SwiftShader's software GPU).
+//
+// LAB_MODEL_FILE: a conv model file written by the command line (`train --save`); build.sh
+// trains one on 10,000 images first, so that a drawn digit can be read reliably and a native
+// model is shown to load in the page.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
+import { canvasStats, drawOnPad, isDrawn, waitForState } from './pagekit.mjs';
+
+const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+const MODEL_FILE = process.env.LAB_MODEL_FILE;
+const READY_MS = 120_000;
+const RUN_MS = 300_000;
+
+let browser;
+let page;
+const problems = [];
+
+before(async () => {
+  assert.ok(MODEL_FILE && existsSync(MODEL_FILE), `LAB_MODEL_FILE must name a model file (got ${MODEL_FILE})`);
+  await assertServerUp(LAB_URL);
+  await mkdir(ARTIFACTS, { recursive: true });
+  browser = await launchBrowser();
+  page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('response', (res) => {
+    if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+const keepStatus = () => page.locator('#keep-status').innerText();
+
+/** Picks a model and subset on the CPU backend and makes a fresh model of it. */
+async function freshModel(model, subset = '1000') {
+  await page.selectOption('#backend', 'cpu');
+  await page.selectOption('#model', model);
+  await page.selectOption('#subset', subset);
+  await page.fill('#epochs', '1');
+  await page.fill('#learningRate', '0.001');
+  await page.click('#reset');
+  await page.waitForFunction((m) => document.getElementById('fact-model').textContent.startsWith(m.slice(0, 4)), model);
+  await waitForState(page, 'ready', READY_MS);
+}
+
+async function loadFile(files) {
+  await page.setInputFiles('#load-model', files);
+  await page.waitForFunction(() => /^(Loaded|Could not load)/.test(document.getElementById('keep-status').textContent), null, {
+    timeout: 60_000,
+  });
+  await waitForState(page, 'ready', READY_MS);
+}
+
+async function fitPredictors() {
+  await page.click('#fit-predictors');
+  await page.waitForFunction(() => document.getElementById('accuracy-knn').dataset.value !== '', null, { timeout: RUN_MS });
+  await waitForState(page, 'ready', READY_MS);
+  return {
+    knn: Number(await page.locator('#accuracy-knn').getAttribute('data-value')),
+    linear: Number(await page.locator('#accuracy-linear').getAttribute('data-value')),
+  };
+}
+
+test('a conv model trained on the command line loads, and its codes predict test digits', { timeout: RUN_MS }, async () => {
+  await page.goto(`${LAB_URL}?backend=cpu`);
+  await waitForState(page, 'ready', READY_MS);
+  await freshModel('conv');
+  await loadFile(MODEL_FILE);
+  assert.match(await keepStatus(), /^Loaded .*a conv model/);
+  const accuracy = await fitPredictors();
+  // Chance is 10%. One epoch on 10,000 images (313 steps) gives codes that sort most digits
+  // (k-NN 75% over 1,000 training codes when measured); the full run reaches 97%.
+  assert.ok(accuracy.knn > 0.6, `k-NN accuracy ${accuracy.knn}`);
+  assert.ok(accuracy.linear > 0.4, `linear accuracy ${accuracy.linear}`);
+  const cells = await page.locator('#confusion tbody td').allInnerTexts();
+  assert.equal(cells.length, 100);
+  assert.equal(cells.map(Number).reduce((a, b) => a + b, 0), 1000, 'the confusion matrix counts every test digit');
+});
+
+test('a drawn 1 is read as a 1, with three guesses per method, and marked on the map', { timeout: 60_000 }, async () => {
+  await drawOnPad(page, [
+    [0.5, 0.15],
+    [0.5, 0.85],
+  ]);
+  await page.waitForFunction(() => document.getElementById('guesses-knn').dataset.top !== '', null, { timeout: 30_000 });
+  assert.equal(await page.locator('#guesses-knn').getAttribute('data-top'), '1');
+  assert.equal(await page.locator('#guesses-knn li').count(), 3);
+  assert.equal(await page.locator('#guesses-linear li').count(), 3);
+  const [output] = await canvasStats(page, '#pad-output');
+  assert.ok(isDrawn(output), 'the drawing is reconstructed');
+});
+
+test('clicking the latent map decodes that point', { timeout: 60_000 }, async () => {
+  const map = page.locator('#latent-map');
+  assert.equal(await map.getAttribute('data-points'), '1000', 'every test digit is on the map');
+  await map.scrollIntoViewIfNeeded();
+  const box = await map.boundingBox();
+  await page.mouse.click(box.x + box.width * 0.4, box.y + box.height * 0.5);
+  await page.waitForFunction(() => document.getElementById('map-decoded').dataset.empty === 'no', null, { timeout: 30_000 });
+  assert.notEqual(await map.getAttribute('data-picked'), '');
+  const [decoded] = await canvasStats(page, '#map-decoded');
+  assert.ok(isDrawn(decoded), 'the decoded digit is drawn');
+  await page.screenshot({ path: join(ARTIFACTS, 'page-predict.png'), fullPage: true });
+});
+
+test('interpolating between two test digits decodes eight steps', { timeout: 60_000 }, async () => {
+  await page.fill('#interp-a', '3');
+  await page.fill('#interp-b', '2');
+  await page.click('#interpolate');
+  await page.waitForFunction(() => document.getElementById('interp-strip').dataset.filled === 'yes', null, { timeout: 30_000 });
+  const tiles = await canvasStats(page, '#interp-strip canvas');
+  assert.equal(tiles.length, 8);
+  assert.ok(tiles.every(isDrawn), 'every step is drawn');
+  await page.fill('#interp-a', '5000');
+  await page.click('#interpolate');
+  assert.match(await page.locator('#interp-error').innerText(), /from 0 to 999/);
+});
+
+test('a model downloads and loads back', { timeout: 60_000 }, async () => {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save-model')]);
+  const path = join(ARTIFACTS, 'downloaded-conv.bin');
+  await download.saveAs(path);
+  const bytes = await readFile(path);
+  assert.equal(bytes.subarray(0, 5).toString(), 'AELAB', 'the file starts with the lab marker');
+  await loadFile(path);
+  assert.match(await keepStatus(), /^Loaded downloaded-conv\.bin/);
+});
+
+test('bad model files are refused and leave the model as it was', { timeout: 120_000 }, async () => {
+  await freshModel('dense');
+  await loadFile(MODEL_FILE);
+  assert.match(await keepStatus(), /holds a conv model, but a dense model was asked for.*unchanged/);
+  assert.match(await page.locator('#fact-model').innerText(), /dense/);
+
+  await loadFile({ name: 'notes.bin', mimeType: 'application/octet-stream', buffer: Buffer.from('hello, not a model') });
+  assert.match(await keepStatus(), /not a model file of this lab/);
+
+  const whole = await readFile(MODEL_FILE);
+  await freshModel('conv');
+  await loadFile({ name: 'cut.bin', mimeType: 'application/octet-stream', buffer: whole.subarray(0, whole.length >> 1) });
+  assert.match(await keepStatus(), /Could not load cut\.bin.*unchanged/);
+  // The untouched fresh model still reconstructs.
+  await page.click('#step');
+  await waitForState(page, 'ready', READY_MS);
+  assert.match(await page.locator('#status-message').innerText(), /Trained one batch/);
+});
+
+test('compare mode trains both models on the same batches and fills the table', { timeout: RUN_MS }, async () => {
+  await page.selectOption('#subset', '1000');
+  await page.fill('#epochs', '1');
+  await page.selectOption('#compare-latent', '0');
+  await page.click('#compare');
+  await page.waitForFunction(() => document.getElementById('compare-table').dataset.filled === 'yes', null, {
+    timeout: RUN_MS,
+    polling: 500,
+  });
+  const series = await page.locator('#compare-chart').getAttribute('data-series-points');
+  assert.equal(series, 'dense:32,conv:32', 'both curves hold the 32 steps of one epoch');
+  const cells = await page.locator('#compare-table tbody td').allInnerTexts();
+  assert.equal(cells.length, 20, 'ten rows, two models');
+  assert.ok(cells.every((c) => c !== '–' && c !== ''), `every cell has a number: ${cells}`);
+  assert.match(await page.locator('#compare-conclusion').innerText(), /reconstructs better: test MSE/);
+  assert.equal(await page.locator('#compare-table td[data-model="conv"]').nth(1).innerText(), '64');
+  await page.screenshot({ path: join(ARTIFACTS, 'page-insight.png'), fullPage: true });
+});
+
+test('a finished run is kept in the browser and offered on the next visit', { timeout: RUN_MS }, async () => {
+  await page.selectOption('#model', 'conv');
+  await page.click('#train');
+  await page.waitForFunction(() => document.getElementById('status-message').textContent.startsWith('Done'), null, {
+    timeout: RUN_MS,
+  });
+  // Keeping happens just after "Done": give IndexedDB a moment, then come back.
+  await page.waitForTimeout(1000);
+  await page.goto(`${LAB_URL}?backend=cpu`);
+  await waitForState(page, 'ready', READY_MS);
+  const offer = page.locator('#kept-offer button[data-kind="conv"]');
+  await offer.waitFor({ timeout: 10_000 });
+  await offer.click();
+  await page.waitForFunction(() => document.getElementById('keep-status').textContent.startsWith('Loaded the kept conv model'));
+});
+
+test('no console errors, page errors or failed requests', () => {
+  assert.deepEqual(problems, []);
+});

@@ -1,0 +1,48 @@
+// Reading the page from a test: its state, its canvases' pixels, and drawing on its pad.
+
+/** Waits until body[data-state] is one of `wanted`; on timeout, says where the page stood. */
+export async function waitForState(page, wanted, timeout) {
+  await page
+    .waitForFunction((states) => states.includes(document.body.dataset.state), [wanted].flat(), {
+      timeout,
+      polling: 250,
+    })
+    .catch(async (err) => {
+      const state = await page.locator('body').getAttribute('data-state');
+      const status = await page.locator('#status-message').innerText();
+      throw new Error(`page never reached ${wanted}: state ${state}, status "${status}" (${err.message})`);
+    });
+}
+
+/** Pixel statistics of each canvas matching `selector`. */
+export function canvasStats(page, selector) {
+  return page.evaluate((sel) => {
+    return [...document.querySelectorAll(sel)].map((canvas) => {
+      const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+      let min = 255;
+      let max = 0;
+      let opaque = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        min = Math.min(min, data[i]);
+        max = Math.max(max, data[i]);
+        if (data[i + 3] === 255) opaque++;
+      }
+      return { min, max, opaque, pixels: data.length / 4 };
+    });
+  }, selector);
+}
+
+/** Blank means fully transparent or a single flat colour. */
+export const isDrawn = (s) => s.opaque === s.pixels && s.max - s.min > 30;
+
+/** Draws a polyline on the pad; points are fractions of its width and height. */
+export async function drawOnPad(page, points) {
+  // page.mouse works in viewport coordinates: the pad must be on screen.
+  await page.locator('#pad').scrollIntoViewIfNeeded();
+  const box = await page.locator('#pad').boundingBox();
+  const at = ([fx, fy]) => [box.x + fx * box.width, box.y + fy * box.height];
+  await page.mouse.move(...at(points[0]));
+  await page.mouse.down();
+  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 14 });
+  await page.mouse.up();
+}
