@@ -28,7 +28,9 @@ pub struct DenseAutoencoder {
 
 impl DenseAutoencoderConfig {
     pub fn init(&self, device: &Device) -> DenseAutoencoder {
-        let [h1, h2, h3] = self.hidden;
+        // A hidden layer narrower than the code would be the real bottleneck: widen it to the
+        // code's size, so that a dense model with a 64-number code really keeps 64 numbers.
+        let [h1, h2, h3] = self.hidden.map(|h| h.max(self.latent));
         let widths = [IMAGE_PIXELS, h1, h2, h3, self.latent];
         let encoder = widths.windows(2).map(|w| LinearConfig::new(w[0], w[1]).init(device)).collect();
         let decoder = widths.windows(2).rev().map(|w| LinearConfig::new(w[1], w[0]).init(device)).collect();
@@ -117,6 +119,14 @@ mod tests {
         let widths = |layers: &[Linear]| layers.iter().map(|l| l.weight.dims()).collect::<Vec<_>>();
         assert_eq!(widths(&m.encoder), [[784, 128], [128, 64], [64, 12], [12, 3]]);
         assert_eq!(widths(&m.decoder), [[3, 12], [12, 64], [64, 128], [128, 784]]);
+    }
+
+    #[test]
+    fn no_hidden_layer_is_narrower_than_the_code() {
+        let m = DenseAutoencoderConfig::new().with_latent(64).init(&Device::flex());
+        let widths = |layers: &[Linear]| layers.iter().map(|l| l.weight.dims()).collect::<Vec<_>>();
+        assert_eq!(widths(&m.encoder), [[784, 128], [128, 64], [64, 64], [64, 64]]);
+        assert_eq!(widths(&m.decoder), [[64, 64], [64, 64], [64, 128], [128, 784]]);
     }
 
     #[test]

@@ -176,10 +176,15 @@ export class Compare {
       if (seed) {
         const seedRatio = seed[0].testMse / seed[1].testMse;
         const fairRatio = dense.testMse / conv.testMse;
+        const share =
+          fairRatio <= 1
+            ? 'all of the seed\'s gap: at equal size the dense model does as well or better'
+            : fairRatio < seedRatio
+              ? 'part of the seed\'s gap, the architecture the rest'
+              : 'none of the seed\'s gap: it is the architecture\'s';
         parts.push(
           `With the seed's code sizes the dense model's MSE was ${seedRatio.toFixed(1)}x the conv model's; ` +
-            `at equal size it is ${fairRatio.toFixed(1)}x, so the bottleneck accounts for ` +
-            `${fairRatio < seedRatio ? 'part' : 'none'} of the seed's gap.`,
+            `at equal size it is ${fairRatio.toFixed(1)}x, so the code size accounts for ${share}.`,
         );
       }
     }
