@@ -183,8 +183,15 @@ test_page() {
   mkdir -p "$(dirname "$model")"
   log "training a conv model on 10,000 images for the page tests to load"
   native_cargo run --release --quiet -- train --model conv --epochs 1 --train-limit 10000 --save "$model" >/dev/null
+  rm -f "$ROOT/tests/e2e/artifacts/downloaded-conv.bin" # the page tests write it anew
   log "page tests (playwright-core driving Debian's chromium)"
   LAB_URL="http://127.0.0.1:$PORT/" LAB_MODEL_FILE="$model" node --test tests/e2e/
+  # The other way round: a model file the page wrote loads on the command line.
+  log "checking that the page's downloaded model file loads natively"
+  local report
+  report=$(native_cargo run --release --quiet -- eval --load "$ROOT/tests/e2e/artifacts/downloaded-conv.bin" --predict-train 1000) \
+    || die "the model file the page wrote did not load on the command line"
+  grep -q '"model":"conv"' <<<"$report" || die "the command line read the page's model file as something else: $report"
 }
 
 cmd_test() {

@@ -44,6 +44,7 @@ fn missing_data_names_the_file_and_the_fix() {
     assert!(!out.status.success());
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("error: ") && stderr.contains("train-images-idx3-ubyte.gz"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -63,6 +64,7 @@ fn corrupted_data_is_refused_in_one_line() {
     assert!(!out.status.success());
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("train-labels-idx1-ubyte.gz") && stderr.contains("corrupted"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -70,6 +72,7 @@ fn eval_of_a_foreign_file_is_refused() {
     let path = std::env::temp_dir().join(format!("ae-lab-foreign-{}.bin", std::process::id()));
     std::fs::write(&path, b"not a model").unwrap();
     assert_refused(&["eval", "--load", path.to_str().unwrap()], "not a model file");
+    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
@@ -93,11 +96,20 @@ fn a_short_training_run_writes_a_report_and_a_model_that_eval_reads() {
     let trained = epochs[1]["test_mse"].as_f64().unwrap();
     assert!(trained < report["initial_test_mse"].as_f64().unwrap());
 
-    let out = run(&["eval", "--load", model.to_str().unwrap()]);
+    let out = run(&["eval", "--load", model.to_str().unwrap(), "--predict-train", "1000"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(eval["model"], "dense");
     assert!((eval["test_mse"].as_f64().unwrap() - trained).abs() < 1e-5, "{eval} vs {trained}");
+    // Both predictors are scored on all 10,000 test codes.
+    assert_eq!(eval["predict_train_images"], 1000);
+    for method in ["knn", "linear"] {
+        let accuracy = eval[method]["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&accuracy), "{method}: {accuracy}");
+        let counted: u64 = eval[method]["confusion"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|n| n.as_u64().unwrap()).sum();
+        assert_eq!(counted, 10_000, "{method} confusion matrix");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

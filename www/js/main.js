@@ -76,6 +76,7 @@ const app = {
   trainedSteps: 0, // steps since the model was made, as shown on the chart
   lastTestMse: null,
   predictorsStep: null, // the step the predictors (and the map) were fitted at; null: none
+  loaded: null, // the name of the model file the current model came from, if it did
   testLabels: null,
 };
 
@@ -245,12 +246,13 @@ async function prepare(settings, { fallBackToCpu = false } = {}) {
     app.snap = snapshot(lab);
     app.testLabels = lab.testLabels(0, lab.testCount);
   });
-  modelChanged(settings);
+  await modelChanged(settings, null);
 }
 
 /** After a fresh or loaded model: the chart, facts, grid and predictors start over. */
-async function modelChanged(settings) {
+async function modelChanged(settings, loaded) {
   const snap = app.snap;
+  app.loaded = loaded;
 
   app.applied = settings;
   app.modelReady = true;
@@ -266,7 +268,12 @@ async function modelChanged(settings) {
     latent: snap.latentSize,
     images: `${formatNumber(snap.trainCount)} train, ${formatNumber(snap.testCount)} test`,
   });
-  view.setProgress(0, `Not trained yet: ${snap.batchesPerEpoch} batches of ${settings.batchSize} per epoch.`);
+  view.setProgress(
+    0,
+    loaded
+      ? `Loaded from ${loaded}: Resume or Step trains on from it, ${snap.batchesPerEpoch} batches of ${settings.batchSize} per epoch.`
+      : `Not trained yet: ${snap.batchesPerEpoch} batches of ${settings.batchSize} per epoch.`,
+  );
   forgetPredictors('Fit the predictors to read digits from this model\'s codes.');
   setProjectionChoices(snap.model, snap.latentSize);
   await refreshGrid();
@@ -361,7 +368,7 @@ async function onReset() {
 function canResume() {
   if (app.mode === 'paused') return true;
   // After a finished run, Resume trains on to a larger epoch count on the same model.
-  if (app.mode !== 'idle' || !app.modelReady || app.trainedSteps === 0) return false;
+  if (app.mode !== 'idle' || !app.modelReady || (app.trainedSteps === 0 && !app.loaded)) return false;
   const { settings } = parseSettings(view.readFields());
   return !!settings && sameModelSettings(settings, app.applied) && app.snap.epoch < settings.epochs;
 }
@@ -500,7 +507,9 @@ async function refreshGrid() {
   if (!pad.isEmpty) drawing.request();
   view.showReconstructions(
     out,
-    steps === 0
+    steps === 0 && app.loaded
+      ? `Top: test digits. Bottom: rebuilt by the model loaded from ${app.loaded}, from its ${app.snap.latentSize}-number code.`
+      : steps === 0
       ? "Top: test digits. Bottom: the untrained model's output, noise until it learns to copy the top row."
       : `Top: test digits. Bottom: rebuilt from a ${app.snap.latentSize}-number code after ${formatNumber(steps)} step${steps === 1 ? '' : 's'}.` +
           // What a short run looks like (REFERENCE.md: ~300 steps only start to leave the plateau).
@@ -620,7 +629,8 @@ async function fitPredictors() {
     app.predictorsStep = steps;
     predictView.showReport(
       report,
-      `Fitted on the codes of ${formatNumber(report.trainCodes)} training digits after ${formatNumber(steps)} steps; ` +
+      `Fitted on the codes of ${formatNumber(report.trainCodes)} training digits ` +
+        (app.loaded && steps === 0 ? `of the model loaded from ${app.loaded}; ` : `after ${formatNumber(steps)} steps; `) +
         `accuracy on ${formatNumber(report.testCodes)} test digits (chance is 10%).`,
     );
     $('map-projection').value = 'pca';
@@ -833,7 +843,7 @@ async function loadModelBytes(getBytes, name) {
       app.snap = snapshot(app.lab);
       return text;
     });
-    await modelChanged(settings);
+    await modelChanged(settings, name);
     const summary = JSON.parse(summaryText || 'null');
     const trained = summary?.steps ? `, trained for ${formatNumber(summary.steps)} steps` : '';
     $('keep-status').textContent = `Loaded ${name}: a ${app.snap.model} model${trained}. Train goes on from it with Resume or Step; Train starts a fresh one.`;
