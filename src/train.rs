@@ -180,15 +180,19 @@ pub async fn evaluate(model: &Autoencoder, set: &MnistSet, batch_size: usize, de
     if set.is_empty() {
         return Err(TrainError::NoData);
     }
-    let mut sums = Vec::new();
-    for start in (0..set.len()).step_by(batch_size.max(1)) {
-        let indices: Vec<usize> = (start..(start + batch_size).min(set.len())).collect();
-        let images = set.batch(&indices, device);
-        let error = (model.forward(images.clone()) - images).square().sum(); // [1]
-        sums.push(error);
-    }
+    let sums = in_batches(set, batch_size, device)
+        .map(|images| (model.forward(images.clone()) - images).square().sum()) // [1] each
+        .collect();
     let total: f32 = read_floats(Tensor::cat(sums, 0)).await?.iter().sum();
     Ok(total / (set.len() * IMAGE_PIXELS) as f32)
+}
+
+/// Every image of `set` in order, as `[batch, 28, 28]` tensors of at most `batch_size` images.
+fn in_batches<'a>(set: &'a MnistSet, batch_size: usize, device: &'a Device) -> impl Iterator<Item = Tensor<3>> + 'a {
+    (0..set.len()).step_by(batch_size.max(1)).map(move |start| {
+        let indices: Vec<usize> = (start..(start + batch_size).min(set.len())).collect();
+        set.batch(&indices, device)
+    })
 }
 
 /// Peak signal-to-noise ratio in dB of a mean squared error on pixels in [0, 1].
@@ -202,11 +206,7 @@ pub async fn encode_set(model: &Autoencoder, set: &MnistSet, batch_size: usize, 
     if set.is_empty() {
         return Err(TrainError::NoData);
     }
-    let mut codes = Vec::new();
-    for start in (0..set.len()).step_by(batch_size.max(1)) {
-        let indices: Vec<usize> = (start..(start + batch_size).min(set.len())).collect();
-        codes.push(model.encode(set.batch(&indices, device)));
-    }
+    let codes = in_batches(set, batch_size, device).map(|images| model.encode(images)).collect();
     let values = read_floats(Tensor::cat(codes, 0)).await?;
     Codes::new(model.latent_size(), values, set.labels().to_vec()).map_err(|e| TrainError::Device(e.to_string()))
 }

@@ -11,8 +11,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
-import { canvasStats, drawOnPad, isDrawn, waitForState } from './pagekit.mjs';
+import { LAB_URL, assertServerUp } from './browser.mjs';
+import { canvasStats, drawOnPad, isDrawn, openPage, waitForState } from './pagekit.mjs';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
@@ -27,15 +27,7 @@ before(async () => {
   assert.ok(MODEL_FILE && existsSync(MODEL_FILE), `LAB_MODEL_FILE must name a model file (got ${MODEL_FILE})`);
   await assertServerUp(LAB_URL);
   await mkdir(ARTIFACTS, { recursive: true });
-  browser = await launchBrowser();
-  page = browser.context.pages()[0] ?? (await browser.context.newPage());
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('response', (res) => {
-    if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
-  });
+  ({ browser, page } = await openPage(problems));
 });
 
 after(async () => {

@@ -14,8 +14,8 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
-import { canvasStats as canvasStatsOf, drawOnPad, isDrawn, waitForState as waitForStateOf } from './pagekit.mjs';
+import { LAB_URL, assertServerUp } from './browser.mjs';
+import { canvasStats as canvasStatsOf, drawOnPad, isDrawn, openPage, waitForState as waitForStateOf } from './pagekit.mjs';
 
 const BACKEND = process.env.LAB_BACKEND ?? 'webgpu';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
@@ -35,15 +35,7 @@ const problems = []; // console errors, page errors and failed requests, for the
 
 before(async () => {
   await assertServerUp(LAB_URL);
-  browser = await launchBrowser();
-  page = browser.context.pages()[0] ?? (await browser.context.newPage());
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-  page.on('response', (res) => {
-    if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
-  });
+  ({ browser, page } = await openPage(problems));
 });
 
 after(async () => {

@@ -1,4 +1,22 @@
 // Reading the page from a test: its state, its canvases' pixels, and drawing on its pad.
+import { launchBrowser } from './browser.mjs';
+
+/**
+ * A fresh browser and its page; every console error, page error and failed request is pushed
+ * onto `problems` (a test at the end asserts there are none).
+ */
+export async function openPage(problems) {
+  const browser = await launchBrowser();
+  const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('response', (res) => {
+    if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
+  });
+  return { browser, page };
+}
 
 /** Waits until body[data-state] is one of `wanted`; on timeout, says where the page stood. */
 export async function waitForState(page, wanted, timeout) {
