@@ -56,6 +56,10 @@ fn js_error(message: impl std::fmt::Display) -> JsError {
     JsError::new(&message.to_string())
 }
 
+fn no_predictors() -> JsError {
+    js_error("fit the predictors first")
+}
+
 #[wasm_bindgen]
 pub struct Lab {
     backend: &'static str,
@@ -367,7 +371,7 @@ impl Lab {
     /// The latent map's projection: `"pca"`, or `"axes"` with code coordinates `x` and `y`.
     #[wasm_bindgen(js_name = setProjection)]
     pub fn set_projection(&mut self, kind: &str, x: u32, y: u32) -> Result<(), JsError> {
-        let p = self.predictors.as_mut().ok_or_else(|| js_error("fit the predictors first"))?;
+        let p = self.predictors.as_mut().ok_or_else(no_predictors)?;
         p.projection = match kind {
             "pca" => Projection::pca(&p.test_codes),
             "axes" => Projection::axes(&p.test_codes, x as usize, y as usize).map_err(|_| {
@@ -387,14 +391,14 @@ impl Lab {
     /// Every test image's code on the latent map, `[x0, y0, x1, y1, ...]` (labels: `testLabels`).
     #[wasm_bindgen(js_name = mapPoints)]
     pub fn map_points(&self) -> Result<Vec<f32>, JsError> {
-        let p = self.predictors.as_ref().ok_or_else(|| js_error("fit the predictors first"))?;
+        let p = self.predictors()?;
         Ok((0..p.test_codes.len()).flat_map(|i| p.projection.project(p.test_codes.row(i))).collect())
     }
 
     /// The decoder's image (784 pixels) of the map point (`x`, `y`).
     #[wasm_bindgen(js_name = decodePoint)]
     pub async fn decode_point(&self, x: f32, y: f32) -> Result<Vec<f32>, JsError> {
-        let p = self.predictors.as_ref().ok_or_else(|| js_error("fit the predictors first"))?;
+        let p = self.predictors()?;
         if !(x.is_finite() && y.is_finite()) {
             return Err(js_error("a map point must have finite coordinates"));
         }
@@ -404,7 +408,7 @@ impl Lab {
     /// `points` images (784 pixels each) decoded along the straight line between the codes of
     /// test images `a` and `b`.
     pub async fn interpolate(&self, a: u32, b: u32, points: u32) -> Result<Vec<f32>, JsError> {
-        let p = self.predictors.as_ref().ok_or_else(|| js_error("fit the predictors first"))?;
+        let p = self.predictors()?;
         let n = p.test_codes.len();
         if a as usize >= n || b as usize >= n {
             return Err(js_error(format!("test images are numbered 0 to {}", n - 1)));
@@ -415,7 +419,7 @@ impl Lab {
 
     /// Reconstruction, digit scores and map position of one image (784 pixels in [0, 1]).
     pub async fn read(&self, pixels: Vec<f32>) -> Result<Reading, JsError> {
-        let p = self.predictors.as_ref().ok_or_else(|| js_error("fit the predictors first"))?;
+        let p = self.predictors()?;
         let model = self.inference_model()?;
         let images = self.images(&pixels)?;
         if images.len() != 1 || pixels.len() != IMAGE_PIXELS {
@@ -453,6 +457,10 @@ impl Lab {
         let n = codes.len() / dim;
         let codes = Tensor::<2>::from_data(TensorData::new(codes, [n, dim]), &self.device);
         read_floats(model.decode(codes)).await.map_err(js_error)
+    }
+
+    fn predictors(&self) -> Result<&Predictors, JsError> {
+        self.predictors.as_ref().ok_or_else(no_predictors)
     }
 
     fn inference_model(&self) -> Result<Autoencoder, JsError> {

@@ -119,18 +119,10 @@ export class LossChart {
 
   #redrawNow() {
     this.#frame = 0;
-    const canvas = this.#canvas;
-    const dpr = window.devicePixelRatio || 1;
-    const width = canvas.clientWidth;
-    const height = canvas.clientHeight;
-    if (width === 0 || height === 0) return;
-    if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
-      canvas.width = Math.round(width * dpr);
-      canvas.height = Math.round(height * dpr);
-    }
     const ctx = this.#ctx;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, width, height);
+    const size = clearCanvas(this.#canvas, ctx);
+    if (!size) return;
+    const { width, height } = size;
     ctx.font = '12px system-ui, sans-serif';
 
     const legendRows = layoutLegend(ctx, this.#legend, width - PAD.right - 8);
@@ -278,6 +270,25 @@ export class LossChart {
     ctx.restore();
   }
 
+}
+
+/**
+ * Sizes `canvas`'s pixels to its layout size at the screen's pixel ratio (sharp on high-DPI
+ * screens), clears it, and scales `ctx` so drawing is in CSS pixels. Returns the size in CSS
+ * pixels, or null while the canvas is not laid out (nothing to draw).
+ */
+export function clearCanvas(canvas, ctx) {
+  const dpr = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  if (width === 0 || height === 0) return null;
+  if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
+    canvas.width = Math.round(width * dpr);
+    canvas.height = Math.round(height * dpr);
+  }
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  return { width, height };
 }
 
 function emptySeries() {

@@ -2,6 +2,8 @@
 // digit marked. Pointer down or drag on the map asks for the decoder's image at that point.
 // The canvas carries data-points and data-picked ("x,y" of the last pick) for page tests.
 
+import { clearCanvas } from './chart.js';
+
 // Ten hues that stay apart for common colour-vision deficiencies (Tableau 10).
 export const DIGIT_COLORS = [
   '#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
@@ -101,16 +103,10 @@ export class LatentMap {
   }
 
   #draw() {
-    const canvas = this.#canvas;
-    const dpr = window.devicePixelRatio || 1;
-    const w = canvas.clientWidth;
-    const h = canvas.clientHeight;
-    if (!w || !h) return;
-    canvas.width = Math.round(w * dpr);
-    canvas.height = Math.round(h * dpr);
     const ctx = this.#ctx;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, h);
+    const size = clearCanvas(this.#canvas, ctx);
+    if (!size) return;
+    const { width: w, height: h } = size;
     ctx.font = '12px system-ui, sans-serif';
     ctx.strokeStyle = '#8a94a6';
     ctx.strokeRect(PAD + 0.5, PAD + 0.5, w - 2 * PAD, h - 2 * PAD);
