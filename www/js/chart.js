@@ -74,6 +74,19 @@ export class LossChart {
     this.redraw();
   }
 
+  /** Drops the first curve's points after `steps` (work lost with a GPU device). */
+  truncate(steps) {
+    const s = this.#series[0];
+    if (s.losses.length <= steps) return;
+    s.losses.length = steps;
+    s.smoothed.length = steps;
+    // The running average as it stood then (smoothed is it with the start-up bias removed).
+    s.ema = steps ? s.smoothed[steps - 1] * (1 - SMOOTHING ** steps) : 0;
+    s.tests = s.tests.filter((t) => t.step <= steps);
+    this.#publish();
+    this.redraw();
+  }
+
   /** Marks the test MSE measured after `step` training steps (the end of `epoch`). */
   addTestPoint(step, epoch, mse, series = 0) {
     this.#series[series].tests.push({ step, epoch, mse });

@@ -37,10 +37,10 @@ export class Compare {
 
   /**
    * Trains both models for `settings.epochs` epochs. `makeLab(model, latent)` resolves to a Lab
-   * with the data loaded and a fresh model; `run(task)` queues calls into the wasm; `say(text)`
-   * reports progress. Resolves to the table's rows.
+   * with the data loaded and a fresh model (a RemoteLab); `say(text)` reports progress. Resolves
+   * to the table's rows.
    */
-  async run({ settings, latent, makeLab, run, say }) {
+  async run({ settings, latent, makeLab, say }) {
     this.running = true;
     this.#stop = false;
     this.#chart.clear();
@@ -66,21 +66,18 @@ export class Compare {
         lab: labs[i],
       }));
       for (const row of rows) {
-        await run(() => {
-          row.parameters = row.lab.parameterCount;
-          row.latent = row.lab.latentSize;
-        });
+        row.parameters = row.lab.snap.parameterCount;
+        row.latent = row.lab.snap.latentSize;
       }
-      const total = await run(() => rows[0].lab.batchesPerEpoch * settings.epochs);
+      const total = rows[0].lab.snap.batchesPerEpoch * settings.epochs;
 
       // Lockstep: a few steps of one model, then the same steps of the other.
       while (!this.#stop && rows[0].steps < total) {
         for (const [i, row] of rows.entries()) {
-          const epochBefore = await run(() => row.lab.epoch);
-          const t0 = performance.now();
-          const losses = await run(() => row.lab.step(STEPS_PER_CALL));
+          const epochBefore = row.lab.snap.epoch;
+          const { losses, ms } = await row.lab.step(STEPS_PER_CALL);
           // The first call compiles kernels: leave it out of images/s.
-          if (row.steps > 0) row.ms += performance.now() - t0;
+          if (row.steps > 0) row.ms += ms;
           else row.firstCall = losses.length;
           row.steps += losses.length;
           for (const l of losses) {
@@ -88,24 +85,22 @@ export class Compare {
             row.minLoss = Math.min(row.minLoss, l);
           }
           this.#chart.addLosses(losses, i);
-          const epoch = await run(() => row.lab.epoch);
+          const epoch = row.lab.snap.epoch;
           if (epoch > epochBefore) {
-            row.testMse = await run(() => row.lab.evaluate());
+            row.testMse = await row.lab.evaluate();
             this.#chart.addTestPoint(row.steps, epoch, row.testMse, i);
           }
         }
         say(`Comparing: step ${formatNumber(rows[0].steps)} of ${formatNumber(total)} for each model…`);
-        await new Promise((resolve) => setTimeout(resolve, 0));
       }
       if (rows[0].steps === 0) throw new Error('stopped before the first step');
 
       for (const row of rows) {
         say(`Comparing: measuring the ${NAMES[row.model]} model…`);
-        row.testMse = await run(() => row.lab.evaluate());
-        const report = await run(() => row.lab.fitPredictors(PREDICT_TRAIN, 5, 10));
+        row.testMse = await row.lab.evaluate();
+        const report = await row.lab.fitPredictors(PREDICT_TRAIN, 5, 10);
         row.knn = report.knnAccuracy;
         row.linear = report.linearAccuracy;
-        report.free();
         const timedImages = (row.steps - row.firstCall) * settings.batchSize;
         row.imagesPerSec = row.ms > 0 ? (1000 * timedImages) / row.ms : null;
       }
@@ -116,7 +111,7 @@ export class Compare {
       return rows;
     } finally {
       this.running = false;
-      await run(() => labs.forEach((lab) => lab.free()));
+      await Promise.all(labs.map((lab) => lab.free()));
     }
   }
 

@@ -1,10 +1,12 @@
-// Wires the page together: finds a backend, loads the wasm and the data, runs the training loop,
-// and keeps the chart, the reconstruction grid and the drawing pad up to date.
+// Wires the page together: finds a backend, starts the training worker, loads the data, runs the
+// training loop, and keeps the chart, the reconstruction grid and the drawing pad up to date. The
+// wasm, the device and the models live in the worker (worker.js); this thread only draws.
 import { GRID_DIGITS, TEST_IMAGES } from './constants.js';
 import { LossChart } from './chart.js';
 import { Compare } from './compare.js';
 import { ChunkCache, chunksFor, fetchIndex, totalBytes } from './data.js';
 import { DrawingPad } from './draw.js';
+import { LabWorker, WorkerGone } from './labworker.js';
 import { LatentMap } from './latentmap.js';
 import { PredictView } from './predict.js';
 import { parseSettings, sameModelSettings } from './settings.js';
@@ -28,44 +30,34 @@ const INTERPOLATION_POINTS = 8;
 // A model file here is under 1 MB; refuse anything far larger before reading it.
 const MAX_MODEL_FILE = 64 * 1024 * 1024;
 
+// While training, the weights are copied to this thread at most this often, so that a lost GPU
+// device (or a crashed worker) costs at most this much training.
+const CHECKPOINT_MS = 30_000;
+
 const BACKEND_NAMES = { webgpu: 'WebGPU', cpu: 'CPU (WebAssembly)' };
-
-/**
- * Every call into a Lab goes through here, one at a time: a second call into the wasm object
- * while an async one is pending throws "recursive use of an object detected".
- */
-class LabQueue {
-  #tail = Promise.resolve();
-
-  run(task) {
-    const result = this.#tail.then(task);
-    this.#tail = result.catch(() => {}); // a failed task must not block the ones after it
-    return result;
-  }
-}
 
 const view = new View();
 const chart = new LossChart(view.chartCanvas);
 const chunks = new ChunkCache();
-const queue = new LabQueue();
 const predictView = new PredictView();
 const latentMap = new LatentMap(document.getElementById('latent-map'), { onPick: (x, y) => mapPick.request(x, y) });
 const compare = new Compare();
 const $ = (id) => document.getElementById(id);
 
 const app = {
-  wasm: null, // the wasm-bindgen module: { Lab, prepareDrawing }
+  worker: null, // the LabWorker that holds the wasm module
   index: null, // data/index.json
   gpu: null, // what probeWebGPU found
-  lab: null,
+  lab: null, // a RemoteLab in the worker
   labBackend: null,
-  // The lab's counters, read inside queued tasks only: reading a getter while another task's
-  // async call holds the object would throw too.
+  // The lab's counters as of its last answer.
   snap: null,
   labFiles: '', // the chunk files added to `lab`, to know when to re-add
   modelReady: false,
   applied: null, // the settings the current model was made with
-  mode: 'loading', // loading | busy | idle | training | paused | error
+  // loading | busy | idle | training | paused | comparing | error; reads 'lost' while the worker
+  // is gone (see workerGone), whatever a handler still finishing sets it to.
+  mode: 'loading',
   targetEpochs: 0,
   loop: null, // the running training loop's promise
   msPerStep: null, // smoothed, for images/s and time left
@@ -78,7 +70,22 @@ const app = {
   predictorsStep: null, // the step the predictors (and the map) were fitted at; null: none
   loaded: null, // the name of the model file the current model came from, if it did
   testLabels: null,
+  // The last weights copied out of the worker: { bytes, steps, settings, at }. What is left
+  // when the GPU device is lost.
+  checkpoint: null,
+  lostWhy: null, // set while the worker is gone, until Continue
+  pausedWhenHidden: false,
 };
+
+{
+  let mode = app.mode;
+  Object.defineProperty(app, 'mode', {
+    get: () => (app.lostWhy ? 'lost' : mode),
+    set: (m) => {
+      mode = m;
+    },
+  });
+}
 
 const pad = new DrawingPad(view.padCanvas, { onInk: () => drawing.request() });
 
@@ -93,9 +100,9 @@ async function start() {
       app.gpu = await probeWebGPU();
       chooseDefaultBackend();
     }
-    if (!app.wasm) {
+    if (!app.worker) {
       view.setStatus('Loading the WebAssembly module…');
-      app.wasm = await loadWasm();
+      app.worker = await startWorker();
     }
     if (!app.index) {
       view.setStatus('Loading the data index…');
@@ -177,13 +184,16 @@ function showBackendInfo(running = null) {
   }
 }
 
-async function loadWasm() {
+async function startWorker() {
+  const worker = new LabWorker({ onGone: (why) => workerGone(worker, why) });
   try {
-    const wasm = await import('../pkg/autoencoder_lab.js');
-    await wasm.default();
-    return wasm;
+    await worker.init();
+    return worker;
   } catch (err) {
-    throw new Error(`the WebAssembly package in www/pkg did not load (${message(err)}); build it with ./build.sh build`);
+    worker.terminate();
+    throw new Error(
+      `the training worker did not start: the WebAssembly package in www/pkg did not load (${message(err)}); build it with ./build.sh build`,
+    );
   }
 }
 
@@ -199,8 +209,9 @@ async function prepare(settings, { fallBackToCpu = false } = {}) {
     view.setStatus(`Starting the ${BACKEND_NAMES[settings.backend]} backend…`);
     let lab;
     try {
-      lab = await app.wasm.Lab.create(settings.backend);
+      lab = await app.worker.createLab(settings.backend);
     } catch (err) {
+      if (err instanceof WorkerGone) throw err;
       if (!(fallBackToCpu && settings.backend === 'webgpu')) {
         throw new Error(`${BACKEND_NAMES[settings.backend]} did not start: ${message(err)}`);
       }
@@ -208,16 +219,14 @@ async function prepare(settings, { fallBackToCpu = false } = {}) {
       app.gpu = { available: false, why: `WebGPU did not start (${message(err)})` };
       chooseDefaultBackend();
       settings = { ...settings, backend: 'cpu' };
-      lab = await app.wasm.Lab.create('cpu');
+      lab = await app.worker.createLab('cpu');
     }
     const old = app.lab;
     app.modelReady = false;
-    await queue.run(() => {
-      old?.free(); // the old Lab's GPU buffers go now, not when the garbage collector gets to them
-      app.lab = lab;
-      app.labBackend = lab.backend;
-      app.labFiles = '';
-    });
+    app.lab = lab;
+    app.labBackend = lab.backend;
+    app.labFiles = '';
+    await old?.free(); // the old Lab's GPU buffers go now, not when the garbage collector gets to them
   }
   showBackendInfo(settings.backend);
 
@@ -227,26 +236,27 @@ async function prepare(settings, { fallBackToCpu = false } = {}) {
   if (entries.some((e) => !chunks.has(e.file))) view.setStatus('Fetching MNIST…');
   await chunks.fetchAll(entries, showFetchProgress);
 
-  const files = entries.map((e) => e.file).join(',');
   const lab = app.lab;
   app.modelReady = false;
-  await queue.run(async () => {
-    if (app.labFiles !== files) {
-      view.setStatus('Unpacking the images…');
-      await nextFrame(); // let the status paint before the synchronous parsing
-      lab.clearData();
-      app.labFiles = '';
-      for (const e of testEntries) lab.addData('test', chunks.get(e.file));
-      for (const e of trainEntries) lab.addData('train', chunks.get(e.file));
-      app.labFiles = files;
-      app.gridPixels = lab.testPixels(0, GRID_DIGITS);
-      view.showOriginals(app.gridPixels, lab.testLabels(0, GRID_DIGITS));
-    }
-    lab.reset(settings.model, settings.batchSize, settings.learningRate, settings.seed, 0);
-    app.snap = snapshot(lab);
-    app.testLabels = lab.testLabels(0, lab.testCount);
-  });
+  await loadData(lab, testEntries, trainEntries);
+  await lab.reset(settings.model, settings.batchSize, settings.learningRate, settings.seed, 0);
+  app.snap = lab.snap;
   await modelChanged(settings, null);
+}
+
+/** Gives `lab` the chunks' images, unless it has exactly those already. */
+async function loadData(lab, testEntries, trainEntries) {
+  const files = [...testEntries, ...trainEntries].map((e) => e.file).join(',');
+  if (app.labFiles === files && app.lab === lab) return;
+  view.setStatus('Unpacking the images…');
+  await lab.clearData();
+  app.labFiles = '';
+  await lab.addData('test', testEntries.map((e) => chunks.get(e.file)));
+  await lab.addData('train', trainEntries.map((e) => chunks.get(e.file)));
+  app.labFiles = files;
+  app.gridPixels = await lab.testPixels(0, GRID_DIGITS);
+  app.testLabels = await lab.testLabels(0, lab.snap.testCount);
+  view.showOriginals(app.gridPixels, app.testLabels.subarray(0, GRID_DIGITS));
 }
 
 /** After a fresh or loaded model: the chart, facts, grid and predictors start over. */
@@ -356,7 +366,7 @@ async function onStep() {
 }
 
 async function onReset() {
-  if (!['idle', 'paused', 'training', 'error'].includes(app.mode) || !app.wasm || !app.index) return;
+  if (!['idle', 'paused', 'training', 'error'].includes(app.mode) || !app.worker || !app.index || app.lostWhy) return;
   const settings = readSettings();
   if (!settings) return;
   if (!(await freshModel(settings, 'Could not reset', onReset))) return;
@@ -398,7 +408,10 @@ async function trainLoop() {
   // Resume can come while the last lines below still run: then go round again.
   do {
     await trainUntilStopped();
-    if (app.mode === 'paused') {
+    if (app.lostWhy) return;
+    await takeCheckpoint();
+    await refreshMemory();
+    if (app.mode === 'paused' && !app.pausedWhenHidden) {
       view.setStatus(`Paused after step ${formatNumber(app.trainedSteps)}: Resume goes on, Step trains one batch.`);
     }
     updateControls();
@@ -418,7 +431,10 @@ async function trainUntilStopped() {
         k = Math.max(1, Math.min(MAX_STEPS_PER_CALL, Math.round(TARGET_CALL_MS / app.msPerStep)));
       }
       if (app.mode === 'training') showTrainingProgress();
-      await yieldToBrowser();
+      if (performance.now() - (app.checkpoint?.at ?? 0) > CHECKPOINT_MS) {
+        await takeCheckpoint();
+        await refreshMemory();
+      }
     }
     if (app.mode === 'training') {
       app.mode = 'idle';
@@ -428,6 +444,7 @@ async function trainUntilStopped() {
       await keepInBrowser();
     }
   } catch (err) {
+    if (err instanceof WorkerGone) return; // workerGone() has said so and offers to continue
     if (app.mode === 'training' || app.mode === 'paused') app.mode = 'idle';
     view.setStatus(`Training stopped: ${message(err)}`, 'error');
   }
@@ -445,15 +462,10 @@ async function showLatestModel() {
 async function trainSteps(k) {
   const lab = app.lab;
   const epochBefore = app.snap.epoch;
-  let ms = 0;
-  const losses = await queue.run(async () => {
-    // Timed inside the queue: waiting for a grid or drawing reconstruction is not training time.
-    const t0 = performance.now();
-    const out = await lab.step(k);
-    ms = (performance.now() - t0) / Math.max(1, out.length);
-    app.snap = snapshot(lab);
-    return out;
-  });
+  // Timed in the worker: waiting for a grid or drawing reconstruction is not training time.
+  const { losses, ms: callMs } = await lab.step(k);
+  const ms = callMs / Math.max(1, losses.length);
+  app.snap = lab.snap;
   // The first call compiles kernels: leave it out of the speed estimate.
   if (app.trainedSteps > 0) app.msPerStep = app.msPerStep === null ? ms : 0.7 * app.msPerStep + 0.3 * ms;
   app.trainedSteps += losses.length;
@@ -463,12 +475,13 @@ async function trainSteps(k) {
   const snap = app.snap;
   if (snap.epoch > epochBefore) {
     view.setProgress(null, `Epoch ${snap.epoch} done: measuring the test MSE on ${formatNumber(snap.testCount)} images…`);
-    const mse = await queue.run(() => lab.evaluate());
+    const mse = await lab.evaluate();
     app.lastTestMse = mse;
     chart.addTestPoint(chart.steps, snap.epoch, mse);
     view.setLatestTest(mse);
     await refreshGrid();
-  } else if (performance.now() - app.lastGridAt > Math.max(GRID_REFRESH_MS, 5 * app.gridMs)) {
+  } else if (!document.hidden && performance.now() - app.lastGridAt > Math.max(GRID_REFRESH_MS, 5 * app.gridMs)) {
+    // Nobody sees the grid in a hidden tab: its time goes to training until the tab is back.
     await refreshGrid();
   }
   return losses.length;
@@ -499,7 +512,7 @@ async function refreshGrid() {
   if (!lab || !app.gridPixels) return;
   const t0 = performance.now();
   const steps = app.trainedSteps;
-  const out = await queue.run(() => lab.reconstruct(app.gridPixels));
+  const out = await lab.reconstruct(app.gridPixels);
   app.gridMs = performance.now() - t0;
   app.lastGridAt = performance.now();
   app.gridStep = steps;
@@ -532,7 +545,7 @@ const drawing = {
     this.running = true;
     while (this.dirty) {
       this.dirty = false;
-      if (pad.isEmpty || !app.wasm) {
+      if (pad.isEmpty || !app.worker || app.lostWhy) {
         this.output = null;
         view.showDrawing(null, null, 'draw a digit');
         predictView.showGuesses(null, 'Draw a digit to see what the predictors make of it.');
@@ -541,31 +554,23 @@ const drawing = {
       }
       let input;
       try {
-        input = app.wasm.prepareDrawing(pad.ink(), pad.width, pad.height);
+        input = await app.worker.prepareDrawing(pad.ink(), pad.width, pad.height);
       } catch (err) {
         // prepareDrawing refuses an empty pad ("nothing drawn"): say what to do.
         this.output = null;
         view.showDrawing(null, null, /nothing drawn/i.test(message(err)) ? 'draw a digit' : message(err));
         continue;
       }
+      if (this.dirty) continue; // drawn on meanwhile: take the newer ink
       view.showDrawing(input, this.output);
       try {
-        const fresh = predictorsFresh();
-        const result = await queue.run(async () => {
-          if (!app.modelReady) return null;
-          if (!fresh) return { output: await app.lab.reconstruct(input), reading: null };
-          const reading = await app.lab.read(input);
-          try {
-            const copy = { knn: reading.knn, linear: reading.linear, x: reading.x, y: reading.y };
-            return { output: reading.reconstruction, reading: copy };
-          } finally {
-            reading.free();
-          }
-        });
-        if (!result) {
+        if (!app.modelReady) {
           view.showDrawing(input, null, 'model loading…');
           continue;
         }
+        const result = predictorsFresh()
+          ? await app.lab.read(input).then((reading) => ({ output: reading.reconstruction, reading }))
+          : { output: await app.lab.reconstruct(input), reading: null };
         this.output = result.output;
         if (!this.dirty && !pad.isEmpty) {
           view.showDrawing(input, result.output);
@@ -573,7 +578,7 @@ const drawing = {
           latentMap.mark(result.reading ? [result.reading.x, result.reading.y] : null);
         }
       } catch (err) {
-        view.setStatus(`Could not reconstruct the drawing: ${message(err)}`, 'error');
+        if (!(err instanceof WorkerGone)) view.setStatus(`Could not reconstruct the drawing: ${message(err)}`, 'error');
       }
     }
     this.running = false;
@@ -611,21 +616,7 @@ async function fitPredictors() {
   try {
     const lab = app.lab;
     const steps = app.trainedSteps;
-    const report = await queue.run(async () => {
-      const r = await lab.fitPredictors(PREDICT_TRAIN, KNN_K, LINEAR_EPOCHS);
-      try {
-        return {
-          knnAccuracy: r.knnAccuracy,
-          linearAccuracy: r.linearAccuracy,
-          knnConfusion: r.knnConfusion,
-          linearConfusion: r.linearConfusion,
-          trainCodes: r.trainCodes,
-          testCodes: r.testCodes,
-        };
-      } finally {
-        r.free();
-      }
-    });
+    const report = await lab.fitPredictors(PREDICT_TRAIN, KNN_K, LINEAR_EPOCHS);
     app.predictorsStep = steps;
     predictView.showReport(
       report,
@@ -662,7 +653,7 @@ async function changeProjection(value) {
   if (!predictorsFresh()) return;
   const [a, b] = value === 'pca' ? [0, 0] : value.split(',').map(Number);
   try {
-    await queue.run(() => app.lab.setProjection(value === 'pca' ? 'pca' : 'axes', a, b));
+    await app.lab.setProjection(value === 'pca' ? 'pca' : 'axes', a, b);
     await showMap();
     drawing.request();
   } catch (err) {
@@ -672,7 +663,7 @@ async function changeProjection(value) {
 
 async function showMap() {
   const value = $('map-projection').value;
-  const { points, explained } = await queue.run(() => ({ points: app.lab.mapPoints(), explained: app.lab.mapExplained }));
+  const { points, explained } = await app.lab.map();
   const axes =
     value === 'pca'
       ? [0, 1].map((i) => `principal direction ${i + 1} (${(100 * explained[i]).toFixed(0)}% of the variance)`)
@@ -710,7 +701,7 @@ const mapPick = {
         continue;
       }
       try {
-        showMapDecoded(await queue.run(() => app.lab.decodePoint(x, y)));
+        showMapDecoded(await app.lab.decodePoint(x, y));
       } catch (err) {
         view.setStatus(`Could not decode that point: ${message(err)}`, 'error');
       }
@@ -735,7 +726,7 @@ async function onInterpolate() {
   error.textContent = '';
   if (!predictorsFresh()) return;
   try {
-    const pixels = await queue.run(() => app.lab.interpolate(a, b, INTERPOLATION_POINTS));
+    const pixels = await app.lab.interpolate(a, b, INTERPOLATION_POINTS);
     const strip = $('interp-strip');
     strip.replaceChildren();
     for (let i = 0; i < INTERPOLATION_POINTS; i++) {
@@ -749,6 +740,136 @@ async function onInterpolate() {
     strip.dataset.filled = 'yes';
   } catch (err) {
     view.setStatus(`Could not interpolate: ${message(err)}`, 'error');
+  }
+}
+
+// --- a lost device, a crashed worker ------------------------------------------------------
+
+/** Copies the weights out of the worker, unless the model has not changed since the last copy. */
+async function takeCheckpoint() {
+  if (!app.modelReady) return;
+  if (app.checkpoint?.steps === app.trainedSteps && app.checkpoint.settings === app.applied) {
+    app.checkpoint.at = performance.now();
+    return;
+  }
+  try {
+    const bytes = await modelBytes();
+    const { epoch } = app.snap;
+    app.checkpoint = { bytes, steps: app.trainedSteps, epoch, settings: app.applied, loaded: app.loaded, at: performance.now() };
+  } catch (err) {
+    if (err instanceof WorkerGone) return;
+    // Not fatal: the next checkpoint tries again.
+    if (app.checkpoint) app.checkpoint.at = performance.now();
+  }
+}
+
+/** The worker is gone: say why and what was kept, and offer to go on. */
+function workerGone(worker, why) {
+  if (worker !== app.worker) return;
+  app.resumeAfterRecovery = app.mode === 'training';
+  app.lostWhy = why;
+  compare.stop();
+  updateControls();
+  const kept = app.checkpoint;
+  const keptText = kept
+    ? `The model as of step ${formatNumber(kept.steps)} is kept; press Continue to go on training it`
+    : 'No trained weights were kept (nothing had been trained); press Continue to start again';
+  // After the handlers that were waiting on the worker have failed and said so.
+  setTimeout(() => {
+    view.setStatus(`Training stopped: ${why}. ${keptText} in a new worker.`, 'error', () => recover(), 'Continue');
+    view.setProgress(null, 'Stopped: see the message at the top.');
+  }, 0);
+}
+
+/** A new worker and Lab, on the kept weights; training goes on if it was running. */
+async function recover() {
+  const kept = app.checkpoint;
+  const settings = kept?.settings ?? app.applied;
+  view.setStatus('Starting a new training worker…');
+  app.modelReady = false;
+  app.lab = null;
+  app.labFiles = '';
+  try {
+    const worker = await startWorker();
+    app.worker = worker;
+    let lab;
+    try {
+      lab = await worker.createLab(settings.backend);
+    } catch (err) {
+      if (settings.backend !== 'webgpu' || err instanceof WorkerGone) throw err;
+      app.gpu = { available: false, why: `WebGPU did not start again after the device was lost (${message(err)})` };
+      chooseDefaultBackend();
+      lab = await worker.createLab('cpu');
+    }
+    app.lab = lab;
+    app.labBackend = lab.backend;
+    app.lostWhy = null;
+    await loadData(lab, chunksFor(app.index.test, TEST_IMAGES), chunksFor(app.index.train, settings.subset));
+    if (kept) await lab.load(kept.bytes, settings.model, settings.batchSize, settings.learningRate, settings.seed);
+    else await lab.reset(settings.model, settings.batchSize, settings.learningRate, settings.seed, 0);
+    app.snap = lab.snap;
+    const steps = kept?.steps ?? 0;
+    // The curve goes back to where the kept weights were; the steps after them are gone.
+    chart.truncate(steps);
+    Object.assign(app, { applied: { ...settings, backend: lab.backend }, modelReady: true, trainedSteps: steps, msPerStep: null });
+    app.loaded = kept?.loaded ?? null;
+    app.checkpoint = kept ? { ...kept, settings: app.applied, at: performance.now() } : null;
+    forgetPredictors('Fit the predictors to read digits from this model\'s codes.');
+    await refreshGrid();
+    drawing.request();
+    showBackendInfo(lab.backend);
+    const where = `on ${BACKEND_NAMES[lab.backend]} from the weights of step ${formatNumber(steps)} (Adam's running averages and the epoch count start again)`;
+    if (app.resumeAfterRecovery && steps > 0) {
+      startLoop(Math.max(1, app.targetEpochs - kept.epoch));
+      view.setStatus(`Training goes on ${where}.`);
+    } else {
+      app.mode = 'idle';
+      view.setStatus(`Ready again ${where}.`);
+    }
+  } catch (err) {
+    app.lostWhy ??= message(err);
+    view.setStatus(`Could not start a new worker: ${message(err)}`, 'error', () => recover(), 'Continue');
+  }
+  updateControls();
+}
+
+// --- a hidden tab ------------------------------------------------------------------------------
+
+// Training in the worker goes on in a hidden tab (the browser throttles timers, not the worker's
+// messages), unless the person asked for a pause; then it picks up again when the tab is back.
+// Either way one call at a time is in flight, so nothing piles up while nobody looks.
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden) {
+    if (app.mode === 'training' && !$('train-hidden').checked) {
+      onPause();
+      app.pausedWhenHidden = true;
+      view.setStatus('Paused while this tab is hidden; training picks up when you come back.');
+    }
+  } else if (app.pausedWhenHidden) {
+    app.pausedWhenHidden = false;
+    if (app.mode === 'paused') onResume();
+  }
+});
+
+/** Memory figures for the leak check (data attributes) and for the curious. */
+async function refreshMemory() {
+  if (!app.lab || !app.modelReady) return;
+  try {
+    const steps = app.trainedSteps;
+    const { gpu, wasmBytes } = await app.lab.memory();
+    const el = $('memory');
+    const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
+    el.textContent =
+      `Memory: wasm heap ${mb(wasmBytes)}` +
+      (gpu ? ` · GPU pool ${mb(gpu.bytesInUse)} in use, ${mb(gpu.bytesReserved)} reserved, ${formatNumber(gpu.allocations)} buffers` : '');
+    Object.assign(el.dataset, {
+      steps: String(steps),
+      wasmBytes: String(wasmBytes),
+      gpuInUse: gpu ? String(gpu.bytesInUse) : '',
+      gpuReserved: gpu ? String(gpu.bytesReserved) : '',
+    });
+  } catch {
+    // Only a figure for the curious: a failure here is reported by the call that matters.
   }
 }
 
@@ -769,18 +890,19 @@ async function onCompare() {
     const testEntries = chunksFor(app.index.test, TEST_IMAGES);
     await chunks.fetchAll([...testEntries, ...trainEntries], showFetchProgress);
     const makeLab = async (model, codeSize) => {
-      const lab = await app.wasm.Lab.create(app.labBackend);
-      for (const e of testEntries) lab.addData('test', chunks.get(e.file));
-      for (const e of trainEntries) lab.addData('train', chunks.get(e.file));
-      lab.reset(model, settings.batchSize, settings.learningRate, settings.seed, codeSize);
+      const lab = await app.worker.createLab(app.labBackend);
+      await lab.addData('test', testEntries.map((e) => chunks.get(e.file)));
+      await lab.addData('train', trainEntries.map((e) => chunks.get(e.file)));
+      await lab.reset(model, settings.batchSize, settings.learningRate, settings.seed, codeSize);
       return lab;
     };
-    const rows = await compare.run({ settings, latent, makeLab, run: (task) => queue.run(task), say: (t) => view.setStatus(t) });
+    const rows = await compare.run({ settings, latent, makeLab, say: (t) => view.setStatus(t) });
     const [dense, conv] = rows;
     view.setStatus(
       `Compared after ${formatNumber(dense.steps)} steps each: test MSE dense ${formatLoss(dense.testMse)}, conv ${formatLoss(conv.testMse)}.`,
     );
   } catch (err) {
+    if (err instanceof WorkerGone) return;
     view.setStatus(`The comparison stopped: ${message(err)}`, 'error');
   }
   app.mode = app.modelReady ? 'idle' : 'error';
@@ -806,7 +928,7 @@ function trainingSummary() {
 
 async function modelBytes() {
   const summary = JSON.stringify(trainingSummary());
-  return queue.run(() => app.lab.save(summary));
+  return app.lab.save(summary);
 }
 
 async function onSaveModel() {
@@ -838,11 +960,8 @@ async function loadModelBytes(getBytes, name) {
   await stopLoop();
   try {
     const bytes = await getBytes();
-    const summaryText = await queue.run(() => {
-      const text = app.lab.load(bytes, settings.model, settings.batchSize, settings.learningRate, settings.seed);
-      app.snap = snapshot(app.lab);
-      return text;
-    });
+    const summaryText = await app.lab.load(bytes, settings.model, settings.batchSize, settings.learningRate, settings.seed);
+    app.snap = app.lab.snap;
     await modelChanged(settings, name);
     const summary = JSON.parse(summaryText || 'null');
     const trained = summary?.steps ? `, trained for ${formatNumber(summary.steps)} steps` : '';
@@ -910,7 +1029,7 @@ function updateControls() {
       step: (m === 'idle' || m === 'paused') && ready,
       reset: ['idle', 'paused', 'training'].includes(m) && !!app.index,
     },
-    m !== 'busy' && m !== 'loading' && m !== 'comparing',
+    !['busy', 'loading', 'comparing', 'lost'].includes(m),
   );
   const calm = (m === 'idle' || m === 'paused') && ready;
   $('fit-predictors').disabled = !calm;
@@ -975,29 +1094,6 @@ function message(err) {
   return String(err);
 }
 
-// The next paint, or 100 ms in a background tab, where animation frames stop.
-const nextFrame = () =>
-  new Promise((resolve) => {
-    requestAnimationFrame(() => resolve());
-    setTimeout(resolve, 100);
-  });
 
-/** The Lab's counters, copied so the page can read them while other calls are in flight. */
-function snapshot(lab) {
-  return {
-    model: lab.model,
-    parameterCount: lab.parameterCount,
-    latentSize: lab.latentSize,
-    epoch: lab.epoch,
-    batch: lab.batch,
-    batchesPerEpoch: lab.batchesPerEpoch,
-    steps: lab.steps,
-    trainCount: lab.trainCount,
-    testCount: lab.testCount,
-  };
-}
-
-// setTimeout, not requestAnimationFrame: training goes on (throttled) in a background tab.
-const yieldToBrowser = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 start();

@@ -26,7 +26,7 @@ export class View {
 
   // --- page state, status line -------------------------------------------------------------
 
-  /** body[data-state]: loading | ready | training | paused | error; page tests wait on it. */
+  /** body[data-state]: loading | ready | training | paused | comparing | error | lost; page tests wait on it. */
   setState(state) {
     document.body.dataset.state = state;
   }
@@ -37,13 +37,20 @@ export class View {
     el.dataset.kind = kind;
   }
 
-  /** kind: info | warn | error. onRetry shows the Retry button. */
-  setStatus(text, kind = 'info', onRetry = null) {
+  /** kind: info | warn | error. onRetry shows the Retry button, labelled `action`. */
+  setStatus(text, kind = 'info', onRetry = null, action = 'Retry') {
     const el = $('status-message');
     el.textContent = text;
     el.dataset.kind = kind;
     this.retryButton.hidden = !onRetry;
-    this.retryButton.onclick = onRetry;
+    this.retryButton.textContent = action;
+    // One press: a second click while it runs must not start it twice.
+    this.retryButton.onclick = onRetry
+      ? () => {
+          this.retryButton.hidden = true;
+          onRetry();
+        }
+      : null;
   }
 
   // --- controls ------------------------------------------------------------------------------
