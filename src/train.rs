@@ -3,6 +3,7 @@
 //! The step is written so that the browser can drive it one batch at a time: no files, no
 //! `Learner`, and every read of a tensor is async (a synchronous read fails on wasm).
 
+use burn::module::{ModuleVisitor, Param};
 use burn::nn::loss::{MseLoss, Reduction};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -77,6 +78,18 @@ pub struct Trainer {
     steps: usize,
 }
 
+/// burn draws a parameter's initial values lazily, on the device it is on when first read, from
+/// that backend's generator. Reading every parameter here, where the model was made, fixes them.
+fn draw_initial_values(model: &Autoencoder) {
+    struct Read;
+    impl ModuleVisitor for Read {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Read);
+}
+
 impl Trainer {
     /// A fresh model (seeded) and optimizer for `train_len` images, on `device` (autodiff is
     /// added here).
@@ -85,10 +98,14 @@ impl Trainer {
         if train_len == 0 {
             return Err(TrainError::NoData);
         }
-        let device = device.clone().autodiff();
-        device.seed(config.seed);
-        let model = config.model.init(config.latent, &device);
-        Ok(Self::resume(config, model, device, train_len))
+        // The weights are drawn on the CPU and then moved: each backend has its own random
+        // generator, and one seed must give one model on every backend, so that a run on WebGPU
+        // and one on the CPU can be compared step by step.
+        let host = Device::flex();
+        host.seed(config.seed);
+        let model = config.model.init(config.latent, &host);
+        draw_initial_values(&model);
+        Ok(Self::resume(config, model, device.clone(), train_len))
     }
 
     /// Continues training a model that was made or loaded elsewhere.

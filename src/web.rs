@@ -118,6 +118,20 @@ impl PredictorReport {
     }
 }
 
+/// What burn's memory pool holds on a GPU device, for the page's leak check.
+#[wasm_bindgen]
+pub struct GpuMemory {
+    /// Bytes the live tensors use.
+    #[wasm_bindgen(readonly, js_name = bytesInUse)]
+    pub bytes_in_use: f64,
+    /// Bytes the pool has taken from the device, free pages kept for reuse included.
+    #[wasm_bindgen(readonly, js_name = bytesReserved)]
+    pub bytes_reserved: f64,
+    /// Live allocations.
+    #[wasm_bindgen(readonly)]
+    pub allocations: f64,
+}
+
 /// Everything the page shows about one image: its reconstruction, both predictors' scores for
 /// each digit, and where its code falls on the latent map.
 #[wasm_bindgen]
@@ -275,6 +289,16 @@ impl Lab {
     #[wasm_bindgen(getter)]
     pub fn steps(&self) -> u32 {
         self.trainer.as_ref().map_or(0, |t| t.steps() as u32)
+    }
+
+    /// burn's memory pool report on WebGPU; `undefined` on the CPU backend, which has no pool.
+    #[wasm_bindgen(getter, js_name = gpuMemory)]
+    pub fn gpu_memory(&self) -> Option<GpuMemory> {
+        self.device.memory_pool_usage().map(|usage| GpuMemory {
+            bytes_in_use: usage.bytes_in_use as f64,
+            bytes_reserved: usage.bytes_reserved as f64,
+            allocations: usage.number_allocs as f64,
+        })
     }
 
     /// Runs up to `max_steps` training batches, never past the end of the current epoch, and
