@@ -6,7 +6,7 @@
 #   ./build.sh test         every test: native, in the browser (wasm-bindgen-test), the page (playwright)
 #   ./build.sh train ...    native training, e.g. ./build.sh train --model conv --epochs 1
 #   ./build.sh bench ...    native training throughput, e.g. ./build.sh bench --model dense
-#   ./build.sh bench-web    the page's throughput on WebGPU in headless Chromium
+#   ./build.sh bench-web    the page's training throughput in headless Chromium, WebGPU and CPU backends
 #
 # The page needs a server rather than file://: browsers refuse to fetch wasm and data files from
 # file:// pages, and serve .wasm with the wrong MIME type from most file systems.

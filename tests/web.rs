@@ -3,7 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use autoencoder_lab::data::{IMAGE_PIXELS, MnistSet};
-use autoencoder_lab::web::{Lab, prepare_drawing};
+use autoencoder_lab::web::{Lab, heap_bytes, prepare_drawing};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -83,6 +83,12 @@ async fn the_gpu_memory_pool_is_reported_on_webgpu_only() {
     assert!(memory.bytes_reserved >= memory.bytes_in_use);
     let cpu = Lab::create("cpu".into()).await.unwrap();
     assert!(cpu.gpu_memory().is_none());
+    // The Rust heap's count sees a buffer come and go.
+    let before = heap_bytes();
+    let buffer = vec![1u8; 1 << 20];
+    assert!(heap_bytes() >= before + (1 << 20) as f64);
+    drop(buffer);
+    assert!(heap_bytes() < before + (1 << 20) as f64);
 }
 
 #[wasm_bindgen_test]

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Training speed of both models in headless Chromium, through www/bench.html.
 //
-//   node tests/e2e/bench.mjs [--backend webgpu|cpu] [--models dense,conv] [--warmup 5]
+//   node tests/e2e/bench.mjs [--backends webgpu,cpu] [--models dense,conv] [--warmup 5]
 //                            [--steps 20] [--batch 32] [--per-call 1] [--timeout 600]
 //
 // Needs a server for www/ (./build.sh serve; LAB_URL, default http://127.0.0.1:8000/).
-// Each model gets a fresh browser, so ready_ms and first_step_ms are cold numbers (wasm compile,
-// data fetch, kernel compilation). Prints a table, then exactly one JSON line last:
-// {"backend":..,"adapter":..,"models":{"dense":{images_per_sec,first_step_ms,ready_ms},..},"wasm_gzip_bytes":..}
+// Each backend and model gets a fresh browser, so ready_ms and first_step_ms are cold numbers
+// (wasm compile, data fetch, kernel compilation). Prints a table per backend, then exactly one
+// JSON line last: {"adapter":..,"backends":{"webgpu":{"dense":{images_per_sec,first_step_ms,
+// ready_ms},..},"cpu":{..}},"wasm_gzip_bytes":..}
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -18,7 +19,8 @@ const WASM = fileURLToPath(new URL('../../www/pkg/autoencoder_lab_bg.wasm', impo
 
 const { values: opts } = parseArgs({
   options: {
-    backend: { type: 'string', default: 'webgpu' },
+    backends: { type: 'string', default: 'webgpu,cpu' },
+    backend: { type: 'string' }, // one backend: the same as --backends with one name
     models: { type: 'string', default: 'dense,conv' },
     warmup: { type: 'string', default: '5' },
     steps: { type: 'string', default: '20' },
@@ -39,7 +41,8 @@ function fail(message) {
   process.exit(2);
 }
 
-if (!['webgpu', 'cpu'].includes(opts.backend)) fail(`--backend must be webgpu or cpu, not "${opts.backend}"`);
+const backends = (opts.backend ?? opts.backends).split(',').map((b) => b.trim()).filter(Boolean);
+for (const b of backends) if (!['webgpu', 'cpu'].includes(b)) fail(`backends are webgpu and cpu, not "${b}"`);
 const models = opts.models.split(',').map((m) => m.trim()).filter(Boolean);
 for (const m of models) if (!['dense', 'conv'].includes(m)) fail(`unknown model "${m}" in --models`);
 const numbers = {};
@@ -50,10 +53,10 @@ for (const [name, min] of [['warmup', 0], ['steps', 1], ['batch', 1], ['per-call
 }
 
 /** Opens bench.html for one model in a fresh browser and returns window.benchResult. */
-async function measure(model) {
+async function measure(backend, model) {
   const url = new URL('bench.html', LAB_URL);
   url.search = new URLSearchParams({
-    backend: opts.backend,
+    backend,
     model,
     warmup: numbers.warmup,
     steps: numbers.steps,
@@ -89,49 +92,56 @@ const round = (v, digits) => Number(v.toFixed(digits));
 
 await assertServerUp(LAB_URL).catch((err) => fail(err.message));
 
-const results = {};
-for (const model of models) {
-  console.error(`bench: ${model} on ${opts.backend} (${numbers.warmup} warm-up + ${numbers.steps} timed steps of ${numbers.batch})…`);
-  results[model] = await measure(model).catch((err) => fail(err.message));
+const results = {}; // backend -> model -> result
+for (const backend of backends) {
+  results[backend] = {};
+  for (const model of models) {
+    console.error(`bench: ${model} on ${backend} (${numbers.warmup} warm-up + ${numbers.steps} timed steps of ${numbers.batch})…`);
+    results[backend][model] = await measure(backend, model).catch((err) => fail(err.message));
+  }
 }
 const wasmGzip = wasmGzipBytes();
 
-// The human table.
-const rows = [['model', 'params', 'ready ms', 'first step ms', 'ms/step', 'images/s', 'loss first -> last']];
-for (const [model, r] of Object.entries(results)) {
-  rows.push([
-    model,
-    r.parameters.toLocaleString('en-US'),
-    r.ready_ms.toFixed(0),
-    r.first_step_ms.toFixed(0),
-    r.ms_per_step.toFixed(1),
-    r.images_per_sec.toFixed(1),
-    `${r.first_loss.toFixed(4)} -> ${r.last_loss.toFixed(4)}`,
-  ]);
-}
-const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-const first = Object.values(results)[0];
-console.log(`backend ${opts.backend}, adapter ${first?.adapter ?? '?'}, batch ${numbers.batch}, ` +
-  `${numbers.warmup} warm-up + ${numbers.steps} timed steps, ${numbers['per-call']} step(s) per call`);
-for (const [i, row] of rows.entries()) {
-  console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
-  if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+// The human tables, one per backend.
+let adapter = null;
+for (const [backend, byModel] of Object.entries(results)) {
+  const rows = [['model', 'params', 'ready ms', 'first step ms', 'ms/step', 'images/s', 'loss first -> last']];
+  for (const [model, r] of Object.entries(byModel)) {
+    rows.push([
+      model,
+      r.parameters.toLocaleString('en-US'),
+      r.ready_ms.toFixed(0),
+      r.first_step_ms.toFixed(0),
+      r.ms_per_step.toFixed(1),
+      r.images_per_sec.toFixed(1),
+      `${r.first_loss.toFixed(4)} -> ${r.last_loss.toFixed(4)}`,
+    ]);
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const first = Object.values(byModel)[0];
+  if (backend === 'webgpu') adapter = first?.adapter ?? null;
+  console.log(`\nbackend ${backend} (${first?.adapter ?? '?'}), batch ${numbers.batch}, ` +
+    `${numbers.warmup} warm-up + ${numbers.steps} timed steps, ${numbers['per-call']} step(s) per call`);
+  for (const [i, row] of rows.entries()) {
+    console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
+    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  }
 }
 console.log(`wasm gzip -9: ${wasmGzip === null ? 'missing' : `${(wasmGzip / 1e6).toFixed(2)} MB (${wasmGzip} bytes)`}`);
 
 // The machine-readable line, last.
+const summary = (r) => ({
+  images_per_sec: round(r.images_per_sec, 1),
+  first_step_ms: round(r.first_step_ms, 1),
+  ready_ms: round(r.ready_ms, 1),
+});
 console.log(
   JSON.stringify({
-    backend: opts.backend,
-    adapter: first?.adapter ?? null,
-    models: Object.fromEntries(
-      Object.entries(results).map(([model, r]) => [
-        model,
-        {
-          images_per_sec: round(r.images_per_sec, 1),
-          first_step_ms: round(r.first_step_ms, 1),
-          ready_ms: round(r.ready_ms, 1),
-        },
+    adapter,
+    backends: Object.fromEntries(
+      Object.entries(results).map(([backend, byModel]) => [
+        backend,
+        Object.fromEntries(Object.entries(byModel).map(([model, r]) => [model, summary(r)])),
       ]),
     ),
     wasm_gzip_bytes: wasmGzip,

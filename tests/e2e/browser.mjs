@@ -29,9 +29,10 @@ export const CHROMIUM_ARGS = [
  * Starts Chromium with a fresh profile in a temporary directory.
  * Playwright refuses --user-data-dir in `args`, so the profile goes through
  * launchPersistentContext, which passes it as that flag.
- * Returns { context, close }; close() also deletes the profile.
+ * `webgpu: false` starts it with no WebGPU adapter. Returns { context, close }; close() also
+ * deletes the profile.
  */
-export async function launchBrowser({ viewport = { width: 1280, height: 1000 } } = {}) {
+export async function launchBrowser({ viewport = { width: 1280, height: 1000 }, webgpu = true } = {}) {
   const userDataDir = await mkdtemp(join(tmpdir(), 'autoencoder-lab-chromium-'));
   let context;
   try {
@@ -39,7 +40,9 @@ export async function launchBrowser({ viewport = { width: 1280, height: 1000 } }
       executablePath: CHROMIUM_PATH,
       // headless: false keeps Playwright from adding its own --headless flag; ours is in CHROMIUM_ARGS.
       headless: false,
-      args: CHROMIUM_ARGS,
+      // Without the WebGPU and Vulkan flags Chromium here has navigator.gpu but no adapter: a
+      // browser without WebGPU, as far as a page can tell.
+      args: webgpu ? CHROMIUM_ARGS : CHROMIUM_ARGS.filter((a) => !/webgpu|vulkan/i.test(a)),
       viewport,
     });
   } catch (err) {

@@ -5,8 +5,8 @@ import { launchBrowser } from './browser.mjs';
  * A fresh browser and its page; every console error, page error and failed request is pushed
  * onto `problems` (a test at the end asserts there are none).
  */
-export async function openPage(problems) {
-  const browser = await launchBrowser();
+export async function openPage(problems, options = {}) {
+  const browser = await launchBrowser(options);
   const page = browser.context.pages()[0] ?? (await browser.context.newPage());
   page.on('console', (msg) => {
     if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);

@@ -107,9 +107,9 @@ async function start() {
     if (!app.index) {
       view.setStatus('Loading the data index…');
       app.index = await fetchIndex();
-      view.labelSubsets((images) => totalBytes(chunksFor(app.index.train, images)));
+      view.labelSubsets((images) => totalBytes(chunksFor(app.index.train, images)), trainImagesOnServer());
     }
-    const { settings, errors } = parseSettings(view.readFields());
+    const { settings, errors } = checkSettings();
     view.showFieldErrors(errors);
     if (!settings) throw new Error('some settings are not valid: fix the marked fields, then press Retry');
     await prepare(settings, { fallBackToCpu: true });
@@ -302,9 +302,18 @@ function showFetchProgress({ loadedBytes, totalBytes: total, doneChunks, totalCh
 
 // --- training ------------------------------------------------------------------------------
 
+/** The form's settings, checked against what the server has. */
+function checkSettings() {
+  return parseSettings(view.readFields(), { trainImages: trainImagesOnServer() });
+}
+
+function trainImagesOnServer() {
+  return app.index ? app.index.train.reduce((n, e) => n + e.images, 0) : Infinity;
+}
+
 /** Checks the form; shows what is wrong next to each bad field. */
 function readSettings() {
-  const { settings, errors } = parseSettings(view.readFields());
+  const { settings, errors } = checkSettings();
   view.showFieldErrors(errors);
   if (!settings) view.setStatus('Some settings are not valid: see the marked fields.', 'error');
   return settings;
@@ -379,7 +388,7 @@ function canResume() {
   if (app.mode === 'paused') return true;
   // After a finished run, Resume trains on to a larger epoch count on the same model.
   if (app.mode !== 'idle' || !app.modelReady || (app.trainedSteps === 0 && !app.loaded)) return false;
-  const { settings } = parseSettings(view.readFields());
+  const { settings } = checkSettings();
   return !!settings && sameModelSettings(settings, app.applied) && app.snap.epoch < settings.epochs;
 }
 
@@ -856,14 +865,15 @@ async function refreshMemory() {
   if (!app.lab || !app.modelReady) return;
   try {
     const steps = app.trainedSteps;
-    const { gpu, wasmBytes } = await app.lab.memory();
+    const { gpu, heapBytes, wasmBytes } = await app.lab.memory();
     const el = $('memory');
     const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
     el.textContent =
-      `Memory: wasm heap ${mb(wasmBytes)}` +
+      `Memory: wasm heap ${mb(heapBytes)} in use of ${mb(wasmBytes)}` +
       (gpu ? ` · GPU pool ${mb(gpu.bytesInUse)} in use, ${mb(gpu.bytesReserved)} reserved, ${formatNumber(gpu.allocations)} buffers` : '');
     Object.assign(el.dataset, {
       steps: String(steps),
+      heapBytes: String(heapBytes),
       wasmBytes: String(wasmBytes),
       gpuInUse: gpu ? String(gpu.bytesInUse) : '',
       gpuReserved: gpu ? String(gpu.bytesReserved) : '',
@@ -1043,7 +1053,7 @@ function updateControls() {
 }
 
 function updateSettingsNote() {
-  const { settings } = parseSettings(view.readFields());
+  const { settings } = checkSettings();
   view.setSettingsNote(!!app.applied && !!settings && !sameModelSettings(settings, app.applied));
 }
 
@@ -1064,12 +1074,12 @@ $('load-model').addEventListener('change', onLoadModel);
 view.form.addEventListener('submit', (e) => e.preventDefault());
 // Errors show when a value is committed, and go away as soon as the field is fixed.
 view.form.addEventListener('change', () => {
-  view.showFieldErrors(parseSettings(view.readFields()).errors);
+  view.showFieldErrors(checkSettings().errors);
   if (app.gpu) showBackendInfo(app.mode === 'training' ? app.applied?.backend : null);
   updateControls();
 });
 view.form.addEventListener('input', (e) => {
-  const { errors } = parseSettings(view.readFields());
+  const { errors } = checkSettings();
   if (!errors[e.target.name]) view.showFieldErrors({ ...visibleErrors(), [e.target.name]: undefined });
   updateControls();
 });

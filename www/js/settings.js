@@ -28,10 +28,11 @@ function positiveNumber(text, name, max) {
 }
 
 /**
- * raw: { backend, model, subset, epochs, batchSize, learningRate, seed } as strings from the form.
+ * raw: { backend, model, subset, epochs, batchSize, learningRate, seed } as strings from the form;
+ * trainImages: how many training images the server has (unknown until its index loads).
  * Returns { settings, errors }: settings is null when any field is bad; errors maps field -> message.
  */
-export function parseSettings(raw) {
+export function parseSettings(raw, { trainImages = Infinity } = {}) {
   const errors = {};
   const settings = {};
   const take = (field, result) => {
@@ -48,6 +49,9 @@ export function parseSettings(raw) {
   take('batchSize', integer(raw.batchSize, 'batch size', 1, LIMITS.batchSize));
   take('learningRate', positiveNumber(raw.learningRate, 'learning rate', 1));
   take('seed', integer(raw.seed, 'seed', 0, LIMITS.seed));
+  if (settings.subset > trainImages) {
+    errors.subset = `this server has only ${trainImages.toLocaleString('en-US')} training images: choose a smaller subset`;
+  }
   if (settings.batchSize && settings.subset && settings.batchSize > settings.subset) {
     errors.batchSize = `batch size must be at most the subset (${settings.subset.toLocaleString('en-US')})`;
   }

@@ -79,12 +79,18 @@ export class View {
     option.title = why;
   }
 
-  /** Labels the subset menu with the download each choice needs. */
-  labelSubsets(bytesForSubset) {
+  /**
+   * Labels the subset menu with the download each choice needs; choices beyond the server's
+   * `trainImages` are shown but cannot be picked.
+   */
+  labelSubsets(bytesForSubset, trainImages) {
     for (const option of this.fields.subset.options) {
       const images = Number(option.value);
-      const mb = bytesForSubset(images) / 1e6;
-      option.textContent = `${number.format(images)}${images === 60000 ? ' (all)' : ''} · ${mb.toFixed(1)} MB`;
+      const name = `${number.format(images)}${images === 60000 ? ' (all)' : ''}`;
+      option.disabled = images > trainImages;
+      option.textContent = option.disabled
+        ? `${name} · not on this server`
+        : `${name} · ${(bytesForSubset(images) / 1e6).toFixed(1)} MB`;
     }
   }
 

@@ -8,7 +8,7 @@
 // Commands run one at a time, in the order they came: a wasm-bindgen object refuses a second
 // call while an async one is pending, and the page relies on that order. Float32Array results
 // are transferred, not copied.
-import init, { Lab, prepareDrawing } from '../pkg/autoencoder_lab.js';
+import init, { Lab, heapBytes, prepareDrawing } from '../pkg/autoencoder_lab.js';
 
 let wasm = null; // the module's exports, for its memory size
 const labs = new Map();
@@ -16,8 +16,15 @@ let nextLab = 1;
 
 // burn asks for the WebGPU device inside the wasm and gives JS no handle on it; catching it on
 // its way out is the only way to hear when the browser takes it back (a driver reset, a GPU
-// process crash, another tab using all memory). `devices` also lets a test lose one on purpose.
+// process crash, another tab using all memory). The devices stay reachable from the worker's
+// console as `self.labDevices`: `labDevices[0].destroy()` shows what the page does then.
 const devices = [];
+self.labDevices = devices;
+let lost = null; // the first device's loss, once it happens
+let onLost;
+const lostSignal = new Promise((resolve) => {
+  onLost = resolve;
+});
 if (self.GPUAdapter) {
   const requestDevice = GPUAdapter.prototype.requestDevice;
   GPUAdapter.prototype.requestDevice = async function (...args) {
@@ -25,6 +32,8 @@ if (self.GPUAdapter) {
     devices.push(device);
     device.lost.then((info) => {
       // 'destroyed' from our own destroy() is lost all the same: the weights on it are gone.
+      lost ??= info;
+      onLost();
       postMessage({ event: 'deviceLost', reason: info.reason, message: info.message || 'no reason given' });
     });
     return device;
@@ -165,11 +174,15 @@ const commands = {
     return { value: out, transfer: [out.buffer] };
   },
 
-  /** What could leak: the GPU pool (WebGPU only) and the wasm heap, which only ever grows. */
+  /**
+   * What could leak: the Rust heap's live bytes, the wasm memory (its high-water mark: it only
+   * ever grows) and the GPU pool (WebGPU only).
+   */
   memory(lab) {
     const gpu = lab.gpuMemory;
     const value = {
       gpu: gpu ? plain(gpu, ['bytesInUse', 'bytesReserved', 'allocations']) : null,
+      heapBytes: heapBytes(),
       wasmBytes: wasm.memory.buffer.byteLength,
     };
     return { value };
@@ -179,17 +192,10 @@ const commands = {
     const pixels = prepareDrawing(ink, width, height);
     return { value: pixels, transfer: [pixels.buffer] };
   },
-
-  /** For tests: what the browser does when it takes the GPU back. */
-  loseDevice() {
-    if (!devices.length) throw new Error('no WebGPU device in this worker');
-    for (const device of devices) device.destroy();
-    return { value: devices.length };
-  },
 };
 
 // Commands that need no Lab.
-const GLOBAL = new Set(['init', 'create', 'prepareDrawing', 'loseDevice']);
+const GLOBAL = new Set(['init', 'create', 'prepareDrawing']);
 
 let tail = Promise.resolve();
 
@@ -206,8 +212,13 @@ async function handle({ id, command, lab, args = {} }) {
     postMessage({ id, value }, transfer);
   } catch (err) {
     // A trap (a Rust panic under panic=abort, or memory exhausted) leaves the module's state
-    // undefined: the page must start a new worker rather than call this one again.
-    const fatal = err instanceof WebAssembly.RuntimeError;
+    // undefined: the page must start a new worker rather than call this one again. So does a
+    // lost device, whose news can trail the failure it caused by a moment.
+    let fatal = err instanceof WebAssembly.RuntimeError;
+    if (!fatal && devices.length) {
+      await Promise.race([lostSignal, new Promise((resolve) => setTimeout(resolve, 100))]);
+      fatal = lost !== null;
+    }
     postMessage({ id, error: err instanceof Error ? err.message : String(err), fatal });
   }
 }
