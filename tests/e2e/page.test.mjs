@@ -15,7 +15,14 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LAB_URL, assertServerUp } from './browser.mjs';
-import { canvasStats as canvasStatsOf, drawOnPad, isDrawn, openPage, waitForState as waitForStateOf } from './pagekit.mjs';
+import {
+  canvasStats as canvasStatsOf,
+  drawOnPad,
+  isDrawn,
+  openPage,
+  setSettings as setSettingsOf,
+  waitForState as waitForStateOf,
+} from './pagekit.mjs';
 
 const BACKEND = process.env.LAB_BACKEND ?? 'webgpu';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
@@ -60,14 +67,8 @@ async function chartData() {
 
 const canvasStats = (selector) => canvasStatsOf(page, selector);
 
-async function setSettings({ model, backend = BACKEND, subset = '1000', epochs = '1' }) {
-  await page.selectOption('#backend', backend);
-  await page.selectOption('#model', model);
-  await page.selectOption('#subset', subset);
-  await page.fill('#epochs', epochs);
-  await page.fill('#batchSize', '32');
-  await page.fill('#learningRate', LEARNING_RATE);
-}
+const setSettings = ({ backend = BACKEND, ...fields }) =>
+  setSettingsOf(page, { backend, learningRate: LEARNING_RATE, ...fields });
 
 /** Waits for `steps` points on the chart, presses Pause, waits until the page has paused. */
 async function trainThenPause(steps) {

@@ -64,3 +64,13 @@ export async function drawOnPad(page, points) {
   for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 14 });
   await page.mouse.up();
 }
+
+/** Fills the training form; the page checks it at Train or Reset. */
+export async function setSettings(page, { model, backend, subset = '1000', epochs = '1', learningRate = '0.003' }) {
+  await page.selectOption('#backend', backend);
+  await page.selectOption('#model', model);
+  await page.selectOption('#subset', subset);
+  await page.fill('#epochs', epochs);
+  await page.fill('#batchSize', '32');
+  await page.fill('#learningRate', learningRate);
+}

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LAB_URL, assertServerUp } from './browser.mjs';
-import { canvasStats, drawOnPad, isDrawn, openPage, waitForState } from './pagekit.mjs';
+import { canvasStats, drawOnPad, isDrawn, openPage, setSettings as setSettingsOf, waitForState } from './pagekit.mjs';
 
 const LONG = process.env.LAB_LONG === '1';
 const READY_MS = 180_000;
@@ -76,14 +76,7 @@ async function waitForPoints(n, timeout = RUN_MS) {
   });
 }
 
-async function setSettings({ model, backend, subset = '1000', epochs = '1', learningRate = '0.003' }) {
-  await page.selectOption('#backend', backend);
-  await page.selectOption('#model', model);
-  await page.selectOption('#subset', subset);
-  await page.fill('#epochs', epochs);
-  await page.fill('#batchSize', '32');
-  await page.fill('#learningRate', learningRate);
-}
+const setSettings = (fields) => setSettingsOf(page, fields);
 
 async function pause() {
   await page.click('#pause');

@@ -207,20 +207,8 @@ async function prepare(settings, { fallBackToCpu = false } = {}) {
   // Until the old model is touched, a failure (no WebGPU, a corrupt chunk) leaves it usable.
   if (!app.lab || app.labBackend !== settings.backend) {
     view.setStatus(`Starting the ${BACKEND_NAMES[settings.backend]} backend…`);
-    let lab;
-    try {
-      lab = await app.worker.createLab(settings.backend);
-    } catch (err) {
-      if (err instanceof WorkerGone) throw err;
-      if (!(fallBackToCpu && settings.backend === 'webgpu')) {
-        throw new Error(`${BACKEND_NAMES[settings.backend]} did not start: ${message(err)}`);
-      }
-      // A page that cannot train is worse than one that trains slowly.
-      app.gpu = { available: false, why: `WebGPU did not start (${message(err)})` };
-      chooseDefaultBackend();
-      settings = { ...settings, backend: 'cpu' };
-      lab = await app.worker.createLab('cpu');
-    }
+    const lab = await createLab(app.worker, settings.backend, fallBackToCpu ? 'WebGPU did not start' : null);
+    settings = { ...settings, backend: lab.backend };
     const old = app.lab;
     app.modelReady = false;
     app.lab = lab;
@@ -257,6 +245,22 @@ async function loadData(lab, testEntries, trainEntries) {
   app.gridPixels = await lab.testPixels(0, GRID_DIGITS);
   app.testLabels = await lab.testLabels(0, lab.snap.testCount);
   view.showOriginals(app.gridPixels, app.testLabels.subarray(0, GRID_DIGITS));
+}
+
+/**
+ * A Lab on `backend` in `worker`. When WebGPU fails and `fallBack` names why, the CPU backend
+ * instead (a page that cannot train is worse than one that trains slowly), said on the page.
+ */
+async function createLab(worker, backend, fallBack) {
+  try {
+    return await worker.createLab(backend);
+  } catch (err) {
+    if (err instanceof WorkerGone) throw err;
+    if (!(fallBack && backend === 'webgpu')) throw new Error(`${BACKEND_NAMES[backend]} did not start: ${message(err)}`);
+    app.gpu = { available: false, why: `${fallBack} (${message(err)})` };
+    chooseDefaultBackend();
+    return worker.createLab('cpu');
+  }
 }
 
 /** After a fresh or loaded model: the chart, facts, grid and predictors start over. */
@@ -801,15 +805,7 @@ async function recover() {
   try {
     const worker = await startWorker();
     app.worker = worker;
-    let lab;
-    try {
-      lab = await worker.createLab(settings.backend);
-    } catch (err) {
-      if (settings.backend !== 'webgpu' || err instanceof WorkerGone) throw err;
-      app.gpu = { available: false, why: `WebGPU did not start again after the device was lost (${message(err)})` };
-      chooseDefaultBackend();
-      lab = await worker.createLab('cpu');
-    }
+    const lab = await createLab(worker, settings.backend, 'WebGPU did not start again after the device was lost');
     app.lab = lab;
     app.labBackend = lab.backend;
     app.lostWhy = null;
