@@ -32,11 +32,6 @@ export class LabWorker {
     return this.#gone;
   }
 
-  /** Calls calls in flight; a page that keeps this at 0 or 1 never piles up work. */
-  get inFlight() {
-    return this.#pending.size;
-  }
-
   /** Sends one command; `transfer` lists buffers handed over rather than copied. */
   call(command, args = {}, lab = undefined, transfer = []) {
     if (this.#gone) return Promise.reject(new WorkerGone(this.#gone));

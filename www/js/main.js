@@ -379,7 +379,7 @@ async function onStep() {
 }
 
 async function onReset() {
-  if (!['idle', 'paused', 'training', 'error'].includes(app.mode) || !app.worker || !app.index || app.lostWhy) return;
+  if (!['idle', 'paused', 'training', 'error'].includes(app.mode) || !app.worker || !app.index) return;
   const settings = readSettings();
   if (!settings) return;
   if (!(await freshModel(settings, 'Could not reset', onReset))) return;
@@ -766,14 +766,18 @@ async function takeCheckpoint() {
     return;
   }
   try {
-    const bytes = await modelBytes();
-    const { epoch } = app.snap;
-    app.checkpoint = { bytes, steps: app.trainedSteps, epoch, settings: app.applied, loaded: app.loaded, at: performance.now() };
+    app.checkpoint = checkpointOf(await modelBytes());
   } catch (err) {
     if (err instanceof WorkerGone) return;
     // Not fatal: the next checkpoint tries again.
     if (app.checkpoint) app.checkpoint.at = performance.now();
   }
+}
+
+/** `bytes` (the current model's file) as the checkpoint a recovery starts from. */
+function checkpointOf(bytes) {
+  const { epoch } = app.snap;
+  return { bytes, steps: app.trainedSteps, epoch, settings: app.applied, loaded: app.loaded, at: performance.now() };
 }
 
 /** The worker is gone: say why and what was kept, and offer to go on. */
@@ -986,6 +990,8 @@ async function loadModelBytes(getBytes, name) {
 async function keepInBrowser() {
   try {
     const bytes = await modelBytes();
+    // The same read serves as the checkpoint, which the loop would otherwise read again next.
+    app.checkpoint = checkpointOf(bytes);
     await keepModel(app.snap.model, bytes, trainingSummary());
   } catch (err) {
     // Keeping is a convenience: say why it did not happen, but do not stop anything.
@@ -1099,7 +1105,5 @@ function message(err) {
   if (err instanceof Error) return err.message;
   return String(err);
 }
-
-
 
 start();

@@ -75,7 +75,7 @@ function plain(object, fields) {
 const commands = {
   async init() {
     wasm ??= await init();
-    return { value: { webgpuInWorker: !!self.navigator.gpu } };
+    return { value: null };
   },
 
   async create(_, { backend }) {
