@@ -1,6 +1,9 @@
 //! The convolutional autoencoder of the seed: two stride-2 3x3 convolutions and a 7x7 one down
 //! to a 64-number code, mirrored with transposed convolutions, sigmoid out.
 
+use std::sync::Mutex;
+
+use burn::module::Param;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::prelude::*;
@@ -71,10 +74,10 @@ impl ConvAutoencoder {
             let x = relu(self.enc2.forward(x)); // [batch, 32, 7, 7]
             return relu(self.enc3.forward(x)).reshape([batch, self.latent_size()]);
         }
-        let x = images.reshape([batch, IMAGE_SIDE * IMAGE_SIDE, 1]); // [batch, 28*28, 1] channels-last
-        let x = relu(strided_conv(&self.enc1, x, IMAGE_SIDE)); // [batch, 14*14, 16]
-        let x = relu(strided_conv(&self.enc2, x, IMAGE_SIDE / 2)); // [batch, 7*7, 32]
-        relu(full_window_conv(&self.enc3, x)) // [batch, 64]
+        let x = images.reshape([1, batch * IMAGE_SIDE * IMAGE_SIDE]); // one channel, image-major
+        let x = relu(strided_conv(&self.enc1, x, IMAGE_SIDE, batch, Columns::ImageMajor)); // [16, 14*14*batch]
+        let x = relu(strided_conv(&self.enc2, x, IMAGE_SIDE / 2, batch, Columns::PixelMajor)); // [32, 7*7*batch]
+        relu(full_window_conv(&self.enc3, x, batch)).transpose() // [64, batch] -> [batch, 64]
     }
 
     /// # Shapes
@@ -86,9 +89,9 @@ impl ConvAutoencoder {
             let x = relu(self.dec2.forward(x)); // [batch, 16, 14, 14]
             return sigmoid(self.dec3.forward(x)).reshape([batch, IMAGE_SIDE, IMAGE_SIDE]);
         }
-        let x = relu(full_window_conv_transpose(&self.dec1, code)); // [batch, 7*7, 32]
-        let x = relu(strided_conv_transpose(&self.dec2, x, IMAGE_SIDE / 4)); // [batch, 14*14, 16]
-        let x = sigmoid(strided_conv_transpose(&self.dec3, x, IMAGE_SIDE / 2)); // [batch, 28*28, 1]
+        let x = relu(full_window_conv_transpose(&self.dec1, code.transpose())); // [32, 7*7*batch]
+        let x = relu(strided_conv_transpose(&self.dec2, x, IMAGE_SIDE / 4, batch, Columns::PixelMajor)); // [16, 14*14*batch]
+        let x = sigmoid(strided_conv_transpose(&self.dec3, x, IMAGE_SIDE / 2, batch, Columns::ImageMajor)); // [1, batch*28*28]
         x.reshape([batch, IMAGE_SIDE, IMAGE_SIDE])
     }
 
@@ -104,83 +107,134 @@ impl ConvAutoencoder {
 }
 
 // How the layers run on the CPU. The parameters are burn's Conv2d and ConvTranspose2d (so the
-// model file is burn's usual record), but the arithmetic is done here, channels-last
-// (`[batch, h*w, channels]`), as one gather of input pixels followed by one matrix product per
-// layer. At these sizes a general convolution on the CPU spends its time in layout conversion and
-// in slow weight-gradient convolutions; a gather and a GEMM have cheap, exact gradients (a
-// scatter-add and two GEMMs). On a GPU the extra dispatches and scatter kernels cost more than
-// they save: measured in Chromium on SwiftShader, this form trained at 13 images/s with a 36 s
-// first step, burn's own layers at 64 images/s with a 2.5 s one, so a GPU runs burn's layers.
-// Tests below check each against burn's own layer.
+// model file is burn's usual record), but the arithmetic is done here: every layer is one
+// matrix product, with a gather of input pixels before it (convolution) or a scatter-add of its
+// results after it (transposed convolution). A feature map is a matrix `[channels, pixels*batch]`,
+// so that
+// - each kernel is used as the matrix it already is in memory (`[c_out, c_in*kh*kw]`, or its
+//   transpose): no weight is permuted in the forward pass, and no gradient reaches Adam as a
+//   strided view, two copies that cost more per step than the convolutions' arithmetic;
+// - gathers and scatters run along the columns of a 2-D matrix with one list of positions for
+//   every channel, the fast path of burn's CPU backend, and their gradients are each other.
+// At these sizes a general convolution on the CPU spends its time in layout conversion and in
+// slow weight-gradient convolutions. On a GPU the extra dispatches and scatter kernels cost more
+// than they save: measured in Chromium on SwiftShader, this form trained at 13 images/s with a
+// 36 s first step, burn's own layers at 64 images/s with a 2.5 s one, so a GPU runs burn's
+// layers. Tests below check each against burn's own layer, values and gradients.
 
-/// For each pixel (y, x) of a `side`x`side` map and each of the 3x3 taps, the pixel of the other
-/// map that `other(y, x, ky, kx)` names, row-major over (pixel, tap); `outside` where it names
-/// none (the tap falls in the padding).
-fn tap_indices(side: usize, outside: usize, other: impl Fn(usize, usize, usize, usize) -> Option<usize>) -> Vec<i32> {
-    let mut idx = Vec::with_capacity(side * side * 9);
-    for y in 0..side {
-        for x in 0..side {
-            for ky in 0..3 {
-                for kx in 0..3 {
-                    idx.push(other(y, x, ky, kx).unwrap_or(outside) as i32);
-                }
+/// The order of a feature map's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Columns {
+    /// (image, pixel): how images come in and go out, `[batch, 28, 28]` without a copy.
+    ImageMajor,
+    /// (pixel, image): between layers, so that the 7x7 layers read and write a plain
+    /// `[channels*pixels, batch]` matrix.
+    PixelMajor,
+}
+
+impl Columns {
+    fn of(self, pixel: usize, image: usize, pixels: usize, batch: usize) -> usize {
+        match self {
+            Columns::ImageMajor => image * pixels + pixel,
+            Columns::PixelMajor => pixel * batch + image,
+        }
+    }
+}
+
+/// For each 3x3 tap (ky, kx), each pixel (y, x) of a `side`x`side` map and each image: the column
+/// of the other map that `other(y, x, ky, kx)` names, laid out as `columns` says, or `outside`
+/// where it names none (the tap falls off the map). Ordered (tap, pixel, image), so that a
+/// `[channels, 9*pixels*batch]` matrix of them is `[channels*9, pixels*batch]` with rows in the
+/// kernel's own (channel, ky, kx) order.
+fn tap_columns(
+    side: usize,
+    other_side: usize,
+    batch: usize,
+    columns: Columns,
+    other: impl Fn(usize, usize, usize, usize) -> Option<(usize, usize)>,
+) -> Vec<i64> {
+    let outside = (other_side * other_side * batch) as i64;
+    let mut idx = Vec::with_capacity(9 * side * side * batch);
+    for (ky, kx) in (0..3).flat_map(|ky| (0..3).map(move |kx| (ky, kx))) {
+        for (y, x) in (0..side).flat_map(|y| (0..side).map(move |x| (y, x))) {
+            let pixel = other(y, x, ky, kx)
+                .filter(|&(oy, ox)| oy < other_side && ox < other_side)
+                .map(|(oy, ox)| oy * other_side + ox);
+            for image in 0..batch {
+                idx.push(pixel.map_or(outside, |p| columns.of(p, image, other_side * other_side, batch) as i64));
             }
         }
     }
     idx
 }
 
-/// Gathers the 9 taps of every output pixel and multiplies by the flattened kernel.
-///
-/// # Shapes
-/// - x: `[batch, in_side*in_side, c_in]`, idx: `out_pixels * 9`, weight: `[9 * c_in, c_out]`
-/// - returns `[batch, out_pixels, c_out]`
-fn gather_matmul(x: Tensor<3>, idx: Vec<i32>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<3> {
-    let [batch, pixels, c_in] = x.dims();
-    let [_, c_out] = weight.dims();
-    let out_pixels = idx.len() / 9;
-    let device = x.device();
-    debug_assert!(idx.iter().all(|&i| (i as usize) <= pixels));
-    // A row of zeros after each image's last pixel is what taps in the padding read.
-    let x = Tensor::cat(vec![x, Tensor::zeros([batch, 1, c_in], &device)], 1); // [batch, pixels+1, c_in]
-    // Gather whole rows of a 2-D [batch*(pixels+1), c_in] view: the row-wise gather and its
-    // scatter-add gradient are the fast paths of every backend. Row indices for all images are
-    // made on the device from the one image's taps.
-    let rows = x.reshape([batch * (pixels + 1), c_in]);
-    let idx = per_image_rows(idx, batch, pixels + 1, &device);
-    let columns = rows.select(0, idx).reshape([batch * out_pixels, 9 * c_in]); // [batch*out_pixels, 9*c_in]
-    let y = columns.matmul(weight); // [batch*out_pixels, c_out]
-    let y = match bias {
-        Some(bias) => y + bias.unsqueeze_dim(0),
+/// Which list of tap columns: the layer's direction, its sides, the batch and the column order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taps {
+    /// A convolution's gather, `side` -> `side / 2`.
+    Gather { side: usize, batch: usize, columns: Columns },
+    /// A transposed convolution's scatter, `side` -> `2 * side`.
+    Scatter { side: usize, batch: usize, columns: Columns },
+}
+
+impl Taps {
+    fn columns(self) -> Vec<i64> {
+        // Output (oy, ox) of a convolution reads input (2*oy - 1 + ky, 2*ox - 1 + kx); input
+        // (iy, ix) of a transposed convolution writes output (2*iy - 1 + ky, 2*ix - 1 + kx).
+        let two_times_minus_one = |a: usize, k: usize| (2 * a + k).checked_sub(1);
+        let tap = |y, x, ky, kx| Some((two_times_minus_one(y, ky)?, two_times_minus_one(x, kx)?));
+        match self {
+            Taps::Gather { side, batch, columns } => tap_columns(side / 2, side, batch, columns, tap),
+            Taps::Scatter { side, batch, columns } => tap_columns(side, 2 * side, batch, columns, tap),
+        }
+    }
+
+    /// The list as an index tensor on `device`. Made once per layer, batch size and device: the
+    /// lists are the same every step, and rebuilding them cost a few percent of a step.
+    fn on(self, device: &Device) -> Tensor<1, Int> {
+        static MADE: Mutex<Vec<(Taps, Device, Tensor<1, Int>)>> = Mutex::new(Vec::new());
+        let mut made = MADE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((.., idx)) = made.iter().find(|(taps, on, _)| *taps == self && on == device) {
+            return idx.clone();
+        }
+        // A handful of batch sizes occur in a run (training, its last batch, evaluation); a bound
+        // keeps a long session that tries many from holding every list.
+        if made.len() >= 64 {
+            made.clear();
+        }
+        let columns = self.columns();
+        let n = columns.len();
+        let idx = Tensor::<1, Int>::from_ints(TensorData::new(columns, [n]), device);
+        made.push((self, device.clone(), idx.clone()));
+        idx
+    }
+}
+
+/// `y + bias` per channel (row).
+fn add_bias(y: Tensor<2>, bias: &Option<Param<Tensor<1>>>) -> Tensor<2> {
+    match bias {
+        Some(bias) => y + bias.val().unsqueeze_dim(1),
         None => y,
-    };
-    y.reshape([batch, out_pixels, c_out])
+    }
 }
 
-/// One image's row indices repeated for each image of the batch, offset by `rows_per_image`; made
-/// on the device so only one image's indices are uploaded.
-fn per_image_rows(idx: Vec<i32>, batch: usize, rows_per_image: usize, device: &Device) -> Tensor<1, Int> {
-    let n = idx.len();
-    let idx = Tensor::<1, Int>::from_ints(TensorData::new(idx, [n]), device);
-    let image_start = Tensor::<1, Int>::arange(0..batch as i64, device).mul_scalar(rows_per_image as i64);
-    (image_start.unsqueeze_dim::<2>(1) + idx.unsqueeze_dim(0)).reshape([batch * n])
-}
-
-/// The seed's 3x3, stride-2, padding-1 convolution, halving the side.
+/// The seed's 3x3, stride-2, padding-1 convolution, halving the side: a gather of each output
+/// pixel's 9 taps, then one matrix product with the kernel.
 ///
 /// # Shapes
-/// - x: `[batch, side*side, c_in]` -> `[batch, (side/2)*(side/2), c_out]`
-fn strided_conv(conv: &Conv2d, x: Tensor<3>, side: usize) -> Tensor<3> {
+/// - x: `[c_in, side*side*batch]`, columns as `columns` says
+/// - returns `[c_out, (side/2)*(side/2)*batch]`, pixel-major
+fn strided_conv(conv: &Conv2d, x: Tensor<2>, side: usize, batch: usize, columns: Columns) -> Tensor<2> {
+    let [c_in, _] = x.dims();
     let out_side = side / 2;
-    // Output (oy, ox) reads input (2*oy - 1 + ky, 2*ox - 1 + kx).
-    let idx = tap_indices(out_side, side * side, |oy, ox, ky, kx| {
-        let (iy, ix) = ((2 * oy + ky).checked_sub(1)?, (2 * ox + kx).checked_sub(1)?);
-        (iy < side && ix < side).then_some(iy * side + ix)
-    });
-    let weight = conv.weight.val(); // [c_out, c_in, 3, 3]
-    let [c_out, c_in, _, _] = weight.dims();
-    let weight = weight.permute([2, 3, 1, 0]).reshape([9 * c_in, c_out]); // rows ordered (ky, kx, c_in)
-    gather_matmul(x, idx, weight, conv.bias.as_ref().map(|b| b.val()))
+    let device = x.device();
+    // Taps in the padding read a zero column appended after the map's last.
+    let idx = Taps::Gather { side, batch, columns }.on(&device);
+    let x = Tensor::cat(vec![x, Tensor::zeros([c_in, 1], &device)], 1);
+    let taps = x.select(1, idx).reshape([c_in * 9, out_side * out_side * batch]);
+    let [c_out, ..] = conv.weight.dims();
+    let weight = conv.weight.val().reshape([c_out, c_in * 9]); // columns ordered (c_in, ky, kx)
+    add_bias(weight.matmul(taps), &conv.bias)
 }
 
 /// The seed's 3x3, stride-2, padding-1, output-padding-1 transposed convolution, doubling the
@@ -190,70 +244,43 @@ fn strided_conv(conv: &Conv2d, x: Tensor<3>, side: usize) -> Tensor<3> {
 /// gathering per output pixel would multiply mostly padding zeros.
 ///
 /// # Shapes
-/// - x: `[batch, side*side, c_in]` -> `[batch, (2*side)*(2*side), c_out]`
-fn strided_conv_transpose(conv: &ConvTranspose2d, x: Tensor<3>, side: usize) -> Tensor<3> {
-    let [batch, pixels, c_in] = x.dims();
+/// - x: `[c_in, side*side*batch]`, pixel-major
+/// - returns `[c_out, (2*side)*(2*side)*batch]`, columns as `columns` says
+fn strided_conv_transpose(conv: &ConvTranspose2d, x: Tensor<2>, side: usize, batch: usize, columns: Columns) -> Tensor<2> {
+    let [c_in, c_out, _, _] = conv.weight.dims();
     let out_side = 2 * side;
-    let out_pixels = out_side * out_side;
+    let out_columns = out_side * out_side * batch;
     let device = x.device();
-    let weight = conv.weight.val(); // [c_in, c_out, 3, 3]
-    let [_, c_out, _, _] = weight.dims();
-    let weight = weight.permute([0, 2, 3, 1]).reshape([c_in, 9 * c_out]); // columns ordered (ky, kx, c_out)
-    let contributions = x.reshape([batch * pixels, c_in]).matmul(weight).reshape([batch * pixels * 9, c_out]);
-
-    // Where each (input pixel, tap) lands; taps that fall off the output go to a spare row per
-    // image, dropped below.
-    let targets = tap_indices(side, out_pixels, |iy, ix, ky, kx| {
-        let (oy, ox) = ((2 * iy + ky).checked_sub(1)?, (2 * ix + kx).checked_sub(1)?);
-        (oy < out_side && ox < out_side).then_some(oy * out_side + ox)
-    });
-    let rows = per_image_rows(targets, batch, out_pixels + 1, &device);
-    let y = Tensor::<2>::zeros([batch * (out_pixels + 1), c_out], &device).select_assign(
-        0,
-        rows,
-        contributions,
-        IndexingUpdateOp::Add,
-    );
-    let y = y.reshape([batch, out_pixels + 1, c_out]).slice(s![.., 0..out_pixels, ..]);
-    match &conv.bias {
-        Some(bias) => y + bias.val().reshape([1, 1, c_out]),
-        None => y,
-    }
+    let weight = conv.weight.val().reshape([c_in, c_out * 9]).transpose(); // rows ordered (c_out, ky, kx)
+    let contributions = weight.matmul(x).reshape([c_out, 9 * side * side * batch]); // columns (tap, pixel, image)
+    // Where each (tap, input pixel, image) lands; taps that fall off the output go to a spare
+    // column, dropped below.
+    let targets = Taps::Scatter { side, batch, columns }.on(&device);
+    let y = Tensor::<2>::zeros([c_out, out_columns + 1], &device).select_assign(1, targets, contributions, IndexingUpdateOp::Add);
+    add_bias(y.slice(s![.., 0..out_columns]), &conv.bias)
 }
 
 /// The 7x7 convolution over a 7x7 map: its window covers the whole input, so it is exactly a
-/// matrix product with the flattened kernel.
+/// matrix product with the kernel.
 ///
 /// # Shapes
-/// - x: `[batch, 7*7, c_in]` -> `[batch, c_out]`
-fn full_window_conv(conv: &Conv2d, x: Tensor<3>) -> Tensor<2> {
-    let [batch, pixels, c_in] = x.dims();
-    let weight = conv.weight.val(); // [c_out, c_in, 7, 7]
-    let [c_out, _, kh, kw] = weight.dims();
-    debug_assert_eq!(pixels, kh * kw, "the kernel must cover the whole input");
-    let weight = weight.permute([2, 3, 1, 0]).reshape([pixels * c_in, c_out]); // rows ordered (y, x, c_in)
-    let y = x.reshape([batch, pixels * c_in]).matmul(weight);
-    match &conv.bias {
-        Some(bias) => y + bias.val().unsqueeze_dim(0),
-        None => y,
-    }
+/// - x: `[c_in, 7*7*batch]`, pixel-major -> `[c_out, batch]`
+fn full_window_conv(conv: &Conv2d, x: Tensor<2>, batch: usize) -> Tensor<2> {
+    let [c_out, c_in, kh, kw] = conv.weight.dims();
+    let x = x.reshape([c_in * kh * kw, batch]); // rows ordered (c_in, y, x)
+    add_bias(conv.weight.val().reshape([c_out, c_in * kh * kw]).matmul(x), &conv.bias)
 }
 
 /// The 7x7 transposed convolution of a 1x1 map: each code number scales one whole kernel, so it
-/// is exactly a matrix product with the flattened kernel.
+/// is exactly a matrix product with the kernel.
 ///
 /// # Shapes
-/// - code: `[batch, c_in]` -> `[batch, 7*7, c_out]`
-fn full_window_conv_transpose(conv: &ConvTranspose2d, code: Tensor<2>) -> Tensor<3> {
-    let [batch, _] = code.dims();
-    let weight = conv.weight.val(); // [c_in, c_out, 7, 7]
-    let [c_in, c_out, kh, kw] = weight.dims();
-    let weight = weight.permute([0, 2, 3, 1]).reshape([c_in, kh * kw * c_out]); // columns ordered (y, x, c_out)
-    let y = code.matmul(weight).reshape([batch, kh * kw, c_out]);
-    match &conv.bias {
-        Some(bias) => y + bias.val().reshape([1, 1, c_out]),
-        None => y,
-    }
+/// - code: `[c_in, batch]` -> `[c_out, 7*7*batch]`, pixel-major
+fn full_window_conv_transpose(conv: &ConvTranspose2d, code: Tensor<2>) -> Tensor<2> {
+    let [_, batch] = code.dims();
+    let [c_in, c_out, kh, kw] = conv.weight.dims();
+    let weight = conv.weight.val().reshape([c_in, c_out * kh * kw]).transpose(); // rows ordered (c_out, y, x)
+    add_bias(weight.matmul(code).reshape([c_out, kh * kw * batch]), &conv.bias)
 }
 
 #[cfg(test)]
@@ -261,14 +288,17 @@ mod tests {
     use super::*;
     use burn::tensor::Distribution;
 
-    fn model() -> ConvAutoencoder {
-        ConvAutoencoderConfig::new().init(&Device::flex())
+    fn model(device: &Device) -> ConvAutoencoder {
+        ConvAutoencoderConfig::new().init(device)
     }
 
-    /// `[batch, c, h, w]` (burn's layout) -> `[batch, h*w, c]` (the layout used here).
-    fn channels_last(x: Tensor<4>) -> Tensor<3> {
+    /// `[batch, c, h, w]` (burn's layout) -> `[c, h*w*batch]` (the layout used here).
+    fn as_columns(x: Tensor<4>, columns: Columns) -> Tensor<2> {
         let [b, c, h, w] = x.dims();
-        x.permute([0, 2, 3, 1]).reshape([b, h * w, c])
+        match columns {
+            Columns::PixelMajor => x.permute([1, 2, 3, 0]).reshape([c, h * w * b]),
+            Columns::ImageMajor => x.permute([1, 0, 2, 3]).reshape([c, b * h * w]),
+        }
     }
 
     fn close<const D: usize>(a: Tensor<D>, b: Tensor<D>) {
@@ -278,63 +308,91 @@ mod tests {
         assert!(worst < 1e-4, "largest difference {worst}");
     }
 
-    fn random<const D: usize>(shape: [usize; D]) -> Tensor<D> {
-        Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Device::flex())
+    fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
     }
 
     #[test]
     fn every_stage_has_the_seed_shape() {
-        let m = model();
-        let x = random::<3>([2, 28 * 28, 1]);
-        let x = strided_conv(&m.enc1, x, 28);
-        assert_eq!(x.dims(), [2, 14 * 14, 16]);
-        let x = strided_conv(&m.enc2, x, 14);
-        assert_eq!(x.dims(), [2, 7 * 7, 32]);
-        let code = full_window_conv(&m.enc3, x);
-        assert_eq!(code.dims(), [2, 64]);
+        let device = Device::flex();
+        let m = model(&device);
+        let x = random::<2>([1, 2 * 28 * 28], &device);
+        let x = strided_conv(&m.enc1, x, 28, 2, Columns::ImageMajor);
+        assert_eq!(x.dims(), [16, 14 * 14 * 2]);
+        let x = strided_conv(&m.enc2, x, 14, 2, Columns::PixelMajor);
+        assert_eq!(x.dims(), [32, 7 * 7 * 2]);
+        let code = full_window_conv(&m.enc3, x, 2);
+        assert_eq!(code.dims(), [64, 2]);
         let x = full_window_conv_transpose(&m.dec1, code);
-        assert_eq!(x.dims(), [2, 7 * 7, 32]);
-        let x = strided_conv_transpose(&m.dec2, x, 7);
-        assert_eq!(x.dims(), [2, 14 * 14, 16]);
-        assert_eq!(strided_conv_transpose(&m.dec3, x, 14).dims(), [2, 28 * 28, 1]);
+        assert_eq!(x.dims(), [32, 7 * 7 * 2]);
+        let x = strided_conv_transpose(&m.dec2, x, 7, 2, Columns::PixelMajor);
+        assert_eq!(x.dims(), [16, 14 * 14 * 2]);
+        assert_eq!(strided_conv_transpose(&m.dec3, x, 14, 2, Columns::ImageMajor).dims(), [1, 2 * 28 * 28]);
     }
 
     #[test]
     fn strided_layers_equal_burns_convolutions() {
-        let m = model();
-        let x = random([3, 16, 14, 14]);
-        close(strided_conv(&m.enc2, channels_last(x.clone()), 14), channels_last(m.enc2.forward(x)));
-        let x = random([3, 1, 28, 28]);
-        close(strided_conv(&m.enc1, channels_last(x.clone()), 28), channels_last(m.enc1.forward(x)));
-        let x = random([3, 32, 7, 7]);
-        close(strided_conv_transpose(&m.dec2, channels_last(x.clone()), 7), channels_last(m.dec2.forward(x)));
-        let x = random([3, 16, 14, 14]);
-        close(strided_conv_transpose(&m.dec3, channels_last(x.clone()), 14), channels_last(m.dec3.forward(x)));
+        let device = Device::flex();
+        let m = model(&device);
+        for columns in [Columns::ImageMajor, Columns::PixelMajor] {
+            let x = random([3, 1, 28, 28], &device);
+            let ours = strided_conv(&m.enc1, as_columns(x.clone(), columns), 28, 3, columns);
+            close(ours, as_columns(m.enc1.forward(x), Columns::PixelMajor));
+            let x = random([3, 16, 14, 14], &device);
+            let ours = strided_conv_transpose(&m.dec3, as_columns(x.clone(), Columns::PixelMajor), 14, 3, columns);
+            close(ours, as_columns(m.dec3.forward(x), columns));
+        }
+        let x = random([3, 16, 14, 14], &device);
+        let ours = strided_conv(&m.enc2, as_columns(x.clone(), Columns::PixelMajor), 14, 3, Columns::PixelMajor);
+        close(ours, as_columns(m.enc2.forward(x), Columns::PixelMajor));
+        let x = random([3, 32, 7, 7], &device);
+        let ours = strided_conv_transpose(&m.dec2, as_columns(x.clone(), Columns::PixelMajor), 7, 3, Columns::PixelMajor);
+        close(ours, as_columns(m.dec2.forward(x), Columns::PixelMajor));
     }
 
     #[test]
     fn full_window_products_equal_burns_convolutions() {
-        let m = model();
-        let x = random([3, 32, 7, 7]);
-        let as_conv = m.enc3.forward(x.clone()).reshape([3, 64]);
-        close(full_window_conv(&m.enc3, channels_last(x)), as_conv);
+        let device = Device::flex();
+        let m = model(&device);
+        let x = random([3, 32, 7, 7], &device);
+        let as_conv = m.enc3.forward(x.clone()).reshape([3, 64]).transpose();
+        close(full_window_conv(&m.enc3, as_columns(x, Columns::PixelMajor), 3), as_conv);
 
-        let code = random([3, 64]);
+        let code = random([3, 64], &device);
         let as_conv = m.dec1.forward(code.clone().reshape([3, 64, 1, 1]));
-        close(full_window_conv_transpose(&m.dec1, code), channels_last(as_conv));
+        close(full_window_conv_transpose(&m.dec1, code.transpose()), as_columns(as_conv, Columns::PixelMajor));
     }
 
+    /// The whole model on the CPU path against burn's layers (the GPU path), forward and the
+    /// gradient of every kernel and bias.
     #[test]
-    fn gradients_equal_those_of_burns_convolutions() {
+    fn the_cpu_path_has_the_values_and_gradients_of_burns_layers() {
         let device = Device::flex().autodiff();
-        let m = ConvAutoencoderConfig::new().init(&device);
-        let x = Tensor::<4>::random([2, 16, 14, 14], Distribution::Normal(0.0, 1.0), &device);
-        let ours = strided_conv(&m.enc2, channels_last(x.clone()), 14).powi_scalar(2).sum();
-        let grads = ours.backward();
-        let ours = m.enc2.weight.grad(&grads).unwrap();
-        let theirs = channels_last(m.enc2.forward(x)).powi_scalar(2).sum();
-        let grads = theirs.backward();
-        let theirs = m.enc2.weight.grad(&grads).unwrap();
-        close(ours, theirs);
+        let m = model(&device);
+        let images = Tensor::<3>::random([3, 28, 28], Distribution::Uniform(0.0, 1.0), &device);
+
+        let ours = m.forward(images.clone());
+        let theirs = {
+            let x = images.reshape([3, 1, 28, 28]);
+            let x = relu(m.enc1.forward(x));
+            let x = relu(m.enc2.forward(x));
+            let code = relu(m.enc3.forward(x));
+            let x = relu(m.dec1.forward(code));
+            let x = relu(m.dec2.forward(x));
+            sigmoid(m.dec3.forward(x)).reshape([3, 28, 28])
+        };
+        close(ours.clone(), theirs.clone());
+
+        let target = Tensor::<3>::random([3, 28, 28], Distribution::Uniform(0.0, 1.0), &device);
+        let ours = (ours - target.clone()).powi_scalar(2).sum().backward();
+        let theirs = (theirs - target).powi_scalar(2).sum().backward();
+        for conv in [&m.enc1, &m.enc2, &m.enc3] {
+            close(conv.weight.grad(&ours).unwrap(), conv.weight.grad(&theirs).unwrap());
+            close(conv.bias.as_ref().unwrap().grad(&ours).unwrap(), conv.bias.as_ref().unwrap().grad(&theirs).unwrap());
+        }
+        for conv in [&m.dec1, &m.dec2, &m.dec3] {
+            close(conv.weight.grad(&ours).unwrap(), conv.weight.grad(&theirs).unwrap());
+            close(conv.bias.as_ref().unwrap().grad(&ours).unwrap(), conv.bias.as_ref().unwrap().grad(&theirs).unwrap());
+        }
     }
 }
