@@ -385,7 +385,8 @@ mod cli {
         }
         let seconds = started.elapsed().as_secs_f64();
         let images_per_sec = (steps * config.batch_size) as f64 / seconds;
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let threads = rayon::current_num_threads();
+        let cores_per_step = trainer.cores_for(config.batch_size);
         if args.json {
             println!(
                 "{}",
@@ -398,12 +399,13 @@ mod cli {
                     "warmup_steps": args.warmup,
                     "seconds": seconds,
                     "threads": threads,
+                    "cores_per_step": cores_per_step,
                     "flush_subnormals": flush_subnormals,
                 })
             );
         } else {
             println!(
-                "{} on {backend}: {images_per_sec:.0} images/s at batch {} ({steps} steps after {} warm-up, {threads} threads, subnormals {})",
+                "{} on {backend}: {images_per_sec:.0} images/s at batch {} ({steps} steps after {} warm-up, {threads} threads, each step on {cores_per_step}, subnormals {})",
                 config.model,
                 config.batch_size,
                 args.warmup,

@@ -161,12 +161,13 @@ impl Trainer {
         assert_eq!(data.len(), self.order.len(), "the training set changed under the trainer");
         let start = self.batch * self.config.batch_size;
         let end = (start + self.config.batch_size).min(self.order.len());
-        let images = data.batch(&self.order[start..end], &self.device); // [batch, 28, 28]
+        let batch = &self.order[start..end];
 
         let model = self.model.take().expect("the model is only taken during a step");
-        let reconstructions = model.forward(images.clone());
-        let loss = MseLoss::new().forward(reconstructions, images, Reduction::Mean);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let (loss, grads) = match self.cores_for(batch.len()) {
+            1 => loss_and_gradients(&model, data.batch(batch, &self.device)),
+            cores => split_loss_and_gradients(&model, data, batch, cores, &self.device),
+        };
         self.model = Some(self.optimizer.step(self.config.learning_rate, model, grads));
 
         self.steps += 1;
@@ -176,7 +177,23 @@ impl Trainer {
             self.epoch += 1;
             self.order = epoch_order(self.order.len(), self.config.seed, self.epoch);
         }
-        loss.detach()
+        loss
+    }
+
+    /// How many CPU cores a step of `images` images is spread over (see
+    /// [`split_loss_and_gradients`]): one on a GPU and in the browser (one thread); natively on
+    /// the CPU, for the conv model, every core of the pool while each keeps at least 8 images.
+    /// The dense model stays on one: its step is a few small products whose cost is mostly per
+    /// operation, which a split pays once per part. Measured with `bench` on 2 cores: conv about
+    /// 3,400 -> 4,000 images/s split, dense about 11,000 -> 7,800.
+    pub fn cores_for(&self, images: usize) -> usize {
+        #[cfg(not(target_arch = "wasm32"))]
+        if self.config.model == ModelKind::Conv && !crate::model::on_gpu(&self.device) {
+            const MIN_IMAGES_PER_CORE: usize = 8;
+            return rayon::current_num_threads().min(images / MIN_IMAGES_PER_CORE).max(1);
+        }
+        let _ = images;
+        1
     }
 
     /// Up to `max_steps` steps, never past the end of the current epoch; returns each step's loss.
@@ -189,6 +206,75 @@ impl Trainer {
         }
         read_floats(Tensor::cat(losses, 0)).await
     }
+}
+
+/// Forward, mean squared error and backward over one batch: the loss (detached) and the
+/// gradient of every parameter.
+fn loss_and_gradients(model: &Autoencoder, images: Tensor<3>) -> (Tensor<1>, GradientsParams) {
+    share_of_loss_and_gradients(model, images, 1.0)
+}
+
+/// [`loss_and_gradients`] of a part of a batch holding `share` of its images, both scaled by that
+/// share, so that the parts' results add up to the batch's.
+fn share_of_loss_and_gradients(model: &Autoencoder, images: Tensor<3>, share: f32) -> (Tensor<1>, GradientsParams) {
+    let reconstructions = model.forward(images.clone());
+    let loss = MseLoss::new().forward(reconstructions, images, Reduction::Mean);
+    // Scaling the loss, one number, scales every gradient on the way back for free.
+    let loss = if share == 1.0 { loss } else { loss.mul_scalar(share) };
+    let grads = GradientsParams::from_grads(loss.backward(), model);
+    (loss.detach(), grads)
+}
+
+/// The same loss and gradients as [`loss_and_gradients`] on the whole batch, computed on `cores`
+/// threads at once. At the seed's batch of 32 no single operation of these models is big enough
+/// for burn's CPU backend to spread over cores, so one step would use one core; cut into parts,
+/// the batch uses them all. Each part runs on its own fork of the model (the same weights, its
+/// own autodiff graph, so the backward passes do not contend for one graph's lock); the batch's
+/// mean loss and its gradient are the sums of the parts', each weighted by its share of the images.
+#[cfg(not(target_arch = "wasm32"))]
+fn split_loss_and_gradients(
+    model: &Autoencoder,
+    data: &MnistSet,
+    batch: &[usize],
+    cores: usize,
+    device: &Device,
+) -> (Tensor<1>, GradientsParams) {
+    use rayon::prelude::*;
+    let part_len = batch.len().div_ceil(cores);
+    let (losses, grads): (Vec<Tensor<1>>, Vec<GradientsParams>) = batch
+        .par_chunks(part_len)
+        .map(|part| {
+            let share = part.len() as f32 / batch.len() as f32;
+            share_of_loss_and_gradients(&model.clone().fork(device), data.batch(part, device), share)
+        })
+        .unzip();
+    let loss = losses.into_iter().reduce(|a, b| a + b).expect("a batch has at least one image");
+    (loss, sum_gradients(model, grads))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn split_loss_and_gradients(_: &Autoencoder, _: &MnistSet, _: &[usize], _: usize, _: &Device) -> (Tensor<1>, GradientsParams) {
+    unreachable!("the browser trains on one thread")
+}
+
+/// The sum of the parts' gradients, parameter by parameter.
+#[cfg(not(target_arch = "wasm32"))]
+fn sum_gradients(model: &Autoencoder, mut parts: Vec<GradientsParams>) -> GradientsParams {
+    struct Sum<'a> {
+        parts: &'a mut [GradientsParams],
+        sum: GradientsParams,
+    }
+    impl ModuleVisitor for Sum<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let sum = self.parts.iter_mut().filter_map(|grads| grads.remove::<D>(param.id)).reduce(|a, b| a + b);
+            if let Some(sum) = sum {
+                self.sum.register(param.id, sum);
+            }
+        }
+    }
+    let mut visitor = Sum { parts: &mut parts, sum: GradientsParams::new() };
+    model.visit(&mut visitor);
+    visitor.sum
 }
 
 /// Mean squared error per pixel of `model`'s reconstructions of every image in `set`, computed in
@@ -226,4 +312,44 @@ pub async fn encode_set(model: &Autoencoder, set: &MnistSet, batch_size: usize, 
     let codes = in_batches(set, batch_size, device).map(|images| model.encode(images)).collect();
     let values = read_floats(Tensor::cat(codes, 0)).await?;
     Codes::new(model.latent_size(), values, set.labels().to_vec()).map_err(|e| TrainError::Device(e.to_string()))
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::data::Mnist;
+
+    /// Cutting a batch over cores changes the order of some sums and nothing else: the loss and
+    /// every parameter's gradient are those of the whole batch, also for parts of unequal size.
+    #[test]
+    fn a_batch_cut_over_cores_has_the_loss_and_gradients_of_the_whole() {
+        let data = Mnist::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))).unwrap().test.take(37);
+        let batch: Vec<usize> = (0..37).collect();
+        let device = Device::flex().autodiff();
+        for kind in ModelKind::ALL {
+            let model = kind.init(None, &Device::flex()).to_device(&device).train();
+            let (whole_loss, whole) = loss_and_gradients(&model, data.batch(&batch, &device));
+            let (split_loss, split) = split_loss_and_gradients(&model, &data, &batch, 3, &device);
+            let loss = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().unwrap()[0];
+            let (whole_loss, split_loss) = (loss(whole_loss), loss(split_loss));
+            assert!((whole_loss - split_loss).abs() <= 1e-5 * whole_loss, "{kind}: loss {whole_loss} vs {split_loss}");
+
+            struct Compare<'a>(&'a GradientsParams, &'a GradientsParams, usize);
+            impl ModuleVisitor for Compare<'_> {
+                fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                    let values = |grads: &GradientsParams| grads.get::<D>(param.id).unwrap().into_data().try_into_vec::<f32>().unwrap();
+                    let (whole, split) = (values(self.0), values(self.1));
+                    let scale = whole.iter().fold(0f32, |m, g| m.max(g.abs()));
+                    let worst = whole.iter().zip(&split).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                    assert!(worst <= 1e-4 * scale, "gradient of {:?} differs by {worst} (largest {scale})", param.id);
+                    self.2 += 1;
+                }
+            }
+            let mut compare = Compare(&whole, &split, 0);
+            model.visit(&mut compare);
+            assert!(compare.2 >= 12, "{kind}: every weight and bias compared, {} were", compare.2);
+        }
+    }
 }

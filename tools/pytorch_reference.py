@@ -45,6 +45,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["dense", "conv"], default="conv")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dataloader", action="store_true",
+                        help="shuffle with DataLoader(shuffle=True), as most PyTorch scripts do, instead of one randperm")
     args = parser.parse_args()
     torch.set_num_threads(2)
     train, test = images("train-images-idx3-ubyte.gz"), images("t10k-images-idx3-ubyte.gz")
@@ -58,10 +60,13 @@ def main():
                        for i in range(0, len(test), 1000)) / (len(test) * 784)
 
     before = test_mse()
-    order = torch.randperm(len(train))
+    if args.dataloader:
+        batches = (x for (x,) in torch.utils.data.DataLoader(torch.utils.data.TensorDataset(train), 32, shuffle=True))
+    else:
+        order = torch.randperm(len(train))
+        batches = (train[order[b:b + 32]] for b in range(0, len(train), 32))
     start = time.time()
-    for b in range(0, len(train), 32):
-        x = train[order[b:b + 32]]
+    for x in batches:
         loss = nn.functional.mse_loss(net(x).reshape(-1, 1, 28, 28), x)
         optimizer.zero_grad()
         loss.backward()

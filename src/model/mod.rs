@@ -13,7 +13,7 @@ pub use dense::{DenseAutoencoder, DenseAutoencoderConfig};
 
 /// Whether `device` is a GPU (burn's cubecl backends: WebGPU, Vulkan, Metal...), where the models
 /// pick the layer forms that suit a GPU, rather than those fastest on the CPU.
-fn on_gpu(device: &Device) -> bool {
+pub(crate) fn on_gpu(device: &Device) -> bool {
     device.as_dispatch().identity().is_some()
 }
 
