@@ -42,7 +42,7 @@ fn reads_the_real_files_with_their_published_counts_and_first_labels() {
     // Digits are white ink on black: corners are empty, the middle is not.
     let first = mnist.train.image(0);
     assert_eq!(first[0], 0);
-    assert!(first.iter().any(|&p| p == 255));
+    assert!(first.contains(&255));
 }
 
 #[test]

@@ -142,8 +142,9 @@ impl Columns {
 }
 
 /// For each 3x3 tap (ky, kx), each pixel (y, x) of a `side`x`side` map and each image: the column
-/// of the other map that `other(y, x, ky, kx)` names, laid out as `columns` says, or `outside`
-/// where it names none (the tap falls off the map). Ordered (tap, pixel, image), so that a
+/// of the `other_side`x`other_side` map that `other(y, x, ky, kx)` names, laid out as `columns`
+/// says, or, where the tap falls off that map, the one column after its last (a zero column to
+/// gather from, a spare one to scatter into). Ordered (tap, pixel, image), so that a
 /// `[channels, 9*pixels*batch]` matrix of them is `[channels*9, pixels*batch]` with rows in the
 /// kernel's own (channel, ky, kx) order.
 fn tap_columns(
