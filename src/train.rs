@@ -329,12 +329,16 @@ mod tests {
         let batch: Vec<usize> = (0..37).collect();
         let device = Device::flex().autodiff();
         for kind in ModelKind::ALL {
-            let model = kind.init(None, &Device::flex()).to_device(&device).train();
+            let host = Device::flex();
+            host.seed(7);
+            let model = kind.init(None, &host).to_device(&device).train();
             let (whole_loss, whole) = loss_and_gradients(&model, data.batch(&batch, &device));
             let (split_loss, split) = split_loss_and_gradients(&model, &data, &batch, 3, &device);
             let loss = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().unwrap()[0];
             let (whole_loss, split_loss) = (loss(whole_loss), loss(split_loss));
-            assert!((whole_loss - split_loss).abs() <= 1e-5 * whole_loss, "{kind}: loss {whole_loss} vs {split_loss}");
+            // f32 sums over ~29,000 pixels in another order differ by about 1e-5 relative; a
+            // part weighted wrongly would be off by a tenth or more.
+            assert!((whole_loss - split_loss).abs() <= 1e-4 * whole_loss, "{kind}: loss {whole_loss} vs {split_loss}");
 
             struct Compare<'a>(&'a GradientsParams, &'a GradientsParams, usize);
             impl ModuleVisitor for Compare<'_> {
@@ -343,7 +347,7 @@ mod tests {
                     let (whole, split) = (values(self.0), values(self.1));
                     let scale = whole.iter().fold(0f32, |m, g| m.max(g.abs()));
                     let worst = whole.iter().zip(&split).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-                    assert!(worst <= 1e-4 * scale, "gradient of {:?} differs by {worst} (largest {scale})", param.id);
+                    assert!(worst <= 1e-3 * scale, "gradient of {:?} differs by {worst} (largest {scale})", param.id);
                     self.2 += 1;
                 }
             }

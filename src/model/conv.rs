@@ -306,7 +306,9 @@ mod tests {
         assert_eq!(a.dims(), b.dims());
         let (a, b) = (a.into_data().try_into_vec::<f32>().unwrap(), b.into_data().try_into_vec::<f32>().unwrap());
         let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
-        assert!(worst < 1e-4, "largest difference {worst}");
+        // Relative to the values' size above 1: gradients summed over many pixels grow large.
+        let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
+        assert!(worst < 1e-4 * scale, "largest difference {worst} (largest value {scale})");
     }
 
     fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
