@@ -165,8 +165,9 @@ impl Trainer {
 
         let model = self.model.take().expect("the model is only taken during a step");
         let (loss, grads) = match self.cores_for(batch.len()) {
-            1 => loss_and_gradients(&model, data.batch(batch, &self.device)),
-            cores => split_loss_and_gradients(&model, data, batch, cores, &self.device),
+            #[cfg(not(target_arch = "wasm32"))]
+            cores @ 2.. => split_loss_and_gradients(&model, data, batch, cores, &self.device),
+            _ => loss_and_gradients(&model, data.batch(batch, &self.device)),
         };
         self.model = Some(self.optimizer.step(self.config.learning_rate, model, grads));
 
@@ -250,11 +251,6 @@ fn split_loss_and_gradients(
         .unzip();
     let loss = losses.into_iter().reduce(|a, b| a + b).expect("a batch has at least one image");
     (loss, sum_gradients(model, grads))
-}
-
-#[cfg(target_arch = "wasm32")]
-fn split_loss_and_gradients(_: &Autoencoder, _: &MnistSet, _: &[usize], _: usize, _: &Device) -> (Tensor<1>, GradientsParams) {
-    unreachable!("the browser trains on one thread")
 }
 
 /// The sum of the parts' gradients, parameter by parameter.
