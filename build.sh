@@ -83,9 +83,12 @@ ensure_wasm_bindgen() {
   want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
   [ -n "$want" ] || die "wasm-bindgen is missing from Cargo.lock"
   if [ "$("$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
-    log "installing wasm-bindgen-cli $want into $TOOLS (once; about 8 minutes)"
+    log "installing wasm-bindgen-cli $want into $TOOLS (once; a few minutes)"
     # No --locked: one dependency version it locks is missing from the registry here.
-    CARGO_TARGET_DIR="$LAB_CACHE/tools-target" cargo install -q wasm-bindgen-cli --version "$want" --root "$TOOLS"
+    # opt-level 1: the CLI rewrites one file per build, which takes seconds at any level, while
+    # compiling it at the release default (3) is most of a cold CI run's tool-install time.
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_TARGET_DIR="$LAB_CACHE/tools-target" \
+      cargo install -q wasm-bindgen-cli --version "$want" --root "$TOOLS"
   fi
 }
 
