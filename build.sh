@@ -117,12 +117,13 @@ build_wasm() {
 }
 
 build_data() {
-  # The chunks change only with the MNIST files or the code that writes them.
-  if [ -f www/data/index.json ] && [ -z "$(find data/mnist src/data.rs src/main.rs -newer www/data/index.json)" ]; then
+  # The chunks change only with the MNIST files or the script that writes them.
+  if [ -f www/data/index.json ] && [ -z "$(find data/mnist tools/export-web-data.mjs -newer www/data/index.json)" ]; then
     return
   fi
+  command -v node >/dev/null || apt_install nodejs
   log "writing the page's MNIST chunks into www/data"
-  native_cargo run --release --quiet -- export-web-data --out www/data
+  node tools/export-web-data.mjs --data-dir data/mnist --out www/data
 }
 
 cmd_build() {
@@ -131,9 +132,9 @@ cmd_build() {
   log "built: www/pkg ($(du -sh www/pkg | cut -f1)), www/data ($(du -sh www/data | cut -f1))"
 }
 
-# Python's server knows .wasm is application/wasm, which WebAssembly.instantiateStreaming requires.
+# The page's Content-Security-Policy goes out as a header too (tools/serve.py says why).
 serve_www() {
-  exec python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$ROOT/www"
+  exec python3 "$ROOT/tools/serve.py" "$PORT" "$ROOT/www"
 }
 
 cmd_serve() {
@@ -180,6 +181,8 @@ test_page() {
   ensure_chromium
   ensure_node_modules
   cmd_build
+  log "page module tests in Node (the data reader fuzzed against the chunks just written)"
+  node --test tests/js/
   start_server
   # A model trained natively, for the page to load and read drawn digits with (about 10 s).
   local model="$ROOT/tests/e2e/artifacts/conv-10k.bin"

@@ -26,8 +26,6 @@ mod cli {
     use pollster::block_on;
     use serde_json::json;
 
-    /// Images per chunk of the page's data: small enough that a 1,000-image subset is one fetch.
-    const CHUNK_IMAGES: usize = 1000;
     /// Evaluation batch: large batches keep the per-kernel overhead small; no gradients are kept.
     const EVAL_BATCH: usize = 1000;
 
@@ -49,8 +47,6 @@ mod cli {
         Eval(EvalArgs),
         /// Measure steady-state training throughput (images per second).
         Bench(BenchArgs),
-        /// Write the page's data: MNIST in chunks of 1,000 images with an index (www/data).
-        ExportWebData(ExportArgs),
     }
 
     #[derive(Clone, Copy, ValueEnum)]
@@ -133,14 +129,6 @@ mod cli {
         json: bool,
     }
 
-    #[derive(Args)]
-    struct ExportArgs {
-        #[arg(long, default_value = "www/data")]
-        out: PathBuf,
-        #[arg(long, default_value = DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
-    }
-
     type Result<T> = std::result::Result<T, String>;
 
     pub fn main() -> ExitCode {
@@ -153,7 +141,6 @@ mod cli {
             Command::Train(args) => train(args),
             Command::Eval(args) => eval(args),
             Command::Bench(args) => bench(args, flush),
-            Command::ExportWebData(args) => export_web_data(args),
         };
         match outcome {
             Ok(()) => ExitCode::SUCCESS,
@@ -412,32 +399,6 @@ mod cli {
                 if flush_subnormals { "flushed to zero" } else { "kept" }
             );
         }
-        Ok(())
-    }
-
-    fn export_web_data(args: ExportArgs) -> Result<()> {
-        use sha2::{Digest, Sha256};
-        let mnist = load_mnist(&args.data_dir)?;
-        std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
-        let mut index = serde_json::Map::new();
-        index.insert("chunk_size".into(), json!(CHUNK_IMAGES));
-        index.insert("image_side".into(), json!(autoencoder_lab::data::IMAGE_SIDE));
-        for (split, set) in [("train", &mnist.train), ("test", &mnist.test)] {
-            let mut chunks = Vec::new();
-            for (i, start) in (0..set.len()).step_by(CHUNK_IMAGES).enumerate() {
-                let chunk = set.range(start, CHUNK_IMAGES);
-                let bytes = chunk.to_chunk();
-                let file = format!("{split}-{i:02}.idx.gz");
-                std::fs::write(args.out.join(&file), &bytes).map_err(|e| format!("cannot write {file}: {e}"))?;
-                let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-                chunks.push(json!({"file": file, "images": chunk.len(), "bytes": bytes.len(), "sha256": sha256}));
-            }
-            index.insert(split.into(), chunks.into());
-        }
-        let index_path = args.out.join("index.json");
-        std::fs::write(&index_path, serde_json::to_string_pretty(&index).expect("a JSON value serializes") + "\n")
-            .map_err(|e| format!("cannot write {}: {e}", index_path.display()))?;
-        eprintln!("wrote {} training and {} test images to {}", mnist.train.len(), mnist.test.len(), args.out.display());
         Ok(())
     }
 }

@@ -4,6 +4,11 @@ import { IMAGE_SIDE } from './constants.js';
 
 const DATA_DIR = new URL('../data/', import.meta.url);
 
+// A chunk holds 1,000 images (about 160 KB gzipped, 785 KB raw); an index promising far more
+// is broken, and its sizes must not decide how much memory the page takes.
+const MAX_CHUNK_IMAGES = 10_000;
+const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
+
 // A few requests in flight hide the per-request latency of a remote server without flooding it.
 const PARALLEL_FETCHES = 4;
 
@@ -46,6 +51,8 @@ function checkIndex(index) {
     throw new DataError(`data/index.json: ${what}; rebuild it with ./build.sh build`, 'index.json');
   };
   if (index?.image_side !== IMAGE_SIDE) fail(`image_side is ${index?.image_side}, expected ${IMAGE_SIDE}`);
+  const chunkSize = index.chunk_size;
+  if (!Number.isInteger(chunkSize) || chunkSize <= 0 || chunkSize > MAX_CHUNK_IMAGES) fail(`chunk_size is ${chunkSize}`);
   for (const split of ['train', 'test']) {
     const entries = index[split];
     if (!Array.isArray(entries) || entries.length === 0) fail(`no "${split}" chunks listed`);
@@ -53,8 +60,9 @@ function checkIndex(index) {
       const ok =
         typeof e?.file === 'string' &&
         /^[\w.-]+$/.test(e.file) && // a plain file name: the index cannot point outside data/
-        Number.isInteger(e.images) && e.images > 0 &&
-        Number.isInteger(e.bytes) && e.bytes > 0 &&
+        Number.isInteger(e.images) && e.images > 0 && e.images <= chunkSize &&
+        // The reader allocates what `bytes` says before the first byte arrives.
+        Number.isInteger(e.bytes) && e.bytes > 0 && e.bytes <= MAX_CHUNK_BYTES &&
         typeof e.sha256 === 'string' && /^[0-9a-f]{64}$/.test(e.sha256);
       if (!ok) fail(`bad ${split} entry ${JSON.stringify(e)}`);
     }
