@@ -211,8 +211,15 @@ cmd_bench_web() {
   ensure_chromium
   ensure_node_modules
   cmd_build
+  # The command line's speed on this machine, now, for the browser/native ratio.
+  local native="$LAB_CACHE/bench-native.jsonl"
+  : >"$native"
+  for model in dense conv; do
+    log "native bench of the $model model (for the browser/native ratio)"
+    native_cargo run --release --quiet -- bench --model "$model" --json >>"$native"
+  done
   start_server
-  LAB_URL="http://127.0.0.1:$PORT/" node tests/e2e/bench.mjs "$@"
+  LAB_URL="http://127.0.0.1:$PORT/" node tests/e2e/bench.mjs --native "$native" "$@"
 }
 
 case "${1:-}" in

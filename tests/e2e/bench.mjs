@@ -3,12 +3,16 @@
 //
 //   node tests/e2e/bench.mjs [--backends webgpu,cpu] [--models dense,conv] [--warmup 5]
 //                            [--steps 20] [--batch 32] [--per-call 1] [--timeout 600]
+//                            [--native FILE]
 //
 // Needs a server for www/ (./build.sh serve; LAB_URL, default http://127.0.0.1:8000/).
 // Each backend and model gets a fresh browser, so ready_ms and first_step_ms are cold numbers
-// (wasm compile, data fetch, kernel compilation). Prints a table per backend, then exactly one
-// JSON line last: {"adapter":..,"backends":{"webgpu":{"dense":{images_per_sec,first_step_ms,
-// ready_ms},..},"cpu":{..}},"wasm_gzip_bytes":..}
+// (wasm compile, data fetch, kernel compilation). --native names a file of `bench --json` lines
+// from the command line, measured in the same run (./build.sh bench-web makes it), for the
+// browser/native ratio. Prints a table per backend, then exactly one JSON line last:
+// {"adapter":..,"backends":{"webgpu":{"dense":{images_per_sec,first_step_ms,ready_ms,
+// dispatches_per_step,workers,native_images_per_sec,ratio_to_native},..},"cpu":{..}},
+// "native":{"dense":..},"wasm_gzip_bytes":..}
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -27,12 +31,13 @@ const { values: opts } = parseArgs({
     batch: { type: 'string', default: '32' },
     'per-call': { type: 'string', default: '1' },
     timeout: { type: 'string', default: '600' },
+    native: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (opts.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 11).join('\n'));
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16).join('\n'));
   process.exit(0);
 }
 
@@ -88,7 +93,20 @@ function wasmGzipBytes() {
   return gzipSync(readFileSync(WASM), { level: 9 }).length;
 }
 
-const round = (v, digits) => Number(v.toFixed(digits));
+const round = (v, digits) => (v === null || v === undefined ? null : Number(v.toFixed(digits)));
+
+/** The command line's images/s per model, from `bench --json` lines. */
+function nativeSpeeds(file) {
+  if (!file) return {};
+  const speeds = {};
+  for (const line of readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{'))) {
+    const r = JSON.parse(line);
+    speeds[r.model] = r.images_per_sec;
+  }
+  return speeds;
+}
+const native = nativeSpeeds(opts.native);
+const ratio = (r, model) => (native[model] ? r.images_per_sec / native[model] : null);
 
 await assertServerUp(LAB_URL).catch((err) => fail(err.message));
 
@@ -105,7 +123,7 @@ const wasmGzip = wasmGzipBytes();
 // The human tables, one per backend.
 let adapter = null;
 for (const [backend, byModel] of Object.entries(results)) {
-  const rows = [['model', 'params', 'ready ms', 'first step ms', 'ms/step', 'images/s', 'loss first -> last']];
+  const rows = [['model', 'params', 'ready ms', 'first step ms', 'ms/step', 'images/s', 'dispatches/step', 'workers', 'native images/s', 'browser/native', 'loss first -> last']];
   for (const [model, r] of Object.entries(byModel)) {
     rows.push([
       model,
@@ -114,6 +132,10 @@ for (const [backend, byModel] of Object.entries(results)) {
       r.first_step_ms.toFixed(0),
       r.ms_per_step.toFixed(1),
       r.images_per_sec.toFixed(1),
+      r.dispatches_per_step === null ? '-' : r.dispatches_per_step.toFixed(1),
+      r.workers === null ? '-' : String(r.workers),
+      native[model] ? native[model].toFixed(0) : '-',
+      native[model] ? `${ratio(r, model).toFixed(3)}x` : '-',
       `${r.first_loss.toFixed(4)} -> ${r.last_loss.toFixed(4)}`,
     ]);
   }
@@ -130,10 +152,14 @@ for (const [backend, byModel] of Object.entries(results)) {
 console.log(`wasm gzip -9: ${wasmGzip === null ? 'missing' : `${(wasmGzip / 1e6).toFixed(2)} MB (${wasmGzip} bytes)`}`);
 
 // The machine-readable line, last.
-const summary = (r) => ({
+const summary = (r, model) => ({
   images_per_sec: round(r.images_per_sec, 1),
   first_step_ms: round(r.first_step_ms, 1),
   ready_ms: round(r.ready_ms, 1),
+  dispatches_per_step: round(r.dispatches_per_step, 1),
+  workers: r.workers,
+  native_images_per_sec: round(native[model], 1),
+  ratio_to_native: round(ratio(r, model), 3),
 });
 console.log(
   JSON.stringify({
@@ -141,9 +167,10 @@ console.log(
     backends: Object.fromEntries(
       Object.entries(results).map(([backend, byModel]) => [
         backend,
-        Object.fromEntries(Object.entries(byModel).map(([model, r]) => [model, summary(r)])),
+        Object.fromEntries(Object.entries(byModel).map(([model, r]) => [model, summary(r, model)])),
       ]),
     ),
+    native: Object.fromEntries(Object.entries(native).map(([m, v]) => [m, { images_per_sec: round(v, 1) }])),
     wasm_gzip_bytes: wasmGzip,
   }),
 );

@@ -2,6 +2,7 @@
 // window.benchResult (read by tests/e2e/bench.mjs). Times come from performance.now(), whose
 // zero is the start of navigation, so ready_ms is "navigation to ready".
 import { ChunkCache, chunksFor, fetchIndex } from './data.js';
+import { countDispatches, gpuWork } from './gpucount.js';
 
 const params = new URLSearchParams(location.search);
 
@@ -37,6 +38,7 @@ async function run() {
   const perCall = intParam('per_call', 1, 1);
 
   const adapter = backend === 'webgpu' ? await gpuAdapterName() : 'wasm32 cpu (one thread)';
+  countDispatches();
   const wasm = await import('../pkg/autoencoder_lab.js');
   await wasm.default();
   const lab = await wasm.Lab.create(backend);
@@ -57,9 +59,11 @@ async function run() {
   const first_step_ms = performance.now() - t;
 
   await train(lab, warmup, perCall);
+  const dispatched = gpuWork.dispatches;
   t = performance.now();
   const losses = await train(lab, steps, perCall);
   const timed_ms = performance.now() - t;
+  const onGpu = lab.backend === 'webgpu';
 
   return {
     backend: lab.backend,
@@ -75,6 +79,9 @@ async function run() {
     first_step_ms,
     ms_per_step: timed_ms / steps,
     images_per_sec: (steps * batch) / (timed_ms / 1000),
+    dispatches_per_step: onGpu ? (gpuWork.dispatches - dispatched) / steps : null,
+    // The bench trains on the page's own thread: one core, whatever the machine has.
+    workers: onGpu ? null : 1,
     first_loss: firstLoss,
     last_loss: losses.at(-1),
   };
