@@ -8,7 +8,7 @@
 //! all drawn from a seeded SplitMix64, so a run is the same everywhere and any case replays alone:
 //!
 //!     FUZZ_CASES=200000 cargo test --release --test fuzz -- --nocapture   (cases per parser)
-//!     FUZZ_SEED=7 FUZZ_CASE=1234 cargo test --release --test fuzz model_files -- --nocapture
+//!     FUZZ_SEED=7 FUZZ_CASE=1234 cargo test --release --test fuzz -- --exact model_files --nocapture
 //!
 //! A failure names the parser, seed, case index and the mutations that made the input.
 
@@ -574,7 +574,7 @@ fn model_files() {
     }
     let files: Vec<&[u8]> = seeds.iter().map(|s| s.file.as_slice()).collect();
 
-    fuzz("model files", 0x6d6f_64656c, 2_000, |rng| {
+    fuzz("model files", 0x6d6f_64656c, 4_000, |rng| {
         let seed = pick(rng, &seeds);
         let header_bytes = |header: &Value| serde_json::to_vec(header).unwrap();
         // Half the inputs keep a checksum that fits their weights, so the mutation reaches the
@@ -820,7 +820,7 @@ fn idx_files() {
     let published_labels = std::fs::read(data_dir().join("t10k-labels-idx1-ubyte.gz")).unwrap();
     let all: Vec<&[u8]> = images.iter().chain(&labels).map(Vec::as_slice).chain([published_labels.as_slice()]).collect();
 
-    fuzz("IDX files", 0x1d78, 5_000, |rng| {
+    fuzz("IDX files", 0x1d78, 10_000, |rng| {
         let which = rng.below(sets.len());
         let (images_recipe, image_bytes, images_gz) = mnist_input(rng, &images[which], &[4, 8, 12], &all);
         let (labels_recipe, label_bytes, labels_gz) = if chance(rng, 20) {
@@ -846,7 +846,7 @@ fn page_chunks() {
     let gzipped: Vec<Vec<u8>> = sets.iter().map(MnistSet::to_chunk).collect();
     let all: Vec<&[u8]> = raw.iter().chain(&gzipped).map(Vec::as_slice).collect();
 
-    fuzz("page chunks", 0xc4a2, 5_000, |rng| {
+    fuzz("page chunks", 0xc4a2, 10_000, |rng| {
         let which = rng.below(sets.len());
         let n = sets[which].len();
         // The count fields of both records, and the labels record's magic.
@@ -904,7 +904,7 @@ fn ink_value(rng: &mut SplitMix64) -> f32 {
 
 #[test]
 fn drawings() {
-    fuzz("drawings", 0xd4a3, 10_000, |rng| {
+    fuzz("drawings", 0xd4a3, 20_000, |rng| {
         let side = |rng: &mut SplitMix64| match rng.below(6) {
             0 => *pick(rng, &[0, 1, 2, 28, 280]),
             1 => 1 + rng.below(600),
