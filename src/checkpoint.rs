@@ -23,7 +23,7 @@
 //! tensor; it never sees a dtype it would have to convert, a quantized tensor (whose length the
 //! reader does not check) or a size the file did not pay for. The weight values themselves are
 //! not checked: any f32, NaN included, is a number a model could hold (a diverged run saves
-//! them too), and every comparison on codes downstream uses `total_cmp`. Files written before
+//! them too), and the predictors rank codes with `total_cmp`, which orders NaN. Files written before
 //! the CRC-32 field have none, so for them a flipped bit in a weight loads as a different
 //! weight; every other check above still applies.
 
