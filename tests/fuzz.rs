@@ -685,6 +685,8 @@ fn the_widest_latent_a_header_may_ask_for_allocates_nothing_before_the_size_chec
         let mut header = seed.header.clone();
         header["model"] = json!(kind);
         header["latent"] = json!(MAX_LATENT);
+        // The kind's own code activation, so that the size check is what refuses the file.
+        header["code_activation"] = json!(kind.default_code_activation());
         let file = forge(&serde_json::to_vec(&header).unwrap(), &seed.weights);
         PEAK.with(|p| p.set(0));
         let err = checkpoint::load(&file, None, &device()).map(|_| ()).unwrap_err();
