@@ -37,7 +37,7 @@ const CHECKPOINT_MS = 30_000;
 const BACKEND_NAMES = { webgpu: 'WebGPU', cpu: 'CPU (WebAssembly)' };
 
 const view = new View();
-const chart = new LossChart(view.chartCanvas);
+const chart = new LossChart(view.chartElement);
 const chunks = new ChunkCache();
 const predictView = new PredictView();
 const latentMap = new LatentMap(document.getElementById('latent-map'), { onPick: (x, y) => mapPick.request(x, y) });

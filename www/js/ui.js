@@ -19,7 +19,7 @@ export class View {
     this.buttons = Object.fromEntries(BUTTONS.map((b) => [b, $(b)]));
     this.retryButton = $('retry');
     this.clearPadButton = $('clear-pad');
-    this.chartCanvas = $('loss-chart');
+    this.chartElement = $('loss-chart');
     this.padCanvas = $('pad');
     this.grid = this.#buildGrid();
   }
