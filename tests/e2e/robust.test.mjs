@@ -26,6 +26,30 @@ const WATCH_MS = 30_000;
 const FLAT = 0.05; // memory after 2n steps within 5% of memory after n
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+// The random clicks' order comes from this seed, printed with the test: LAB_SEED=<seed> replays it.
+const SEED = process.env.LAB_SEED === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(process.env.LAB_SEED);
+
+/** A small seeded PRNG (mulberry32): numbers in [0, 1), the same for the same seed. */
+function seededRandom(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** A copy of `items` in an order drawn from `random` (Fisher-Yates). */
+function shuffled(items, random) {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
 // What the tests measured, written to artifacts/robust.json at the end.
 const measured = {};
 
@@ -316,20 +340,28 @@ test('a hidden tab pauses when asked to and picks up again; otherwise it trains 
   measured.hiddenTab = { hiddenSteps, pauseMs: Date.now() - t0 };
 });
 
-test('every control is safe to click at any moment', { timeout: RUN_MS }, async () => {
+test('every control is safe to click at any moment', { timeout: RUN_MS }, async (t) => {
+  t.diagnostic(`clicks in the order of LAB_SEED=${SEED}`);
+  const replay = `(replay with LAB_SEED=${SEED})`;
   await page.click('#resume');
   await waitForState(page, 'training', 30_000);
   const controls = ['#train', '#pause', '#resume', '#step', '#reset', '#fit-predictors', '#interpolate', '#compare', '#compare-stop', '#save-model', '#clear-pad'];
-  // Disabled or not, in every order, fast: force skips the wait for them to be enabled.
+  const random = seededRandom(SEED);
+  const clicked = [];
+  // Disabled or not, in every order, fast: force skips the wait for them to be enabled. A click
+  // that fails (the control gone or hidden) is a failure of the page, said with the seed.
   for (let round = 0; round < 4; round++) {
-    for (const selector of controls.toSorted(() => Math.random() - 0.5)) {
-      await page.click(selector, { force: true, timeout: 2000 }).catch(() => {});
+    for (const selector of shuffled(controls, random)) {
+      clicked.push(selector);
+      await page.click(selector, { force: true, timeout: 2000 }).catch((err) => {
+        throw new Error(`click ${clicked.length} (${selector}) failed ${replay}: ${err.message}`);
+      });
       await page.waitForTimeout(40);
     }
   }
-  await page.click('#compare-stop', { force: true }).catch(() => {});
+  await page.click('#compare-stop', { force: true });
   await waitForState(page, ['ready', 'paused', 'training'], RUN_MS);
-  assert.doesNotMatch(await statusText(), /Unexpected error/);
+  assert.doesNotMatch(await statusText(), /Unexpected error/, `after the clicks ${clicked.join(' ')} ${replay}`);
   // Still works: a fresh run trains.
   if ((await state()) === 'training') await page.click('#pause');
   await waitForState(page, ['ready', 'paused'], RUN_MS);
