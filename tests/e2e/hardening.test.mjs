@@ -11,9 +11,10 @@ import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { LAB_URL, assertServerUp } from './browser.mjs';
 import { openPage, setSettings, waitForState } from './pagekit.mjs';
+import { seedFrom, splitmix } from '../random.mjs';
 
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
-const SEED = Number(process.env.LAB_SEED ?? Date.now() % 1_000_000);
+const SEED = seedFrom('LAB_SEED');
 const READY_MS = 120_000;
 const RUN_MS = 300_000;
 const MANGLED_FILES = 24;
@@ -32,18 +33,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-/** SplitMix64, as the Rust side's shuffles use: small, seedable, good enough to pick mutations. */
-function splitmix(seed) {
-  let state = BigInt(seed);
-  return () => {
-    state = (state + 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
-    let z = state;
-    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
-    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
-    return Number((z ^ (z >> 31n)) >> 11n) / 2 ** 53;
-  };
-}
 
 /**
  * Mangled copies of a model file, each one that must be refused: cut short, a header length

@@ -5,7 +5,8 @@
 //
 // LAB_LONG=1 runs the memory checks at the issue's length (1,000 then 2,000 steps on WebGPU as
 // well as on the CPU; about 25 minutes on SwiftShader); without it the WebGPU check compares 64
-// with 128 steps, the CPU one 1,000 with 2,000.
+// with 128 steps, the CPU one 1,000 with 2,000. LAB_SEED replays the random clicks; the seed in use
+// is printed.
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -13,8 +14,10 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LAB_URL, assertServerUp } from './browser.mjs';
 import { canvasStats, drawOnPad, isDrawn, openPage, setSettings as setSettingsOf, waitForState } from './pagekit.mjs';
+import { seedFrom, shuffled, splitmix } from '../random.mjs';
 
 const LONG = process.env.LAB_LONG === '1';
+const SEED = seedFrom('LAB_SEED');
 const READY_MS = 180_000;
 const RUN_MS = LONG ? 3_600_000 : 600_000;
 const CPU_STEPS = 1000;
@@ -26,30 +29,6 @@ const WATCH_MS = 30_000;
 const FLAT = 0.05; // memory after 2n steps within 5% of memory after n
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
-// The random clicks' order comes from this seed, printed with the test: LAB_SEED=<seed> replays it.
-const SEED = process.env.LAB_SEED === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(process.env.LAB_SEED);
-
-/** A small seeded PRNG (mulberry32): numbers in [0, 1), the same for the same seed. */
-function seededRandom(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-/** A copy of `items` in an order drawn from `random` (Fisher-Yates). */
-function shuffled(items, random) {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
-}
 // What the tests measured, written to artifacts/robust.json at the end.
 const measured = {};
 
@@ -340,13 +319,13 @@ test('a hidden tab pauses when asked to and picks up again; otherwise it trains 
   measured.hiddenTab = { hiddenSteps, pauseMs: Date.now() - t0 };
 });
 
-test('every control is safe to click at any moment', { timeout: RUN_MS }, async (t) => {
-  t.diagnostic(`clicks in the order of LAB_SEED=${SEED}`);
+test('every control is safe to click at any moment', { timeout: RUN_MS }, async () => {
+  console.log(`# random clicks from seed ${SEED} (LAB_SEED=${SEED} replays them)`);
   const replay = `(replay with LAB_SEED=${SEED})`;
   await page.click('#resume');
   await waitForState(page, 'training', 30_000);
   const controls = ['#train', '#pause', '#resume', '#step', '#reset', '#fit-predictors', '#interpolate', '#compare', '#compare-stop', '#save-model', '#clear-pad'];
-  const random = seededRandom(SEED);
+  const random = splitmix(SEED);
   const clicked = [];
   // Disabled or not, in every order, fast: force skips the wait for them to be enabled. A click
   // that fails (the control gone or hidden) is a failure of the page, said with the seed.
