@@ -129,13 +129,17 @@ export class LossChart {
   }
 
   #options() {
-    const axis = (label) => ({
+    // Sized like the old hand-drawn chart's margins: tick labels, then the axis title.
+    const axis = (label, more) => ({
       label,
+      labelSize: 18,
+      labelGap: 0,
       font: FONT,
       labelFont: FONT,
       stroke: COLORS.text,
       grid: { stroke: COLORS.grid, width: 1 },
       ticks: { stroke: COLORS.axis, width: 1 },
+      ...more,
     });
     return {
       ...this.#size(),
@@ -145,7 +149,15 @@ export class LossChart {
         x: { time: false, range: (u, min, max) => [0, Math.max(10, max ?? 0)] },
         y: { distr: 3, log: 10, range: (u, min, max) => (min > 0 ? uPlot.rangeLog(min, max, 10, false) : [0.01, 1]) },
       },
-      axes: [axis('training step'), axis('loss (MSE, log scale)')],
+      axes: [
+        axis('training step', { incrs: STEP_INCREMENTS, size: 28 }),
+        axis('loss (MSE, log scale)', {
+          size: 44,
+          splits: (u, i, min, max) => logTicks(min, max),
+          // uPlot passes null for ticks it leaves unlabelled for want of room.
+          values: (u, ticks) => ticks.map((v) => (v == null ? '' : String(Number(v.toPrecision(2))))),
+        }),
+      ],
       series: [
         {},
         ...this.#series.flatMap(({ name, colors }) => {
@@ -176,6 +188,27 @@ export class LossChart {
     if (this.#host.clientWidth === 0) return; // not laid out: nothing to draw
     this.#plot.setSize(this.#size());
   }
+}
+
+// Whole steps between x ticks: 1, 2, 5, 10, 20, 50, ...
+const STEP_INCREMENTS = Array.from({ length: 24 }, (_, i) => [1, 2, 5][i % 3] * 10 ** Math.floor(i / 3));
+
+/** Log-axis ticks: decades, or 1-2-5 (then every mantissa) where decades would be too few. */
+function logTicks(lo, hi) {
+  const candidates = (mantissas) => {
+    const ticks = [];
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+      for (const m of mantissas) {
+        const v = Number((m * 10 ** e).toPrecision(2));
+        if (v >= lo * 0.999 && v <= hi * 1.001) ticks.push(v);
+      }
+    }
+    return ticks;
+  };
+  let ticks = candidates([1]);
+  if (ticks.length < 3) ticks = candidates([1, 2, 5]);
+  if (ticks.length < 3) ticks = candidates([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  return ticks;
 }
 
 function emptySeries() {
