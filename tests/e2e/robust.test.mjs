@@ -320,7 +320,7 @@ test('a hidden tab pauses when asked to and picks up again; otherwise it trains 
 });
 
 test('every control is safe to click at any moment', { timeout: RUN_MS }, async () => {
-  console.log(`# random clicks from seed ${SEED} (LAB_SEED=${SEED} replays them)`);
+  console.log(`random clicks from seed ${SEED} (LAB_SEED=${SEED} replays them)`);
   const replay = `(replay with LAB_SEED=${SEED})`;
   await page.click('#resume');
   await waitForState(page, 'training', 30_000);
