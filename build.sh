@@ -26,8 +26,6 @@ WASM_TARGET="$LAB_CACHE/wasm-target"
 TOOLS="$LAB_CACHE/tools"
 CRATE=autoencoder_lab
 PORT="${PORT:-8000}"
-# Arguments for headless Chromium with a WebGPU adapter and no GPU (SwiftShader, a CPU Vulkan).
-CHROMIUM_WEBGPU_FLAGS=(--enable-unsafe-webgpu --enable-features=Vulkan --use-vulkan=swiftshader --use-webgpu-adapter=swiftshader)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -101,8 +99,8 @@ ensure_chromium() {
 
 ensure_node_modules() {
   command -v npm >/dev/null || apt_install nodejs npm
-  if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    log "installing npm packages (playwright-core; it uses Debian's chromium, it downloads no browser)"
+  if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/uplot ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    log "installing npm packages (uplot for the page, playwright-core for its tests; it uses Debian's chromium, it downloads no browser)"
     npm ci --no-audit --no-fund --silent
   fi
 }
@@ -127,10 +125,19 @@ build_data() {
   node tools/export-web-data.mjs --data-dir data/mnist --out www/data
 }
 
+# The page's one library from npm (uPlot, for the loss charts) is served from www/vendor, copied
+# from node_modules: the page loads nothing from a CDN.
+build_vendor() {
+  ensure_node_modules
+  mkdir -p www/vendor
+  cp node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css node_modules/uplot/LICENSE www/vendor/
+}
+
 cmd_build() {
   build_wasm
   build_data
-  log "built: www/pkg ($(du -sh www/pkg | cut -f1)), www/data ($(du -sh www/data | cut -f1))"
+  build_vendor
+  log "built: www/pkg ($(du -sh www/pkg | cut -f1)), www/data ($(du -sh www/data | cut -f1)), www/vendor"
 }
 
 # The page's Content-Security-Policy goes out as a header too (tools/serve.py says why).
@@ -173,7 +180,7 @@ test_browser() {
   ensure_wasm_bindgen
   log "browser tests (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader)"
   # The runner's default 20 s per run is far too short for a software GPU compiling its kernels
-  # (the four tests take about 5 minutes on 2 cores).
+  # (the browser tests take minutes on 2 cores).
   export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-900}"
   wasm_cargo test --profile web --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}" "${WASM_TEST_FLAGS[@]}" --test web
 }

@@ -175,8 +175,12 @@ test('a finished run is kept in the browser and offered on the next visit', { ti
   await page.waitForFunction(() => document.getElementById('status-message').textContent.startsWith('Done'), null, {
     timeout: RUN_MS,
   });
-  // Keeping happens just after "Done": give IndexedDB a moment, then come back.
-  await page.waitForTimeout(1000);
+  // Keeping happens just after "Done": wait until IndexedDB holds it, then come back.
+  const loadedAt = await page.evaluate(() => Date.now() - performance.now()); // kept after this
+  for (const deadline = Date.now() + 30_000; !(await page.evaluate(keptSince, ['conv', loadedAt])); ) {
+    assert.ok(Date.now() < deadline, 'the finished model was kept in IndexedDB within 30 s');
+    await page.waitForTimeout(250);
+  }
   await page.goto(`${LAB_URL}?backend=cpu`);
   await waitForState(page, 'ready', READY_MS);
   const offer = page.locator('#kept-offer button[data-kind="conv"]');
@@ -184,6 +188,32 @@ test('a finished run is kept in the browser and offered on the next visit', { ti
   await offer.click();
   await page.waitForFunction(() => document.getElementById('keep-status').textContent.startsWith('Loaded the kept conv model'));
 });
+
+/**
+ * In the page: whether its IndexedDB keeps a model of `kind` saved after `since` (ms since the
+ * epoch). It opens the database only once it exists: opening a missing one would make it, empty,
+ * and the page's own first open would then find no store in it.
+ */
+async function keptSince([kind, since]) {
+  const names = (await indexedDB.databases()).map((d) => d.name);
+  if (!names.includes('autoencoder-lab')) return false;
+  const db = await new Promise((resolve, reject) => {
+    const req = indexedDB.open('autoencoder-lab');
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  try {
+    if (!db.objectStoreNames.contains('models')) return false;
+    const kept = await new Promise((resolve, reject) => {
+      const req = db.transaction('models').objectStore('models').get(kind);
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    return !!kept && Date.parse(kept.savedAt) >= since;
+  } finally {
+    db.close();
+  }
+}
 
 test('no console errors, page errors or failed requests', () => {
   assert.deepEqual(problems, []);

@@ -134,11 +134,15 @@ test('bad values are refused next to their fields', async () => {
 
 test('clicking Train twice fast starts one run', { timeout: READY_MS }, async () => {
   await setSettings({ model: 'conv', subset: PAUSED_SUBSET, epochs: '1' });
+  // body[data-runs]: how many presses of Train the page has taken up as a fresh run.
+  const runs = () => page.evaluate(() => Number(document.body.dataset.runs ?? 0));
+  const before = await runs();
   await page.evaluate(() => {
     const train = document.getElementById('train');
     train.click();
     train.click(); // lands while the first click is starting the run: must do nothing
   });
+  assert.equal(await runs(), before + 1, 'two fast clicks start one run');
   // The first click made the page busy at once; a fast backend may finish before we look.
   await waitForState(['training', 'ready'], READY_MS);
   if ((await state()) === 'training') {

@@ -5,7 +5,8 @@
 //
 // LAB_LONG=1 runs the memory checks at the issue's length (1,000 then 2,000 steps on WebGPU as
 // well as on the CPU; about 25 minutes on SwiftShader); without it the WebGPU check compares 64
-// with 128 steps, the CPU one 1,000 with 2,000.
+// with 128 steps, the CPU one 1,000 with 2,000. LAB_SEED replays the random clicks; the seed in use
+// is printed.
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -13,8 +14,10 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LAB_URL, assertServerUp } from './browser.mjs';
 import { canvasStats, drawOnPad, isDrawn, openPage, setSettings as setSettingsOf, waitForState } from './pagekit.mjs';
+import { seedFrom, shuffled, splitmix } from '../random.mjs';
 
 const LONG = process.env.LAB_LONG === '1';
+const SEED = seedFrom('LAB_SEED');
 const READY_MS = 180_000;
 const RUN_MS = LONG ? 3_600_000 : 600_000;
 const CPU_STEPS = 1000;
@@ -317,19 +320,27 @@ test('a hidden tab pauses when asked to and picks up again; otherwise it trains 
 });
 
 test('every control is safe to click at any moment', { timeout: RUN_MS }, async () => {
+  console.log(`random clicks from seed ${SEED} (LAB_SEED=${SEED} replays them)`);
+  const replay = `(replay with LAB_SEED=${SEED})`;
   await page.click('#resume');
   await waitForState(page, 'training', 30_000);
   const controls = ['#train', '#pause', '#resume', '#step', '#reset', '#fit-predictors', '#interpolate', '#compare', '#compare-stop', '#save-model', '#clear-pad'];
-  // Disabled or not, in every order, fast: force skips the wait for them to be enabled.
+  const random = splitmix(SEED);
+  const clicked = [];
+  // Disabled or not, in every order, fast: force skips the wait for them to be enabled. A click
+  // that fails (the control gone or hidden) is a failure of the page, said with the seed.
   for (let round = 0; round < 4; round++) {
-    for (const selector of controls.toSorted(() => Math.random() - 0.5)) {
-      await page.click(selector, { force: true, timeout: 2000 }).catch(() => {});
+    for (const selector of shuffled(controls, random)) {
+      clicked.push(selector);
+      await page.click(selector, { force: true, timeout: 2000 }).catch((err) => {
+        throw new Error(`click ${clicked.length} (${selector}) failed ${replay}: ${err.message}`);
+      });
       await page.waitForTimeout(40);
     }
   }
-  await page.click('#compare-stop', { force: true }).catch(() => {});
+  await page.click('#compare-stop', { force: true });
   await waitForState(page, ['ready', 'paused', 'training'], RUN_MS);
-  assert.doesNotMatch(await statusText(), /Unexpected error/);
+  assert.doesNotMatch(await statusText(), /Unexpected error/, `after the clicks ${clicked.join(' ')} ${replay}`);
   // Still works: a fresh run trains.
   if ((await state()) === 'training') await page.click('#pause');
   await waitForState(page, ['ready', 'paused'], RUN_MS);

@@ -11,25 +11,14 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ChunkCache, DataError, chunksFor, fetchIndex } from '../../www/js/data.js';
+import { seedFrom, splitmix } from '../random.mjs';
 
 const DATA = join(dirname(fileURLToPath(import.meta.url)), '../../www/data');
 const CASES = Number(process.env.FUZZ_CASES ?? 2000);
-const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+const SEED = seedFrom('FUZZ_SEED');
 const CASE_MS = 5000;
 
 console.log(`# data.js fuzz: ${CASES} cases per target, seed ${SEED} (FUZZ_SEED=${SEED} replays it)`);
-
-/** SplitMix64: small and seedable, so a failing case can be replayed. */
-function splitmix(seed) {
-  let state = BigInt(seed);
-  return () => {
-    state = (state + 0x9e3779b97f4a7c15n) & 0xffffffffffffffffn;
-    let z = state;
-    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
-    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
-    return Number((z ^ (z >> 31n)) >> 11n) / 2 ** 53;
-  };
-}
 
 const random = splitmix(SEED);
 const int = (n) => Math.floor(random() * n);

@@ -3,23 +3,22 @@
 // table of what each reached, and a conclusion drawn from those numbers. The fair variant gives
 // both the same code size, to separate architecture from the 3-number bottleneck.
 import { LossChart } from './chart.js';
-import { formatLoss, formatNumber } from './ui.js';
+import { KNN_K, LINEAR_EPOCHS, PREDICT_TRAIN } from './constants.js';
+import { $, formatLoss, formatNumber } from './ui.js';
 
-const $ = (id) => document.getElementById(id);
 const MODELS = ['dense', 'conv'];
 const NAMES = { dense: 'dense', conv: 'convolutional' };
 const STEPS_PER_CALL = 4;
-// The predictors learn from at most this many training codes: enough for a stable accuracy,
-// few enough that encoding them stays quick on a software GPU.
-const PREDICT_TRAIN = 5000;
 
-const psnr = (mse) => 10 * Math.log10(1 / Math.max(mse, 1e-12));
+// As psnr in src/train.rs, floor included (f32::MIN_POSITIVE), so the page and the command line
+// give a perfect reconstruction the same finite figure.
+const F32_MIN_POSITIVE = 2 ** -126;
+const psnr = (mse) => 10 * Math.log10(1 / Math.max(mse, F32_MIN_POSITIVE));
 
 export class Compare {
   #chart;
   #stop = false;
   #results = new Map(); // variant ("seed" or the shared code size) -> finished rows, this session
-  running = false;
 
   constructor() {
     this.#chart = new LossChart($('compare-chart'), {
@@ -41,7 +40,6 @@ export class Compare {
    * to the table's rows.
    */
   async run({ settings, latent, makeLab, say }) {
-    this.running = true;
     this.#stop = false;
     this.#chart.clear();
     this.#showTable(null);
@@ -75,9 +73,9 @@ export class Compare {
       while (!this.#stop && rows[0].steps < total) {
         for (const [i, row] of rows.entries()) {
           const epochBefore = row.lab.snap.epoch;
-          const { losses, ms } = await row.lab.step(STEPS_PER_CALL);
+          const losses = await row.lab.step(STEPS_PER_CALL);
           // The first call compiles kernels: leave it out of images/s.
-          if (row.steps > 0) row.ms += ms;
+          if (row.steps > 0) row.ms += row.lab.lastMs;
           else row.firstCall = losses.length;
           row.steps += losses.length;
           for (const l of losses) {
@@ -98,7 +96,7 @@ export class Compare {
       for (const row of rows) {
         say(`Comparing: measuring the ${NAMES[row.model]} model…`);
         row.testMse = await row.lab.evaluate();
-        const report = await row.lab.fitPredictors(PREDICT_TRAIN, 5, 10);
+        const report = await row.lab.fitPredictors(PREDICT_TRAIN, KNN_K, LINEAR_EPOCHS);
         row.knn = report.knnAccuracy;
         row.linear = report.linearAccuracy;
         const timedImages = (row.steps - row.firstCall) * settings.batchSize;
@@ -110,7 +108,6 @@ export class Compare {
       $('compare-conclusion').textContent = this.#conclusion(rows, latent);
       return rows;
     } finally {
-      this.running = false;
       await Promise.all(labs.map((lab) => lab.free()));
     }
   }

@@ -12,12 +12,11 @@ const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
 // A few requests in flight hide the per-request latency of a remote server without flooding it.
 const PARALLEL_FETCHES = 4;
 
-/** An error about the data files, with the file it concerns, worded for the status line. */
+/** An error about the data files, worded for the status line. */
 export class DataError extends Error {
-  constructor(message, file = null) {
+  constructor(message) {
     super(message);
     this.name = 'DataError';
-    this.file = file;
   }
 }
 
@@ -32,15 +31,13 @@ export async function fetchIndex() {
   }
   if (!response.ok) {
     throw new DataError(
-      `data/index.json: HTTP ${response.status}; make the data with ./build.sh build`,
-      'index.json',
-    );
+      `data/index.json: HTTP ${response.status}; make the data with ./build.sh build`);
   }
   let index;
   try {
     index = await response.json();
   } catch {
-    throw new DataError('data/index.json is not valid JSON; rebuild it with ./build.sh build', 'index.json');
+    throw new DataError('data/index.json is not valid JSON; rebuild it with ./build.sh build');
   }
   checkIndex(index);
   return index;
@@ -48,7 +45,7 @@ export async function fetchIndex() {
 
 function checkIndex(index) {
   const fail = (what) => {
-    throw new DataError(`data/index.json: ${what}; rebuild it with ./build.sh build`, 'index.json');
+    throw new DataError(`data/index.json: ${what}; rebuild it with ./build.sh build`);
   };
   if (index?.image_side !== IMAGE_SIDE) fail(`image_side is ${index?.image_side}, expected ${IMAGE_SIDE}`);
   const chunkSize = index.chunk_size;
@@ -144,11 +141,11 @@ async function fetchChunk(entry, signal, onBytes) {
     response = await fetch(url, { signal });
   } catch (err) {
     if (err.name === 'AbortError') throw err;
-    throw new DataError(`could not fetch ${entry.file} (${err.message})`, entry.file);
+    throw new DataError(`could not fetch ${entry.file} (${err.message})`);
   }
   if (!response.ok) {
     const hint = response.status === 404 ? ': the file is missing; rebuild the data with ./build.sh build' : '';
-    throw new DataError(`${entry.file}: HTTP ${response.status}${hint}`, entry.file);
+    throw new DataError(`${entry.file}: HTTP ${response.status}${hint}`);
   }
   // Read the body in pieces so the progress bar moves within a chunk, into a buffer of the
   // size the index promises: a longer body is refused without growing memory.
@@ -161,9 +158,7 @@ async function fetchChunk(entry, signal, onBytes) {
     if (length + value.length > bytes.length) {
       await reader.cancel();
       throw new DataError(
-        `${entry.file} is longer than the ${entry.bytes} bytes the index lists; rebuild the data with ./build.sh build`,
-        entry.file,
-      );
+        `${entry.file} is longer than the ${entry.bytes} bytes the index lists; rebuild the data with ./build.sh build`);
     }
     bytes.set(value, length);
     length += value.length;
@@ -173,7 +168,7 @@ async function fetchChunk(entry, signal, onBytes) {
     // A server that adds Content-Encoding: gzip to .gz files makes the browser unpack them.
     const encoding = response.headers.get('content-encoding');
     const hint = encoding ? ` (the server sent it with Content-Encoding: ${encoding})` : ' (truncated?)';
-    throw new DataError(`${entry.file}: got ${length} bytes, the index lists ${entry.bytes}${hint}`, entry.file);
+    throw new DataError(`${entry.file}: got ${length} bytes, the index lists ${entry.bytes}${hint}`);
   }
   return bytes;
 }
@@ -181,14 +176,12 @@ async function fetchChunk(entry, signal, onBytes) {
 async function checkDigest(entry, bytes) {
   if (!globalThis.crypto?.subtle) {
     // WebCrypto (and WebGPU) exist only in secure contexts.
-    throw new DataError('this page needs https or localhost (a secure context) to check the data', entry.file);
+    throw new DataError('this page needs https or localhost (a secure context) to check the data');
   }
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   const hex = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
   if (hex !== entry.sha256) {
     throw new DataError(
-      `${entry.file} is corrupt: its SHA-256 does not match the index; rebuild the data with ./build.sh build`,
-      entry.file,
-    );
+      `${entry.file} is corrupt: its SHA-256 does not match the index; rebuild the data with ./build.sh build`);
   }
 }

@@ -1,6 +1,8 @@
 // The main thread's side of the training worker (worker.js): a promise per command, and a
-// RemoteLab per Lab living in the worker. Nothing here blocks: the page keeps drawing while a
-// step runs.
+// RemoteLab per Lab living in the worker, with a method for each of protocol.js's LAB_METHODS.
+// Nothing here blocks: the page keeps drawing while a step runs. When the worker dies, every
+// call in flight is rejected with WorkerGone, which the page's recovery relies on.
+import { LAB_METHODS } from './protocol.js';
 
 /** The worker is gone (a trap in the wasm, the device lost): make a new one to go on. */
 export class WorkerGone extends Error {
@@ -32,27 +34,30 @@ export class LabWorker {
     return this.#gone;
   }
 
-  /** Sends one command; `transfer` lists buffers handed over rather than copied. */
-  call(command, args = {}, lab = undefined, transfer = []) {
+  /**
+   * Sends one command with positional `args`; resolves to the worker's answer, { value, snap?,
+   * ms }. Arguments are copied, never transferred: the page keeps what it sends.
+   */
+  call(command, args = [], lab = undefined) {
     if (this.#gone) return Promise.reject(new WorkerGone(this.#gone));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, command });
-      this.#worker.postMessage({ id, command, lab, args }, transfer);
+      this.#worker.postMessage({ id, command, lab, args });
     });
   }
 
   async init() {
-    return this.call('init');
+    await this.call('init');
   }
 
   async createLab(backend) {
-    const { lab, snap } = await this.call('create', { backend });
-    return new RemoteLab(this, lab, snap);
+    const { value } = await this.call('create', [backend]);
+    return new RemoteLab(this, value.lab, value.snap);
   }
 
-  prepareDrawing(ink, width, height) {
-    return this.call('prepareDrawing', { ink, width, height }, undefined, [ink.buffer]);
+  async prepareDrawing(ink, width, height) {
+    return (await this.call('prepareDrawing', [ink, width, height])).value;
   }
 
   /** Stops the worker; every call in flight fails with `why`. */
@@ -70,7 +75,7 @@ export class LabWorker {
     if (!call) return;
     this.#pending.delete(data.id);
     if (data.error === undefined) {
-      call.resolve(data.value);
+      call.resolve(data);
     } else if (data.fatal) {
       call.reject(new WorkerGone(data.error));
       this.#die(`the training worker crashed in ${call.command}: ${data.error}`);
@@ -95,99 +100,41 @@ export class LabWorker {
 
 /**
  * One Lab in the worker. `snap` holds its counters as of the last answer, so the page can read
- * them at any time without asking.
+ * them at any time without asking; `lastMs` is the time the worker spent on the last call
+ * (training time, without the waits in the queue).
  */
 export class RemoteLab {
   constructor(worker, id, snap) {
     this.worker = worker;
     this.id = id;
     this.snap = snap;
+    this.lastMs = 0;
   }
 
   get backend() {
     return this.snap.backend;
   }
 
-  async #call(command, args, transfer) {
-    const value = await this.worker.call(command, args, this.id, transfer);
-    if (value?.snap) this.snap = value.snap;
+  async call(command, ...args) {
+    const { value, snap, ms } = await this.worker.call(command, args, this.id);
+    if (snap) this.snap = snap;
+    this.lastMs = ms;
     return value;
   }
 
-  /** Chunks are copied, not transferred: the page keeps them to load them again later. */
-  async addData(split, chunks) {
-    return (await this.#call('addData', { split, chunks })).images;
-  }
-
-  async clearData() {
-    await this.#call('clearData');
-  }
-
-  async reset(model, batchSize, learningRate, seed, latent = 0) {
-    await this.#call('reset', { model, batchSize, learningRate, seed, latent });
-  }
-
-  /** Resolves to the file's training summary (JSON text) once the model is loaded. */
-  async load(bytes, model, batchSize, learningRate, seed) {
-    return (await this.#call('load', { bytes, model, batchSize, learningRate, seed })).summary;
-  }
-
-  save(summary) {
-    return this.#call('save', { summary });
-  }
-
-  /** Up to `steps` batches; resolves to { losses, ms } (ms: time the worker spent on them). */
-  async step(steps) {
-    const { losses, ms } = await this.#call('step', { steps });
-    return { losses, ms };
-  }
-
-  evaluate() {
-    return this.#call('evaluate');
-  }
-
-  testPixels(start, count) {
-    return this.#call('testPixels', { start, count });
-  }
-
-  testLabels(start, count) {
-    return this.#call('testLabels', { start, count });
-  }
-
-  reconstruct(pixels) {
-    return this.#call('reconstruct', { pixels });
-  }
-
-  read(pixels) {
-    return this.#call('read', { pixels });
-  }
-
-  fitPredictors(maxTrain, k, linearEpochs) {
-    return this.#call('fitPredictors', { maxTrain, k, linearEpochs });
-  }
-
-  setProjection(kind, x, y) {
-    return this.#call('setProjection', { kind, x, y });
-  }
-
-  map() {
-    return this.#call('map');
-  }
-
-  decodePoint(x, y) {
-    return this.#call('decodePoint', { x, y });
-  }
-
-  interpolate(a, b, points) {
-    return this.#call('interpolate', { a, b, points });
-  }
-
+  /** { gpu: { bytesInUse, bytesReserved, allocations } | null, heapBytes, wasmBytes } */
   memory() {
-    return this.#call('memory');
+    return this.call('memory');
   }
 
   async free() {
     if (this.worker.gone) return;
-    await this.#call('free').catch(() => {});
+    await this.call('free').catch(() => {});
   }
+}
+
+for (const name of LAB_METHODS) {
+  RemoteLab.prototype[name] = function (...args) {
+    return this.call(name, ...args);
+  };
 }

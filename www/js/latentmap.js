@@ -2,8 +2,6 @@
 // digit marked. Pointer down or drag on the map asks for the decoder's image at that point.
 // The canvas carries data-points and data-picked ("x,y" of the last pick) for page tests.
 
-import { clearCanvas } from './chart.js';
-
 // Ten hues that stay apart for common colour-vision deficiencies (Tableau 10).
 export const DIGIT_COLORS = [
   '#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
@@ -77,10 +75,6 @@ export class LatentMap {
   mark(point) {
     this.#marker = point;
     this.#draw();
-  }
-
-  get hasPoints() {
-    return !!this.#points;
   }
 
   #pick(e) {
@@ -162,4 +156,23 @@ function crosshair(ctx, x, y, color) {
   ctx.moveTo(x, y - 8);
   ctx.lineTo(x, y + 8);
   ctx.stroke();
+}
+
+/**
+ * Sizes `canvas`'s pixels to its layout size at the screen's pixel ratio (sharp on high-DPI
+ * screens), clears it, and scales `ctx` so drawing is in CSS pixels. Returns the size in CSS
+ * pixels, or null while the canvas is not laid out (nothing to draw).
+ */
+function clearCanvas(canvas, ctx) {
+  const dpr = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  if (width === 0 || height === 0) return null;
+  if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
+    canvas.width = Math.round(width * dpr);
+    canvas.height = Math.round(height * dpr);
+  }
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  return { width, height };
 }

@@ -1,8 +1,7 @@
 // Showing what the predictors found: accuracies, the confusion matrix, and the three likeliest
 // digits for the drawing. DOM only; the numbers come from the wasm Lab.
 import { DIGIT_COLORS } from './latentmap.js';
-
-const $ = (id) => document.getElementById(id);
+import { $ } from './ui.js';
 const percent = (v) => `${(100 * v).toFixed(1)}%`;
 
 export class PredictView {

@@ -45,10 +45,6 @@ export async function keptModel(kind) {
   return (await transact('readonly', (store) => store.get(kind))) ?? null;
 }
 
-export function forgetModel(kind) {
-  return transact('readwrite', (store) => store.delete(kind));
-}
-
 /** Offers `bytes` as a file download named `name`. */
 export function downloadFile(bytes, name) {
   const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));

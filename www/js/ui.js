@@ -1,14 +1,31 @@
-// Everything that touches the DOM and the canvases; no training logic here.
+// The page's controls, status line, facts and digit tiles: the only module that looks up these
+// elements. The panels with views of their own (chart.js, draw.js, predict.js, latentmap.js,
+// compare.js) each touch only their own elements. No training logic here.
 import { GRID_DIGITS, IMAGE_PIXELS, IMAGE_SIDE } from './constants.js';
 
-const $ = (id) => {
+/** The element with this id; a page without it is a broken page, said at once. */
+export const $ = (id) => {
   const el = document.getElementById(id);
   if (!el) throw new Error(`the page has no #${id}`);
   return el;
 };
 
 export const FIELDS = ['backend', 'model', 'subset', 'epochs', 'batchSize', 'learningRate', 'seed'];
-const BUTTONS = ['train', 'pause', 'resume', 'step', 'reset'];
+// Every control state.js enables by mode, by name -> element id.
+const CONTROLS = {
+  train: 'train',
+  pause: 'pause',
+  resume: 'resume',
+  step: 'step',
+  reset: 'reset',
+  fitPredictors: 'fit-predictors',
+  interpolate: 'interpolate',
+  projection: 'map-projection',
+  compare: 'compare',
+  compareStop: 'compare-stop',
+  saveModel: 'save-model',
+  loadModel: 'load-model',
+};
 
 const number = new Intl.NumberFormat('en-US');
 
@@ -16,11 +33,12 @@ export class View {
   constructor() {
     this.form = $('settings');
     this.fields = Object.fromEntries(FIELDS.map((f) => [f, $(f)]));
-    this.buttons = Object.fromEntries(BUTTONS.map((b) => [b, $(b)]));
+    this.controls = Object.fromEntries(Object.entries(CONTROLS).map(([name, id]) => [name, $(id)]));
     this.retryButton = $('retry');
     this.clearPadButton = $('clear-pad');
-    this.chartCanvas = $('loss-chart');
+    this.chartElement = $('loss-chart');
     this.padCanvas = $('pad');
+    this.mapCanvas = $('latent-map');
     this.grid = this.#buildGrid();
   }
 
@@ -94,10 +112,25 @@ export class View {
     }
   }
 
-  /** enabled: { train, pause, resume, step, reset } booleans; `fields` enables the form. */
+  /** enabled: a boolean per control named in CONTROLS; `fields` enables the form. */
   setEnabled(enabled, fields = true) {
-    for (const b of BUTTONS) this.buttons[b].disabled = !enabled[b];
+    for (const [name, el] of Object.entries(this.controls)) el.disabled = !enabled[name];
     for (const f of FIELDS) this.fields[f].disabled = !fields;
+  }
+
+  /** The field errors shown now, field -> message. */
+  visibleErrors() {
+    return Object.fromEntries(FIELDS.map((f) => [f, $(`${f}-error`).textContent]).filter(([, text]) => text));
+  }
+
+  /** "Keep training while this tab is hidden". */
+  get trainWhileHidden() {
+    return $('train-hidden').checked;
+  }
+
+  /** The compare panel's code size: 0 for the seed's sizes. */
+  get compareLatent() {
+    return Number($('compare-latent').value);
   }
 
   setSettingsNote(visible) {
@@ -127,6 +160,81 @@ export class View {
 
   setLatestTest(mse) {
     setOutput($('latest-test'), mse);
+  }
+
+  /** The memory line; `figures` also go on its data attributes for the page tests. */
+  setMemory(text, figures) {
+    const el = $('memory');
+    el.textContent = text;
+    Object.assign(el.dataset, figures);
+  }
+
+  setKeepStatus(text) {
+    $('keep-status').textContent = text;
+  }
+
+  /** offers: [{ kind, label }]; onPick(kind) when one is clicked. */
+  offerKeptModels(offers, onPick) {
+    const el = $('kept-offer');
+    el.replaceChildren(
+      ...offers.map(({ kind, label }) => {
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.textContent = label;
+        button.dataset.kind = kind;
+        button.addEventListener('click', () => onPick(kind));
+        return button;
+      }),
+    );
+    el.hidden = offers.length === 0;
+  }
+
+  // --- latent map and interpolation -----------------------------------------------------------
+
+  /** The map's choices: PCA always; for a small code, also each pair of its own axes. */
+  setProjectionChoices(latent) {
+    const select = this.controls.projection;
+    select.replaceChildren(new Option('PCA (2 main directions)', 'pca'));
+    for (let a = 0; latent <= 4 && a < latent; a++) {
+      for (let b = a + 1; b < latent; b++) select.append(new Option(`code numbers ${a + 1} and ${b + 1}`, `${a},${b}`));
+    }
+  }
+
+  get projection() {
+    return this.controls.projection.value;
+  }
+
+  set projection(value) {
+    this.controls.projection.value = value;
+  }
+
+  /** The decoder's image at the picked point, or null with a caption saying why there is none. */
+  showMapDecoded(pixels, caption) {
+    showTile($('map-decoded'), $('map-decoded-caption'), pixels, caption);
+  }
+
+  /** The two test digit numbers typed for interpolation, as text. */
+  interpolationEnds() {
+    return [$('interp-a').value, $('interp-b').value];
+  }
+
+  setInterpolationError(text) {
+    $('interp-error').textContent = text;
+  }
+
+  /** pixels: Float32Array count * 784, or null to empty the strip. */
+  showInterpolation(pixels, count = 0) {
+    const strip = $('interp-strip');
+    strip.replaceChildren();
+    for (let i = 0; pixels && i < count; i++) {
+      const canvas = document.createElement('canvas');
+      canvas.width = IMAGE_SIDE;
+      canvas.height = IMAGE_SIDE;
+      canvas.className = 'tile';
+      drawDigit(canvas, pixels, i * IMAGE_PIXELS);
+      strip.append(canvas);
+    }
+    strip.dataset.filled = pixels ? 'yes' : 'no';
   }
 
   // --- reconstruction grid -------------------------------------------------------------------

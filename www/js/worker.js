@@ -1,14 +1,17 @@
 // The training worker: owns the wasm module, the device and every Lab, so that the page's main
 // thread only draws. Speaks the protocol of labworker.js:
 //
-//   in:  { id, command, lab?, args }      one command, answered once
-//   out: { id, value } | { id, error, fatal? }
+//   in:  { id, command, lab?, args }      one command, args positional, answered once
+//   out: { id, value, snap?, ms } | { id, error, fatal? }
 //        { event: 'deviceLost', reason, message }   the WebGPU device went away
 //
-// Commands run one at a time, in the order they came: a wasm-bindgen object refuses a second
-// call while an async one is pending, and the page relies on that order. Float32Array results
-// are transferred, not copied.
+// A command is one of protocol.js's LAB_METHODS, passed through to the Lab, or one of this
+// file's `commands`. Every answer about a Lab carries its counters (`snap`) and the time the
+// worker spent on the call (`ms`). Commands run one at a time, in the order they came: a
+// wasm-bindgen object refuses a second call while an async one is pending, and the page relies
+// on that order. Typed-array results are transferred, not copied.
 import init, { Lab, heapBytes, prepareDrawing } from '../pkg/autoencoder_lab.js';
+import { LAB_METHODS } from './protocol.js';
 
 let wasm = null; // the module's exports, for its memory size
 const labs = new Map();
@@ -46,132 +49,60 @@ function labOf(id) {
   return lab;
 }
 
-/** The counters the page shows, sent with every answer that can change them. */
+// The counters the page shows, read from the Lab's getters of these names after every call: a
+// new counter (a dispatch count, say) added here reaches every RemoteLab's `snap`.
+const SNAPSHOT = ['backend', 'model', 'parameterCount', 'latentSize', 'epoch', 'batch', 'batchesPerEpoch', 'steps', 'trainCount', 'testCount'];
+
 function snapshot(lab) {
-  return {
-    backend: lab.backend,
-    model: lab.model ?? null,
-    parameterCount: lab.parameterCount,
-    latentSize: lab.latentSize,
-    epoch: lab.epoch,
-    batch: lab.batch,
-    batchesPerEpoch: lab.batchesPerEpoch,
-    steps: lab.steps,
-    trainCount: lab.trainCount,
-    testCount: lab.testCount,
-  };
+  return Object.fromEntries(SNAPSHOT.map((f) => [f, lab[f] ?? null]));
 }
 
-/** Copies a wasm-bindgen object's fields out, then frees it. */
-function plain(object, fields) {
+/**
+ * A result as it can cross to the page: a wasm-bindgen object (a class instance holding a
+ * pointer into the wasm heap) becomes a plain copy of its getters and is freed; anything else
+ * passes as it is.
+ */
+function plain(value) {
+  if (!value || typeof value !== 'object' || typeof value.free !== 'function' || ArrayBuffer.isView(value)) return value;
   try {
-    return Object.fromEntries(fields.map((f) => [f, object[f]]));
+    const getters = Object.entries(Object.getOwnPropertyDescriptors(Object.getPrototypeOf(value)));
+    return Object.fromEntries(getters.filter(([, d]) => d.get).map(([name]) => [name, value[name]]));
   } finally {
-    object.free();
+    value.free();
   }
 }
 
-// Each command takes (lab, args) and returns { value, transfer? }.
+/** The buffers of the typed arrays in a result, handed to the page rather than copied. */
+function buffersOf(value) {
+  if (ArrayBuffer.isView(value)) return [value.buffer];
+  if (value && typeof value === 'object') return Object.values(value).flatMap((v) => (ArrayBuffer.isView(v) ? [v.buffer] : []));
+  return [];
+}
+
+/** A Lab method of LAB_METHODS, or its getter, with the page's arguments. */
+async function callLab(lab, command, args) {
+  const member = lab[command];
+  return plain(typeof member === 'function' ? await member.apply(lab, args) : member);
+}
+
+// Commands that are not Lab methods; each takes (lab or null, args, lab id).
 const commands = {
   async init() {
     wasm ??= await init();
-    return { value: null };
+    return null;
   },
 
-  async create(_, { backend }) {
+  async create(_, [backend]) {
     const lab = await Lab.create(backend);
     const id = nextLab++;
     labs.set(id, lab);
-    return { value: { lab: id, snap: snapshot(lab) } };
+    return { lab: id, snap: snapshot(lab) };
   },
 
   free(lab, _, id) {
     lab.free();
     labs.delete(id);
-    return { value: null };
-  },
-
-  addData(lab, { split, chunks }) {
-    let images = 0;
-    for (const bytes of chunks) images += lab.addData(split, bytes);
-    return { value: { images, snap: snapshot(lab) } };
-  },
-
-  clearData(lab) {
-    lab.clearData();
-    return { value: { snap: snapshot(lab) } };
-  },
-
-  reset(lab, { model, batchSize, learningRate, seed, latent = 0 }) {
-    lab.reset(model, batchSize, learningRate, seed, latent);
-    return { value: { snap: snapshot(lab) } };
-  },
-
-  load(lab, { bytes, model, batchSize, learningRate, seed }) {
-    const summary = lab.load(bytes, model, batchSize, learningRate, seed);
-    return { value: { summary, snap: snapshot(lab) } };
-  },
-
-  async save(lab, { summary }) {
-    const bytes = await lab.save(summary);
-    return { value: bytes, transfer: [bytes.buffer] };
-  },
-
-  async step(lab, { steps }) {
-    const t0 = performance.now();
-    const losses = await lab.step(steps);
-    const ms = performance.now() - t0;
-    return { value: { losses, ms, snap: snapshot(lab) }, transfer: [losses.buffer] };
-  },
-
-  async evaluate(lab) {
-    return { value: await lab.evaluate() };
-  },
-
-  testPixels(lab, { start, count }) {
-    const pixels = lab.testPixels(start, count);
-    return { value: pixels, transfer: [pixels.buffer] };
-  },
-
-  testLabels(lab, { start, count }) {
-    const labels = lab.testLabels(start, count);
-    return { value: labels, transfer: [labels.buffer] };
-  },
-
-  async reconstruct(lab, { pixels }) {
-    const out = await lab.reconstruct(pixels);
-    return { value: out, transfer: [out.buffer] };
-  },
-
-  async read(lab, { pixels }) {
-    const reading = plain(await lab.read(pixels), ['reconstruction', 'knn', 'linear', 'x', 'y']);
-    return { value: reading, transfer: [reading.reconstruction.buffer] };
-  },
-
-  async fitPredictors(lab, { maxTrain, k, linearEpochs }) {
-    const report = await lab.fitPredictors(maxTrain, k, linearEpochs);
-    const fields = ['knnAccuracy', 'linearAccuracy', 'k', 'trainCodes', 'testCodes', 'knnConfusion', 'linearConfusion', 'linearLosses'];
-    return { value: plain(report, fields) };
-  },
-
-  setProjection(lab, { kind, x, y }) {
-    lab.setProjection(kind, x, y);
-    return { value: null };
-  },
-
-  map(lab) {
-    const points = lab.mapPoints();
-    return { value: { points, explained: lab.mapExplained }, transfer: [points.buffer] };
-  },
-
-  async decodePoint(lab, { x, y }) {
-    const out = await lab.decodePoint(x, y);
-    return { value: out, transfer: [out.buffer] };
-  },
-
-  async interpolate(lab, { a, b, points }) {
-    const out = await lab.interpolate(a, b, points);
-    return { value: out, transfer: [out.buffer] };
+    return null;
   },
 
   /**
@@ -179,23 +110,17 @@ const commands = {
    * ever grows) and the GPU pool (WebGPU only).
    */
   memory(lab) {
-    const gpu = lab.gpuMemory;
-    const value = {
-      gpu: gpu ? plain(gpu, ['bytesInUse', 'bytesReserved', 'allocations']) : null,
-      heapBytes: heapBytes(),
-      wasmBytes: wasm.memory.buffer.byteLength,
-    };
-    return { value };
+    return { gpu: plain(lab.gpuMemory) ?? null, heapBytes: heapBytes(), wasmBytes: wasm.memory.buffer.byteLength };
   },
 
-  prepareDrawing(_, { ink, width, height }) {
-    const pixels = prepareDrawing(ink, width, height);
-    return { value: pixels, transfer: [pixels.buffer] };
+  prepareDrawing(_, [ink, width, height]) {
+    return prepareDrawing(ink, width, height);
   },
 };
 
 // Commands that need no Lab.
 const GLOBAL = new Set(['init', 'create', 'prepareDrawing']);
+const PASSED_TO_LAB = new Set(LAB_METHODS);
 
 let tail = Promise.resolve();
 
@@ -203,13 +128,16 @@ self.onmessage = ({ data }) => {
   tail = tail.then(() => handle(data));
 };
 
-async function handle({ id, command, lab, args = {} }) {
+async function handle({ id, command, lab: labId, args = [] }) {
   try {
-    const run = commands[command];
-    if (!run) throw new Error(`unknown command ${command}`);
+    if (!PASSED_TO_LAB.has(command) && !commands[command]) throw new Error(`unknown command ${command}`);
     if (!wasm && command !== 'init') throw new Error('the worker was not initialised');
-    const { value, transfer = [] } = await run(GLOBAL.has(command) ? null : labOf(lab), args, lab);
-    postMessage({ id, value }, transfer);
+    const lab = GLOBAL.has(command) ? null : labOf(labId);
+    const t0 = performance.now();
+    const value = PASSED_TO_LAB.has(command) ? await callLab(lab, command, args) : await commands[command](lab, args, labId);
+    const ms = performance.now() - t0;
+    const snap = lab && labs.has(labId) ? snapshot(lab) : undefined;
+    postMessage({ id, value, snap, ms }, buffersOf(value));
   } catch (err) {
     // A trap (a Rust panic under panic=abort, or memory exhausted) leaves the module's state
     // undefined: the page must start a new worker rather than call this one again. So does a

@@ -1,0 +1,163 @@
+// What the model learned, shown: the drawing pad's reconstruction, the predictors read from the
+// codes (accuracies, confusion matrix, guesses for the drawing), the latent map of the test
+// digits (a pick decodes that point) and the interpolation between two test digits.
+import { KNN_K, LINEAR_EPOCHS, PREDICT_TRAIN } from './constants.js';
+import { DrawingPad } from './draw.js';
+import { latestWins } from './latest.js';
+import { LatentMap } from './latentmap.js';
+import { WorkerGone } from './labworker.js';
+import { PredictView } from './predict.js';
+import { app, can, message, predictorsFresh, setMode, view } from './state.js';
+import { formatNumber } from './ui.js';
+
+const INTERPOLATION_POINTS = 8;
+
+const predictView = new PredictView();
+
+/** Reconstructs the pad's drawing (and reads it, once the predictors are fitted). */
+export const drawing = latestWins(reconstructDrawing);
+export const pad = new DrawingPad(view.padCanvas, { onInk: () => drawing() });
+const mapPick = latestWins(decodePick);
+const latentMap = new LatentMap(view.mapCanvas, { onPick: (x, y) => mapPick(x, y) });
+
+let drawingOutput = null; // the last reconstruction, shown beside a newer input until its own comes
+
+async function reconstructDrawing() {
+  if (pad.isEmpty || !app.worker || app.lostWhy) {
+    drawingOutput = null;
+    view.showDrawing(null, null, 'draw a digit');
+    predictView.showGuesses(null, 'Draw a digit to see what the predictors make of it.');
+    latentMap.mark(null);
+    return;
+  }
+  let input;
+  try {
+    input = await app.worker.prepareDrawing(pad.ink(), pad.width, pad.height);
+  } catch (err) {
+    // prepareDrawing refuses an empty pad ("nothing drawn"): say what to do.
+    drawingOutput = null;
+    view.showDrawing(null, null, /nothing drawn/i.test(message(err)) ? 'draw a digit' : message(err));
+    return;
+  }
+  if (drawing.superseded()) return; // drawn on meanwhile: take the newer ink
+  view.showDrawing(input, drawingOutput);
+  try {
+    if (!app.modelReady) {
+      view.showDrawing(input, null, 'model loading…');
+      return;
+    }
+    const result = predictorsFresh()
+      ? await app.lab.read(input).then((reading) => ({ output: reading.reconstruction, reading }))
+      : { output: await app.lab.reconstruct(input), reading: null };
+    drawingOutput = result.output;
+    if (!drawing.superseded() && !pad.isEmpty) {
+      view.showDrawing(input, result.output);
+      predictView.showGuesses(result.reading, guessesWhy());
+      latentMap.mark(result.reading ? [result.reading.x, result.reading.y] : null);
+    }
+  } catch (err) {
+    if (!(err instanceof WorkerGone)) view.setStatus(`Could not reconstruct the drawing: ${message(err)}`, 'error');
+  }
+}
+
+function guessesWhy() {
+  if (app.predictorsStep === null) return 'Fit the predictors to see guesses for your drawing.';
+  if (!predictorsFresh()) return 'The model changed since the predictors were fitted: fit them again.';
+  return '';
+}
+
+/** A new model: the predictors, the map and the interpolation start over. */
+export function forgetPredictors() {
+  app.predictorsStep = null;
+  predictView.showReport(null, "Fit the predictors to read digits from this model's codes.");
+  latentMap.clear('Fit the predictors to place the test digits on the map.');
+  view.showMapDecoded(null, 'click the map');
+  view.showInterpolation(null);
+}
+
+/** Encodes the images, fits k-NN and the linear classifier, scores them, and draws the map. */
+export async function fitPredictors() {
+  if (!can('fitPredictors')) return;
+  const previous = app.mode;
+  setMode('busy');
+  view.setStatus('Fitting the predictors: encoding the images…');
+  try {
+    const lab = app.lab;
+    const steps = app.trainedSteps;
+    const report = await lab.fitPredictors(PREDICT_TRAIN, KNN_K, LINEAR_EPOCHS);
+    app.predictorsStep = steps;
+    predictView.showReport(
+      report,
+      `Fitted on the codes of ${formatNumber(report.trainCodes)} training digits ` +
+        (app.loaded && steps === 0 ? `of the model loaded from ${app.loaded}; ` : `after ${formatNumber(steps)} steps; `) +
+        `accuracy on ${formatNumber(report.testCodes)} test digits (chance is 10%).`,
+    );
+    view.projection = 'pca';
+    await showMap();
+    view.setStatus(
+      `Predictors fitted: k-NN ${(100 * report.knnAccuracy).toFixed(1)}%, linear ${(100 * report.linearAccuracy).toFixed(1)}% ` +
+        'on the test digits. Draw a digit to see their guesses, or click the map.',
+    );
+  } catch (err) {
+    view.setStatus(`Could not fit the predictors: ${message(err)}`, 'error');
+  }
+  setMode(previous);
+  drawing();
+}
+
+export async function changeProjection() {
+  if (!predictorsFresh()) return;
+  const value = view.projection;
+  const [a, b] = value === 'pca' ? [0, 0] : value.split(',').map(Number);
+  try {
+    await app.lab.setProjection(value === 'pca' ? 'pca' : 'axes', a, b);
+    await showMap();
+    drawing();
+  } catch (err) {
+    view.setStatus(`Could not change the map: ${message(err)}`, 'error');
+  }
+}
+
+async function showMap() {
+  const value = view.projection;
+  const points = await app.lab.mapPoints();
+  const explained = await app.lab.mapExplained();
+  const axes =
+    value === 'pca'
+      ? [0, 1].map((i) => `principal direction ${i + 1} (${(100 * explained[i]).toFixed(0)}% of the variance)`)
+      : value.split(',').map((a) => `code number ${Number(a) + 1}`);
+  latentMap.show(points, app.testLabels, axes);
+  view.showMapDecoded(null, 'click the map');
+}
+
+/** Decodes the picked map point; while one decode runs, only the newest pick waits. */
+async function decodePick(x, y) {
+  if (!predictorsFresh()) {
+    view.showMapDecoded(null, 'fit the predictors again');
+    return;
+  }
+  try {
+    view.showMapDecoded(await app.lab.decodePoint(x, y));
+  } catch (err) {
+    view.setStatus(`Could not decode that point: ${message(err)}`, 'error');
+  }
+}
+
+export async function interpolate() {
+  const count = app.snap?.testCount ?? 0;
+  const [a, b] = view.interpolationEnds().map((text) => {
+    const t = text.trim();
+    return /^\d+$/.test(t) && Number(t) < count ? Number(t) : null;
+  });
+  if (a === null || b === null) {
+    view.setInterpolationError(`Enter two test digit numbers from 0 to ${count - 1} (the grid shows 0 to 15).`);
+    return;
+  }
+  view.setInterpolationError('');
+  if (!predictorsFresh()) return;
+  try {
+    view.showInterpolation(await app.lab.interpolate(a, b, INTERPOLATION_POINTS), INTERPOLATION_POINTS);
+  } catch (err) {
+    view.setStatus(`Could not interpolate: ${message(err)}`, 'error');
+  }
+}

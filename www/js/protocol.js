@@ -1,0 +1,26 @@
+// The Lab methods the page calls through the training worker, named once: labworker.js gives
+// RemoteLab a method of each name, and worker.js calls the wasm Lab's method of that name (or
+// reads its getter) with the same arguments. Arguments and results are the wasm export's
+// (src/web.rs), except that a wasm-bindgen object comes back as a plain copy of its getters.
+export const LAB_METHODS = [
+  'addData', // (split, chunk bytes) -> images added
+  'clearData', // ()
+  'reset', // (model, batchSize, learningRate, seed, latent) a fresh model
+  'load', // (file bytes, model, batchSize, learningRate, seed) -> the file's training summary (JSON)
+  'save', // (summary JSON) -> the model file's bytes
+  'step', // (steps) -> Float32Array of up to `steps` losses, never past an epoch's end
+  'evaluate', // () -> test MSE
+  'testPixels', // (start, count) -> Float32Array count * 784
+  'testLabels', // (start, count) -> Uint8Array
+  'reconstruct', // (pixels) -> Float32Array
+  'read', // (pixels of one digit) -> { reconstruction, knn, linear, x, y }
+  'fitPredictors', // (maxTrain, k, linearEpochs) -> { knnAccuracy, linearAccuracy, ..., knnConfusion, linearConfusion }
+  'setProjection', // ('pca' | 'axes', x, y)
+  'mapPoints', // () -> Float32Array [x0, y0, x1, y1, ...] of every test digit
+  'mapExplained', // getter: Float32Array, each map axis's share of the variance (PCA)
+  'decodePoint', // (x, y) on the map -> Float32Array(784)
+  'interpolate', // (test digit a, test digit b, points) -> Float32Array points * 784
+];
+
+// Worker commands that are not Lab methods: init() and create(backend), prepareDrawing(ink,
+// width, height) with no Lab; free() and memory() of one Lab.

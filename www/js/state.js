@@ -1,0 +1,134 @@
+// The page's state, and its modes: what the page is doing now, and which control works in which
+// mode (CONTROLS, the one table). The other modules read `app`, change the mode only through
+// setMode, and guard their handlers with can(); updateControls shows the table on the page.
+import { LossChart } from './chart.js';
+import { ChunkCache } from './data.js';
+import { parseSettings, sameModelSettings } from './settings.js';
+import { View } from './ui.js';
+
+export const view = new View();
+export const chart = new LossChart(view.chartElement);
+export const chunks = new ChunkCache();
+
+export const app = {
+  // loading | busy | idle | training | paused | comparing | error | lost. 'lost' (the worker is
+  // gone) holds until recovery leaves it: a handler still finishing cannot set another mode.
+  mode: 'loading',
+  worker: null, // the LabWorker that holds the wasm module
+  index: null, // data/index.json
+  gpu: null, // what probeWebGPU found
+  lab: null, // a RemoteLab in the worker
+  labBackend: null,
+  snap: null, // the lab's counters as of its last answer
+  labFiles: '', // the chunk files added to `lab`, to know when to re-add
+  modelReady: false,
+  applied: null, // the settings the current model was made with
+  loaded: null, // the name of the model file the current model came from, if it did
+  targetEpochs: 0,
+  trainedSteps: 0, // steps since the model was made, as shown on the chart
+  msPerStep: null, // smoothed, for images/s and time left
+  lastGridAt: 0,
+  gridMs: 0,
+  gridStep: -1, // the step the grid's reconstructions show
+  runsStarted: 0, // presses of Train that began a fresh run, on body[data-runs] for the page tests
+  lastTestMse: null,
+  predictorsStep: null, // the step the predictors (and the map) were fitted at; null: none
+  testLabels: null,
+  gridPixels: null,
+  // The last weights copied out of the worker: { bytes, steps, epoch, settings, loaded, at }.
+  // What is left when the GPU device is lost.
+  checkpoint: null,
+  lostWhy: null, // set while the worker is gone, until a new one has the model
+  resumeAfterRecovery: false,
+  pausedWhenHidden: false,
+};
+
+// Which controls work in which mode, and on what else they wait:
+//   data: the index has loaded; model: a model is ready; predictors: fitted to this model;
+//   resumable: see canResume. 'fields' is the training form.
+const CONTROLS = {
+  train: [['idle', 'paused'], 'data'],
+  pause: [['training']],
+  resume: [['idle', 'paused'], 'resumable'],
+  step: [['idle', 'paused'], 'model'],
+  reset: [['idle', 'paused', 'training'], 'data'],
+  fitPredictors: [['idle', 'paused'], 'model'],
+  interpolate: [['idle', 'paused'], 'predictors'],
+  projection: [['idle', 'paused'], 'predictors'],
+  compare: [['idle', 'paused'], 'data'],
+  compareStop: [['comparing']],
+  saveModel: [['idle', 'paused'], 'model'],
+  loadModel: [['idle', 'paused'], 'model'],
+  fields: [['idle', 'paused', 'training', 'error']],
+};
+
+const CONDITIONS = {
+  data: () => !!app.index,
+  model: () => app.modelReady,
+  predictors: () => predictorsFresh(),
+  resumable: () => canResume(),
+};
+
+/** Whether `control` works now. Handlers ask too: a click can land before the page disables it. */
+export function can(control) {
+  const [modes, condition] = CONTROLS[control];
+  return modes.includes(app.mode) && (!condition || CONDITIONS[condition]());
+}
+
+/** Enters `mode` and shows what works in it; while the worker is lost, only recovery leaves. */
+export function setMode(mode, { leavingLost = false } = {}) {
+  if (app.mode !== 'lost' || leavingLost) app.mode = mode;
+  updateControls();
+}
+
+export function updateControls() {
+  const m = app.mode;
+  view.setState(m === 'busy' ? 'loading' : m === 'idle' ? 'ready' : m);
+  const enabled = Object.fromEntries(Object.keys(CONTROLS).map((c) => [c, can(c)]));
+  view.setEnabled(enabled, enabled.fields);
+  updateSettingsNote();
+}
+
+/** Train begins a fresh run; counted for the page tests ("two fast clicks start one run"). */
+export function countRun() {
+  app.runsStarted += 1;
+  document.body.dataset.runs = String(app.runsStarted);
+}
+
+/** Whether Resume trains on: after Pause, or after a finished run to a larger epoch count. */
+export function canResume() {
+  if (app.mode === 'paused') return true;
+  if (app.mode !== 'idle' || !app.modelReady || (app.trainedSteps === 0 && !app.loaded)) return false;
+  const { settings } = checkSettings();
+  return !!settings && sameModelSettings(settings, app.applied) && app.snap.epoch < settings.epochs;
+}
+
+export function predictorsFresh() {
+  return app.predictorsStep !== null && app.predictorsStep === app.trainedSteps && app.modelReady;
+}
+
+/** The form's settings, checked against what the server has. */
+export function checkSettings() {
+  return parseSettings(view.readFields(), { trainImages: trainImagesOnServer() });
+}
+
+export function trainImagesOnServer() {
+  return app.index ? app.index.train.reduce((n, e) => n + e.images, 0) : Infinity;
+}
+
+/** Checks the form; shows what is wrong next to each bad field. */
+export function readSettings() {
+  const { settings, errors } = checkSettings();
+  view.showFieldErrors(errors);
+  if (!settings) view.setStatus('Some settings are not valid: see the marked fields.', 'error');
+  return settings;
+}
+
+export function updateSettingsNote() {
+  const { settings } = checkSettings();
+  view.setSettingsNote(!!app.applied && !!settings && !sameModelSettings(settings, app.applied));
+}
+
+export function message(err) {
+  return err instanceof Error ? err.message : String(err);
+}
