@@ -9,7 +9,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Autoencoder, ModelKind};
+use crate::model::{Autoencoder, CodeActivation, ModelKind};
 
 const MAGIC: &[u8; 8] = b"AELAB\x00\x00\x01";
 /// A header is a few hundred bytes; anything near this is not one of ours.
@@ -23,6 +23,10 @@ pub struct ModelHeader {
     pub model: ModelKind,
     pub latent: usize,
     pub parameters: usize,
+    /// What follows the code layer. Absent in files written before the setting existed, which
+    /// hold the model's default: a linear code for dense, the ReLU code for conv.
+    #[serde(default)]
+    pub code_activation: Option<CodeActivation>,
     /// Free-form training summary (epochs, images, losses) for people reading the file.
     #[serde(default)]
     pub training: serde_json::Value,
@@ -50,6 +54,7 @@ pub fn save(model: &Autoencoder, training: serde_json::Value) -> Result<Vec<u8>,
         model: model.kind(),
         latent: model.latent_size(),
         parameters: model.num_params(),
+        code_activation: Some(model.code_activation()),
         training,
     };
     let header = serde_json::to_vec(&header).map_err(|e| CheckpointError::Header(e.to_string()))?;
@@ -99,7 +104,8 @@ pub fn load(bytes: &[u8], expected: Option<ModelKind>, device: &Device) -> Resul
         return Err(fault("the latent size is not plausible".into()));
     }
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights.to_vec())).map_err(|e| fault(e.to_string()))?;
-    let model = header.model.init(Some(header.latent), device);
+    let code = header.code_activation.unwrap_or(header.model.default_code_activation());
+    let model = header.model.init_with(Some(header.latent), code, device).map_err(CheckpointError::Header)?;
     let model = model.try_load_record(record).map_err(|e| fault(e.to_string()))?;
     Ok((model, header))
 }

@@ -17,8 +17,8 @@ mod cli {
 
     use autoencoder_lab::checkpoint;
     use autoencoder_lab::data::{DEFAULT_DATA_DIR, Mnist, MnistSet};
-    use autoencoder_lab::model::ModelKind;
-    use autoencoder_lab::predict::{self, Knn, LinearClassifier, LinearConfig};
+    use autoencoder_lab::model::{Autoencoder, CodeActivation, ModelKind};
+    use autoencoder_lab::predict::{self, Knn, LinearClassifier, LinearConfig, dead_code_units};
     use autoencoder_lab::train::{Trainer, TrainingConfig, encode_set, evaluate, psnr};
     use burn::prelude::*;
     use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -75,6 +75,11 @@ mod cli {
         /// Latent size (default: the seed's, 3 for dense and 64 for conv).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         latent: Option<u32>,
+        /// What follows the code layer: `linear` or `relu` (the seed's text). For the dense model
+        /// only (default linear); the conv model's code always has the seed's ReLU, so `linear` is
+        /// refused there.
+        #[arg(long)]
+        code_activation: Option<CodeActivation>,
         /// Train on the first N training images only.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         train_limit: Option<u32>,
@@ -195,6 +200,7 @@ mod cli {
             learning_rate: common.learning_rate,
             seed: common.seed,
             latent: common.latent.map(|l| l as usize),
+            code_activation: common.code_activation,
         }
     }
 
@@ -229,8 +235,9 @@ mod cli {
     fn train(args: TrainArgs) -> Result<()> {
         let Run { config, mnist, train_set, device, backend, mut trainer } = start_run(&args.common)?;
         let parameters = trainer.model().num_params();
+        let code_activation = trainer.model().code_activation();
         eprintln!(
-            "training the {} autoencoder ({parameters} parameters) on {} images, {} epochs, batch {}, Adam {}, backend {backend}",
+            "training the {} autoencoder ({parameters} parameters, {code_activation} code) on {} images, {} epochs, batch {}, Adam {}, backend {backend}",
             config.model,
             train_set.len(),
             args.epochs,
@@ -239,6 +246,10 @@ mod cli {
         );
         let test_mse = |trainer: &Trainer| block_on(evaluate(&trainer.inference_model(), &mnist.test, EVAL_BATCH, &device));
         let initial_test_mse = test_mse(&trainer).map_err(|e| e.to_string())?;
+        let dead_units = |trainer: &Trainer| dead_test_code_units(&trainer.inference_model(), &mnist.test, &device);
+        let initial_dead_code_units = dead_units(&trainer)?;
+        // The lowest batch loss of the run so far: the seed's "minimum training loss".
+        let mut min_train_loss = f32::INFINITY;
 
         let batches = trainer.batches_per_epoch() as u64;
         let mut per_epoch = Vec::new();
@@ -269,16 +280,22 @@ mod cli {
             let mse = test_mse(&trainer).map_err(|e| e.to_string())?;
             let mean = losses.iter().map(|&l| f64::from(l)).sum::<f64>() / losses.len() as f64;
             let min = losses.iter().copied().fold(f32::INFINITY, f32::min);
+            min_train_loss = min_train_loss.min(min);
             let images_per_sec = train_set.len() as f64 / seconds;
+            let dead = dead_units(&trainer)?;
+            let code_units = trainer.model().latent_size();
             eprintln!(
-                "epoch {epoch}: mean train loss {mean:.4}, min batch loss {min:.4}, test MSE {mse:.4}, PSNR {:.2} dB, {images_per_sec:.0} images/s",
+                "epoch {epoch}: mean train loss {mean:.4}, min batch loss {min:.4}, test MSE {mse:.4}, PSNR {:.2} dB, {dead} of {code_units} code numbers dead, {images_per_sec:.0} images/s",
                 psnr(mse)
             );
             per_epoch.push(json!({
                 "epoch": epoch,
                 "mean_train_loss": mean,
                 "min_batch_loss": min,
+                "min_train_loss": min_train_loss,
                 "test_mse": mse,
+                "dead_code_units": dead,
+                "code_units": code_units,
                 "psnr": psnr(mse),
                 "images_per_sec": images_per_sec,
                 "seconds": seconds,
@@ -289,6 +306,7 @@ mod cli {
             "model": config.model,
             "parameters": parameters,
             "latent": trainer.model().latent_size(),
+            "code_activation": code_activation,
             "backend": backend,
             "train_images": train_set.len(),
             "test_images": mnist.test.len(),
@@ -296,6 +314,7 @@ mod cli {
             "learning_rate": config.learning_rate,
             "seed": config.seed,
             "initial_test_mse": initial_test_mse,
+            "initial_dead_code_units": initial_dead_code_units,
             "per_epoch": per_epoch,
         });
         if let Some(path) = &args.report {
@@ -319,6 +338,12 @@ mod cli {
         Ok(())
     }
 
+    /// Code numbers of `model` that are 0 for every image of `test` (see `dead_code_units`).
+    fn dead_test_code_units(model: &Autoencoder, test: &MnistSet, device: &Device) -> Result<usize> {
+        let codes = block_on(encode_set(model, test, EVAL_BATCH, device)).map_err(|e| e.to_string())?;
+        Ok(dead_code_units(&codes))
+    }
+
     fn eval(args: EvalArgs) -> Result<()> {
         const HINT: &str = "write one with `train --save FILE`";
         let bytes = std::fs::read(&args.load).map_err(|e| format!("cannot read {}: {e}; {HINT}", args.load.display()))?;
@@ -331,6 +356,7 @@ mod cli {
         let train = mnist.train.take(args.predict_train.map_or(mnist.train.len(), |n| n as usize).min(mnist.train.len()));
         let train_codes = block_on(encode_set(&model, &train, EVAL_BATCH, &device)).map_err(|e| e.to_string())?;
         let test_codes = block_on(encode_set(&model, &mnist.test, EVAL_BATCH, &device)).map_err(|e| e.to_string())?;
+        let dead = dead_code_units(&test_codes);
         let knn = Knn::new(train_codes.clone(), args.k as usize);
         let knn_eval = predict::evaluate(&test_codes, |c| knn.scores(c)).map_err(|e| e.to_string())?;
         let (linear, linear_losses) = LinearClassifier::fit(&train_codes, LinearConfig::default());
@@ -341,10 +367,13 @@ mod cli {
                 "model": header.model,
                 "parameters": header.parameters,
                 "latent": header.latent,
+                "code_activation": model.code_activation(),
                 "backend": backend,
                 "test_images": mnist.test.len(),
                 "test_mse": mse,
                 "psnr": psnr(mse),
+                "dead_code_units": dead,
+                "code_units": test_codes.dim(),
                 "predict_train_images": train.len(),
                 "knn": { "k": knn.k(), "accuracy": knn_eval.accuracy, "confusion": knn_eval.confusion },
                 "linear": { "accuracy": linear_eval.accuracy, "epoch_losses": linear_losses, "confusion": linear_eval.confusion },

@@ -91,6 +91,20 @@ impl Codes {
     }
 }
 
+/// How many of the code's numbers are exactly 0 for every image in `codes`: dead units. After a
+/// ReLU a number whose input is negative for every image is 0 everywhere, gets no gradient, and
+/// carries nothing to the decoder; a dense model whose 3 code numbers are all dead can only draw
+/// the mean digit. A linear code has none unless a number is identically 0.
+pub fn dead_code_units(codes: &Codes) -> usize {
+    let mut alive = vec![false; codes.dim()];
+    for i in 0..codes.len() {
+        for (alive, &v) in alive.iter_mut().zip(codes.row(i)) {
+            *alive |= v != 0.0;
+        }
+    }
+    alive.iter().filter(|&&a| !a).count()
+}
+
 /// The index of the largest score (the lowest digit on a tie).
 pub fn argmax(scores: &ClassScores) -> u8 {
     let mut best = 0;

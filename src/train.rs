@@ -10,7 +10,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{IMAGE_PIXELS, MnistSet, epoch_order};
-use crate::model::{Autoencoder, ModelKind};
+use crate::model::{Autoencoder, CodeActivation, ModelKind};
 use crate::predict::Codes;
 
 /// How a run trains; the seed's choices are the defaults.
@@ -25,11 +25,20 @@ pub struct TrainingConfig {
     pub seed: u64,
     /// Latent size; `None` keeps the seed's (3 for dense, 64 for conv).
     pub latent: Option<usize>,
+    /// What follows the code layer; `None` keeps the model's default (linear for dense, the
+    /// seed's ReLU for conv, which has no other).
+    #[serde(default)]
+    pub code_activation: Option<CodeActivation>,
 }
 
 impl TrainingConfig {
     pub fn new(model: ModelKind) -> Self {
-        Self { model, batch_size: 32, learning_rate: 1e-3, seed: 0, latent: None }
+        Self { model, batch_size: 32, learning_rate: 1e-3, seed: 0, latent: None, code_activation: None }
+    }
+
+    /// The code activation the model gets: the one asked for, or the model's default.
+    pub fn effective_code_activation(&self) -> CodeActivation {
+        self.code_activation.unwrap_or(self.model.default_code_activation())
     }
 
     /// Refuses values no run can use, saying which and why.
@@ -44,7 +53,7 @@ impl TrainingConfig {
         if self.latent == Some(0) {
             return bad("latent size must be at least 1".into());
         }
-        Ok(())
+        self.model.check_code_activation(self.effective_code_activation()).map_err(TrainError::Config)
     }
 }
 
@@ -103,7 +112,7 @@ impl Trainer {
         // and one on the CPU can be compared step by step.
         let host = Device::flex();
         host.seed(config.seed);
-        let model = config.model.init(config.latent, &host);
+        let model = config.model.init_with(config.latent, config.effective_code_activation(), &host).map_err(TrainError::Config)?;
         draw_initial_values(&model);
         Ok(Self::resume(config, model, device.clone(), train_len))
     }
@@ -300,7 +309,7 @@ pub fn psnr(mse: f32) -> f32 {
 }
 
 /// The latent codes of every image in `set`, with their labels, computed in batches of
-/// `batch_size`.
+/// `batch_size`. [`crate::predict::dead_code_units`] counts the code numbers that are 0 for all.
 pub async fn encode_set(model: &Autoencoder, set: &MnistSet, batch_size: usize, device: &Device) -> Result<Codes, TrainError> {
     if set.is_empty() {
         return Err(TrainError::NoData);

@@ -17,7 +17,7 @@ use wasm_bindgen::prelude::*;
 use crate::checkpoint;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, MnistSet};
 use crate::digit::mnist_style;
-use crate::model::{Autoencoder, ModelKind};
+use crate::model::{Autoencoder, CodeActivation, ModelKind};
 use crate::predict::{self, Codes, Knn, LinearClassifier, LinearConfig, Projection};
 use crate::train::{Trainer, TrainingConfig, encode_set, evaluate, read_floats};
 
@@ -146,6 +146,9 @@ pub struct PredictorReport {
     pub train_codes: u32,
     #[wasm_bindgen(readonly, js_name = testCodes)]
     pub test_codes: u32,
+    /// Code numbers that are 0 for every test image: dead, so they carry nothing to the decoder.
+    #[wasm_bindgen(readonly, js_name = deadCodeUnits)]
+    pub dead_code_units: u32,
     knn_confusion: Vec<u32>,
     linear_confusion: Vec<u32>,
     linear_losses: Vec<f32>,
@@ -268,9 +271,23 @@ impl Lab {
 
     /// A fresh model of `model` (`"dense"` or `"conv"`), a fresh Adam optimizer, and the first
     /// epoch's shuffle of the training images.
-    /// `latent` 0 keeps the seed's latent size (3 dense, 64 conv).
-    pub fn reset(&mut self, model: &str, batch_size: u32, learning_rate: f64, seed: u32, latent: u32) -> Result<(), JsError> {
-        let config = self.config(model, batch_size, learning_rate, seed, latent)?;
+    /// `latent` 0 keeps the seed's latent size (3 dense, 64 conv). `code_activation` is what
+    /// follows the code layer, `"linear"` or `"relu"` (the seed's text); left out or `""`, the
+    /// model's default: linear for dense, ReLU for conv, which refuses `"linear"`.
+    pub fn reset(
+        &mut self,
+        model: &str,
+        batch_size: u32,
+        learning_rate: f64,
+        seed: u32,
+        latent: u32,
+        code_activation: Option<String>,
+    ) -> Result<(), JsError> {
+        let code_activation = match code_activation.as_deref() {
+            None | Some("") => None,
+            Some(name) => Some(name.parse::<CodeActivation>().map_err(js_error)?),
+        };
+        let config = self.config(model, batch_size, learning_rate, seed, latent, code_activation)?;
         // Only replace the current model once the new one exists: a refused reset loses nothing.
         self.trainer = Some(Trainer::new(config, &self.device, self.train.len()).map_err(js_error)?);
         self.predictors = None;
@@ -299,7 +316,8 @@ impl Lab {
         if self.train.is_empty() {
             return Err(js_error("load training images before a model file"));
         }
-        let config = self.config(model, batch_size, learning_rate, seed, header.latent as u32)?;
+        // The file's header says what follows the code layer; the model was built with it.
+        let config = self.config(model, batch_size, learning_rate, seed, header.latent as u32, Some(loaded.code_activation()))?;
         self.trainer = Some(Trainer::resume(config, loaded, self.device.clone(), self.train.len()));
         self.predictors = None;
         Ok(header.training.to_string())
@@ -318,6 +336,12 @@ impl Lab {
     #[wasm_bindgen(getter, js_name = latentSize)]
     pub fn latent_size(&self) -> u32 {
         self.trainer.as_ref().map_or(0, |t| t.model().latent_size() as u32)
+    }
+
+    /// What follows the current model's code layer: `"linear"` or `"relu"`.
+    #[wasm_bindgen(getter, js_name = codeActivation)]
+    pub fn code_activation(&self) -> Option<String> {
+        self.trainer.as_ref().map(|t| t.model().code_activation().to_string())
     }
 
     /// Completed epochs.
@@ -366,6 +390,19 @@ impl Lab {
     pub async fn evaluate(&self) -> Result<f32, JsError> {
         let model = self.inference_model()?;
         evaluate(&model, &self.test, INFERENCE_BATCH, &self.device).await.map_err(js_error)
+    }
+
+    /// How many of the current model's code numbers are 0 for every loaded test image (dead: a
+    /// ReLU code number that no image switches on). Encodes the test images; `fitPredictors`
+    /// reports the same count from the codes it makes anyway.
+    #[wasm_bindgen(js_name = deadCodeUnits)]
+    pub async fn dead_code_units(&self) -> Result<u32, JsError> {
+        let model = self.inference_model()?;
+        if self.test.is_empty() {
+            return Err(js_error("no test images are loaded"));
+        }
+        let codes = encode_set(&model, &self.test, INFERENCE_BATCH, &self.device).await.map_err(js_error)?;
+        Ok(predict::dead_code_units(&codes) as u32)
     }
 
     /// `count` test images from `start`, pixels in [0, 1], row-major 28x28 each.
@@ -428,6 +465,7 @@ impl Lab {
             k: knn.k() as u32,
             train_codes: train_codes.len() as u32,
             test_codes: test_codes.len() as u32,
+            dead_code_units: predict::dead_code_units(&test_codes) as u32,
             knn_confusion: knn_eval.confusion.iter().flatten().copied().collect(),
             linear_confusion: linear_eval.confusion.iter().flatten().copied().collect(),
             linear_losses,
@@ -513,13 +551,22 @@ impl Lab {
 }
 
 impl Lab {
-    fn config(&self, model: &str, batch_size: u32, learning_rate: f64, seed: u32, latent: u32) -> Result<TrainingConfig, JsError> {
+    fn config(
+        &self,
+        model: &str,
+        batch_size: u32,
+        learning_rate: f64,
+        seed: u32,
+        latent: u32,
+        code_activation: Option<CodeActivation>,
+    ) -> Result<TrainingConfig, JsError> {
         let kind: ModelKind = model.parse().map_err(js_error)?;
         let config = TrainingConfig {
             batch_size: batch_size as usize,
             learning_rate,
             seed: u64::from(seed),
             latent: (latent > 0).then_some(latent as usize),
+            code_activation,
             ..TrainingConfig::new(kind)
         };
         config.validate().map_err(js_error)?;

@@ -122,3 +122,58 @@ fn bench_prints_one_json_object() {
     assert!(bench["images_per_sec"].as_f64().unwrap() > 0.0);
     assert!(bench["backend"].as_str().unwrap().contains("flex"));
 }
+
+#[test]
+fn a_bad_code_activation_is_refused_in_one_line() {
+    for (args, expect) in [
+        (&["train", "--model", "dense", "--code-activation", "tanh"][..], "invalid code activation \"tanh\""),
+        (&["train", "--model", "conv", "--code-activation", "linear"][..], "the conv model's code always has the seed's ReLU"),
+    ] {
+        assert_refused(args, expect);
+        let stderr = String::from_utf8_lossy(&run(args).stderr).into_owned();
+        // The reason is on the one error line (clap may add its hint to try --help below it).
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(errors[0].contains(expect), "{stderr}");
+        assert!(stderr.lines().filter(|l| !l.trim().is_empty()).all(|l| l.starts_with("error") || l.contains("--help")), "{stderr}");
+    }
+}
+
+#[test]
+fn a_relu_code_is_trained_reported_saved_and_read_back_by_eval() {
+    let dir = std::env::temp_dir().join(format!("ae-lab-relu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (report, model) = (dir.join("report.json"), dir.join("model.bin"));
+    let out = run(&[
+        "train", "--model", "dense", "--code-activation", "relu", "--epochs", "2", "--train-limit", "256",
+        "--report", report.to_str().unwrap(), "--save", model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(report["code_activation"], "relu");
+    assert_eq!(report["parameters"], 219_891);
+    let epochs = report["per_epoch"].as_array().unwrap();
+    for epoch in epochs {
+        assert_eq!(epoch["code_units"], 3, "{report}");
+        assert!(epoch["dead_code_units"].as_u64().unwrap() <= 3, "{report}");
+        // The run's lowest batch loss so far: never above this epoch's lowest.
+        assert!(epoch["min_train_loss"].as_f64().unwrap() <= epoch["min_batch_loss"].as_f64().unwrap(), "{report}");
+    }
+    assert!(epochs[1]["min_train_loss"].as_f64().unwrap() <= epochs[0]["min_train_loss"].as_f64().unwrap());
+
+    let out = run(&["eval", "--load", model.to_str().unwrap(), "--predict-train", "500"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(eval["code_activation"], "relu");
+    assert_eq!(eval["code_units"], 3);
+    assert_eq!(eval["dead_code_units"], epochs[1]["dead_code_units"], "{eval}");
+
+    // Without the option the dense code stays linear.
+    let out = run(&["train", "--model", "dense", "--epochs", "1", "--train-limit", "64", "--save", model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["eval", "--load", model.to_str().unwrap(), "--predict-train", "100"]);
+    let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(eval["code_activation"], "linear");
+    assert_eq!(eval["dead_code_units"], 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -5,8 +5,10 @@ use std::path::Path;
 
 use autoencoder_lab::checkpoint::{self, CheckpointError};
 use autoencoder_lab::data::{IMAGE_SIDE, Mnist, MnistSet};
-use autoencoder_lab::model::{Autoencoder, ModelKind};
-use autoencoder_lab::train::{Trainer, TrainingConfig, evaluate, psnr};
+use autoencoder_lab::model::{Autoencoder, CodeActivation, ModelKind};
+use autoencoder_lab::predict::dead_code_units;
+use autoencoder_lab::train::{Trainer, TrainingConfig, encode_set, evaluate, psnr};
+use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
 use pollster::block_on;
 
@@ -175,10 +177,146 @@ fn bad_model_files_are_refused_with_a_reason() {
     // A header that claims a conv model over a dense model's weights.
     let (mut header, weights) = checkpoint::read_header(&dense).unwrap();
     header.model = ModelKind::Conv;
+    header.code_activation = Some(CodeActivation::Relu); // what a conv header says; a linear one is refused first
     let header = serde_json::to_vec(&header).unwrap();
     let mut forged = dense[..8].to_vec();
     forged.extend_from_slice(&(header.len() as u32).to_le_bytes());
     forged.extend_from_slice(&header);
     forged.extend_from_slice(weights);
     assert!(matches!(load(&forged, None), CheckpointError::Weights { .. }));
+}
+
+fn seeded(model: ModelKind, code_activation: Option<CodeActivation>, seed: u64) -> Autoencoder {
+    let config = TrainingConfig { seed, code_activation, ..TrainingConfig::new(model) };
+    Trainer::new(config, &device(), 1).unwrap().inference_model()
+}
+
+fn codes(model: &Autoencoder, images: &MnistSet) -> Vec<f32> {
+    block_on(encode_set(model, images, 64, &device())).unwrap().values().to_vec()
+}
+
+#[test]
+fn code_activations_parse_and_default_per_model() {
+    assert_eq!("linear".parse::<CodeActivation>(), Ok(CodeActivation::Linear));
+    assert_eq!("relu".parse::<CodeActivation>(), Ok(CodeActivation::Relu));
+    let err = "tanh".parse::<CodeActivation>().unwrap_err();
+    assert!(err.contains("invalid code activation") && err.contains("relu"), "{err}");
+    assert_eq!(ModelKind::Dense.init(None, &device()).code_activation(), CodeActivation::Linear);
+    assert_eq!(ModelKind::Conv.init(None, &device()).code_activation(), CodeActivation::Relu);
+    // The conv model's code has no other activation than the seed's ReLU.
+    assert!(ModelKind::Conv.init_with(None, CodeActivation::Linear, &device()).is_err());
+    let conv_linear = TrainingConfig { code_activation: Some(CodeActivation::Linear), ..TrainingConfig::new(ModelKind::Conv) };
+    assert!(Trainer::new(conv_linear, &device(), 100).is_err());
+    // The setting adds no parameter.
+    assert_eq!(seeded(ModelKind::Dense, Some(CodeActivation::Relu), 0).num_params(), 219_891);
+}
+
+#[test]
+fn a_relu_code_is_the_linear_code_clipped_at_zero() {
+    let images = test_images(64);
+    // One seed, one set of weights: only the code's activation differs.
+    let linear = seeded(ModelKind::Dense, Some(CodeActivation::Linear), 5);
+    let relu = seeded(ModelKind::Dense, Some(CodeActivation::Relu), 5);
+    assert_eq!(relu.code_activation(), CodeActivation::Relu);
+    let (linear_codes, relu_codes) = (codes(&linear, &images), codes(&relu, &images));
+    assert!(linear_codes.iter().any(|&c| c < 0.0), "the linear code should have negative numbers to clip");
+    assert!(relu_codes.iter().all(|&c| c >= 0.0));
+    let clipped: Vec<f32> = linear_codes.iter().map(|&c| c.max(0.0)).collect();
+    assert_eq!(relu_codes, clipped);
+    // The decoder is the same: a code decodes to the same image in both.
+    let code = Tensor::<2>::from_data(TensorData::new(vec![0.3f32, 1.2, 0.0], [1, 3]), &device());
+    let a = linear.decode(code.clone()).into_data().try_into_vec::<f32>().unwrap();
+    let b = relu.decode(code).into_data().try_into_vec::<f32>().unwrap();
+    assert_eq!(a, b);
+}
+
+/// Sets the code layer's bias (the only bias of `latent` numbers in a dense model with a 3-number
+/// code) to `bias`.
+struct CodeBias(Vec<f32>);
+
+impl ModuleMapper for CodeBias {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let dims = param.val().dims();
+        if D != 1 || dims[0] != self.0.len() {
+            return param;
+        }
+        let bias = self.0.clone();
+        param.map(|t| Tensor::from_data(TensorData::new(bias, dims), &t.device()))
+    }
+}
+
+#[test]
+fn code_numbers_pushed_below_zero_for_every_image_are_counted_dead() {
+    let images = test_images(500);
+    let dead = |model: Autoencoder| {
+        let codes = block_on(encode_set(&model, &images, 100, &device())).unwrap();
+        dead_code_units(&codes)
+    };
+    // A bias of -1e4 outweighs anything the layers before can add up to from pixels in [0, 1], so
+    // numbers 0 and 2 are negative before the ReLU for every image; number 1 keeps a large bias.
+    let forced = CodeBias(vec![-1e4, 1e4, -1e4]);
+    let relu = seeded(ModelKind::Dense, Some(CodeActivation::Relu), 1);
+    assert_eq!(dead(relu.clone()), dead(relu.clone()), "the count is deterministic");
+    assert_eq!(dead(relu.map(&mut CodeBias(forced.0.clone()))), 2);
+    let linear = seeded(ModelKind::Dense, Some(CodeActivation::Linear), 1);
+    assert_eq!(dead(linear.map(&mut CodeBias(forced.0.clone()))), 0, "a linear code's negative numbers are alive");
+    // All three forced: every code number dead, so every image decodes to one and the same picture.
+    let relu = seeded(ModelKind::Dense, Some(CodeActivation::Relu), 1).map(&mut CodeBias(vec![-1e4; 3]));
+    assert_eq!(dead(relu.clone()), 3);
+    let out = relu.forward(images.batch(&[0, 1, 2], &device())).into_data().try_into_vec::<f32>().unwrap();
+    assert_eq!(out[..784], out[784..1568]);
+    assert_eq!(out[..784], out[1568..]);
+}
+
+/// A model file's header as JSON, and the file rebuilt around an edited header.
+fn edit_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> Vec<u8> {
+    let (_, weights) = checkpoint::read_header(bytes).unwrap();
+    let len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    let mut header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[12..12 + len]).unwrap();
+    edit(&mut header);
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut out = bytes[..8].to_vec();
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(weights);
+    out
+}
+
+#[test]
+fn the_code_activation_round_trips_and_older_files_load_with_the_models_default() {
+    let images = test_images(8);
+    let batch = images.batch(&(0..8).collect::<Vec<_>>(), &device());
+    let relu = seeded(ModelKind::Dense, Some(CodeActivation::Relu), 2);
+    let bytes = checkpoint::save(&relu, serde_json::Value::Null).unwrap();
+    let (loaded, header) = checkpoint::load(&bytes, Some(ModelKind::Dense), &device()).unwrap();
+    assert_eq!(header.code_activation, Some(CodeActivation::Relu));
+    assert_eq!(loaded.code_activation(), CodeActivation::Relu);
+    let reconstruct = |m: &Autoencoder| m.forward(batch.clone()).into_data().try_into_vec::<f32>().unwrap();
+    assert_eq!(reconstruct(&loaded), reconstruct(&relu));
+
+    // A file written before the setting existed has no such field: a dense one is linear.
+    let linear = seeded(ModelKind::Dense, None, 2);
+    let old = edit_header(&checkpoint::save(&linear, serde_json::Value::Null).unwrap(), |h| {
+        assert!(h.remove("code_activation").is_some());
+    });
+    assert!(!String::from_utf8_lossy(&old).contains("code_activation"));
+    let (loaded, header) = checkpoint::load(&old, None, &device()).unwrap();
+    assert_eq!((header.code_activation, loaded.code_activation()), (None, CodeActivation::Linear));
+    assert_eq!(reconstruct(&loaded), reconstruct(&linear));
+    // ... and a conv one has its ReLU code.
+    let conv = checkpoint::save(&ModelKind::Conv.init(None, &device()), serde_json::Value::Null).unwrap();
+    let old_conv = edit_header(&conv, |h| {
+        h.remove("code_activation");
+    });
+    assert_eq!(checkpoint::load(&old_conv, None, &device()).unwrap().0.code_activation(), CodeActivation::Relu);
+
+    // A header that asks for what no model can be is refused, not guessed.
+    let conv_linear = edit_header(&conv, |h| {
+        h.insert("code_activation".into(), "linear".into());
+    });
+    assert!(matches!(checkpoint::load(&conv_linear, None, &device()), Err(CheckpointError::Header(_))));
+    let unknown = edit_header(&bytes, |h| {
+        h.insert("code_activation".into(), "tanh".into());
+    });
+    assert!(matches!(checkpoint::load(&unknown, None, &device()), Err(CheckpointError::Header(_))));
 }

@@ -6,7 +6,8 @@ use std::path::Path;
 use autoencoder_lab::data::Mnist;
 use autoencoder_lab::model::ModelKind;
 use autoencoder_lab::predict::{
-    Codes, Evaluation, Knn, LinearClassifier, LinearConfig, PredictError, Projection, argmax, evaluate, interpolate, top,
+    Codes, Evaluation, Knn, LinearClassifier, LinearConfig, PredictError, Projection, argmax, dead_code_units, evaluate,
+    interpolate, top,
 };
 use autoencoder_lab::train::{Trainer, TrainingConfig, encode_set};
 use burn::prelude::*;
@@ -37,6 +38,23 @@ fn codes_refuse_mismatched_shapes_labels_and_non_finite_numbers() {
     assert_eq!(Codes::new(1, vec![0.0], vec![10]), Err(PredictError::Label(10)));
     assert_eq!(Codes::new(1, vec![f32::NAN], vec![1]), Err(PredictError::NotFinite));
     assert_eq!(Codes::new(3, vec![], vec![]), Err(PredictError::Empty));
+}
+
+#[test]
+fn a_code_number_is_dead_only_when_it_is_zero_for_every_image() {
+    // Four images, four numbers: the first varies, the second is 0 (and -0) everywhere, the third
+    // is 0 but for the last image, the fourth is 0 everywhere.
+    let values = vec![
+        0.5, 0.0, 0.0, 0.0, //
+        0.0, -0.0, 0.0, 0.0, //
+        1.0, 0.0, 0.0, 0.0, //
+        2.0, 0.0, 1e-30, 0.0,
+    ];
+    let codes = Codes::new(4, values, vec![0, 1, 2, 3]).unwrap();
+    assert_eq!(dead_code_units(&codes), 2);
+    // A linear code's negative numbers are alive; a single image counts too.
+    assert_eq!(dead_code_units(&Codes::new(3, vec![-1.0, 0.0, 3.0], vec![7]).unwrap()), 1);
+    assert_eq!(dead_code_units(&clusters(5)), 0);
 }
 
 #[test]

@@ -24,7 +24,7 @@ async fn lab_with_data() -> Lab {
 
 async fn ten_steps_lower_the_loss(model: &str) {
     let mut lab = lab_with_data().await;
-    lab.reset(model, 32, 1e-3, 1, 0).unwrap();
+    lab.reset(model, 32, 1e-3, 1, 0, None).unwrap();
     assert_eq!(lab.model().as_deref(), Some(model));
     let untrained = lab.evaluate().await.unwrap();
     let mut losses = Vec::new();
@@ -53,7 +53,7 @@ async fn conv_trains_on_webgpu() {
 async fn first_losses(backend: &str, model: &str, n: usize) -> Vec<f32> {
     let mut lab = Lab::create(backend.into()).await.unwrap();
     lab.add_data("train", &chunk()).unwrap();
-    lab.reset(model, 32, 1e-3, 3, 0).unwrap();
+    lab.reset(model, 32, 1e-3, 3, 0, None).unwrap();
     let mut losses = Vec::new();
     while losses.len() < n {
         losses.extend(lab.step((n - losses.len()) as u32).await.unwrap());
@@ -76,7 +76,7 @@ async fn the_cpu_fallback_and_webgpu_train_the_same_model_on_the_same_seed() {
 #[wasm_bindgen_test]
 async fn the_gpu_memory_pool_is_reported_on_webgpu_only() {
     let mut lab = lab_with_data().await;
-    lab.reset("dense", 32, 1e-3, 0, 0).unwrap();
+    lab.reset("dense", 32, 1e-3, 0, 0, None).unwrap();
     lab.step(2).await.unwrap();
     let memory = lab.gpu_memory().expect("a pool report on WebGPU");
     assert!(memory.allocations >= 1.0 && memory.bytes_in_use > 0.0, "{} allocations, {} bytes", memory.allocations, memory.bytes_in_use);
@@ -94,7 +94,7 @@ async fn the_gpu_memory_pool_is_reported_on_webgpu_only() {
 #[wasm_bindgen_test]
 async fn reconstruct_returns_784_pixels_in_0_1_per_image() {
     let mut lab = lab_with_data().await;
-    lab.reset("conv", 32, 1e-3, 0, 0).unwrap();
+    lab.reset("conv", 32, 1e-3, 0, 0, None).unwrap();
     let pixels = lab.test_pixels(0, 3);
     assert_eq!(pixels.len(), 3 * IMAGE_PIXELS);
     let out = lab.reconstruct(pixels.clone()).await.unwrap();
@@ -109,10 +109,10 @@ async fn bad_input_is_an_error_not_a_panic() {
     let mut lab = lab_with_data().await;
     // No model yet.
     assert!(lab.reconstruct(vec![0.0; IMAGE_PIXELS]).await.is_err());
-    assert!(lab.reset("foo", 32, 1e-3, 0, 0).is_err());
-    assert!(lab.reset("dense", 0, 1e-3, 0, 0).is_err());
-    assert!(lab.reset("dense", 32, -1.0, 0, 0).is_err());
-    lab.reset("dense", 32, 1e-3, 0, 0).unwrap();
+    assert!(lab.reset("foo", 32, 1e-3, 0, 0, None).is_err());
+    assert!(lab.reset("dense", 0, 1e-3, 0, 0, None).is_err());
+    assert!(lab.reset("dense", 32, -1.0, 0, 0, None).is_err());
+    lab.reset("dense", 32, 1e-3, 0, 0, None).unwrap();
     assert!(lab.reconstruct(vec![0.5; 100]).await.is_err(), "wrong length accepted");
     assert!(lab.reconstruct(Vec::new()).await.is_err(), "empty input accepted");
     assert!(lab.reconstruct(vec![2.0; IMAGE_PIXELS]).await.is_err(), "pixels above 1 accepted");
@@ -127,13 +127,13 @@ async fn bad_input_is_an_error_not_a_panic() {
 #[wasm_bindgen_test]
 async fn a_model_file_round_trips_on_webgpu_and_the_predictors_read_its_codes() {
     let mut lab = lab_with_data().await;
-    lab.reset("dense", 32, 1e-3, 0, 0).unwrap();
+    lab.reset("dense", 32, 1e-3, 0, 0, None).unwrap();
     lab.step(3).await.unwrap();
     let pixels = lab.test_pixels(0, 1);
     let before = lab.reconstruct(pixels.clone()).await.unwrap();
     // Saving reads the weights off the GPU, which must happen asynchronously in a browser.
     let bytes = lab.save("{\"steps\": 3}".into()).await.unwrap();
-    lab.reset("dense", 32, 1e-3, 7, 0).unwrap();
+    lab.reset("dense", 32, 1e-3, 7, 0, None).unwrap();
     assert!(lab.load(&bytes, "conv", 32, 1e-3, 0).is_err(), "a dense file loaded as conv");
     assert!(lab.load(&bytes[..bytes.len() / 2], "dense", 32, 1e-3, 0).is_err(), "a truncated file loaded");
     assert_eq!(lab.load(&bytes, "dense", 32, 1e-3, 0).unwrap(), "{\"steps\":3}");
@@ -154,4 +154,32 @@ async fn a_model_file_round_trips_on_webgpu_and_the_predictors_read_its_codes() 
     assert!(lab.decode_point(f32::NAN, 0.0).await.is_err());
     assert_eq!(lab.interpolate(0, 1, 4).await.unwrap().len(), 4 * IMAGE_PIXELS);
     assert!(lab.interpolate(0, 999, 4).await.is_err(), "a test image that is not loaded");
+}
+
+#[wasm_bindgen_test]
+async fn the_code_activation_is_set_reported_and_kept_in_the_model_file() {
+    let mut lab = lab_with_data().await;
+    assert_eq!(lab.code_activation(), None, "no model yet");
+    lab.reset("dense", 32, 1e-3, 0, 0, None).unwrap();
+    assert_eq!(lab.code_activation().as_deref(), Some("linear"));
+    lab.reset("conv", 32, 1e-3, 0, 0, Some(String::new())).unwrap();
+    assert_eq!(lab.code_activation().as_deref(), Some("relu"));
+    assert!(lab.reset("conv", 32, 1e-3, 0, 0, Some("linear".into())).is_err(), "a linear conv code accepted");
+    assert!(lab.reset("dense", 32, 1e-3, 0, 0, Some("tanh".into())).is_err(), "an unknown activation accepted");
+    // A refused reset keeps the model it had.
+    assert_eq!(lab.model().as_deref(), Some("conv"));
+
+    lab.reset("dense", 32, 1e-3, 0, 0, Some("relu".into())).unwrap();
+    assert_eq!(lab.code_activation().as_deref(), Some("relu"));
+    lab.step(2).await.unwrap();
+    let codes = lab.encode(lab.test_pixels(0, 8)).await.unwrap();
+    assert!(codes.iter().all(|&c| c >= 0.0), "a ReLU code went negative: {codes:?}");
+    let dead = lab.dead_code_units().await.unwrap();
+    assert!(dead <= 3);
+    let bytes = lab.save("{}".into()).await.unwrap();
+    lab.reset("dense", 32, 1e-3, 0, 0, None).unwrap();
+    lab.load(&bytes, "dense", 32, 1e-3, 0).unwrap();
+    assert_eq!(lab.code_activation().as_deref(), Some("relu"), "the file's code activation was lost");
+    let report = lab.fit_predictors(256, 5, 1).await.unwrap();
+    assert_eq!(report.dead_code_units, dead, "the predictors' count differs from deadCodeUnits");
 }

@@ -4,7 +4,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
 
-use super::on_gpu;
+use super::{CodeActivation, on_gpu};
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Layer widths of the dense autoencoder's encoder; the decoder mirrors them.
@@ -16,14 +16,22 @@ pub struct DenseAutoencoderConfig {
     /// Size of the latent code (the seed's bottleneck holds 3 numbers).
     #[config(default = 3)]
     pub latent: usize,
+    /// What follows the code layer: linear by default; the seed's text has a ReLU there.
+    #[config(default = "CodeActivation::Linear")]
+    pub code_activation: CodeActivation,
 }
 
-/// Encoder Linear 784-128-64-12-3 with ReLU between; decoder 3-12-64-128-784 with ReLU between
-/// and a sigmoid at the end, so reconstructions are pixels in [0, 1].
+/// Encoder Linear 784-128-64-12-3 with ReLU between (and after the last, with a ReLU code);
+/// decoder 3-12-64-128-784 with ReLU between and a sigmoid at the end, so reconstructions are
+/// pixels in [0, 1].
 #[derive(Module, Debug)]
 pub struct DenseAutoencoder {
     encoder: Vec<Linear>,
     decoder: Vec<Linear>,
+    /// Not a parameter: kept out of burn's record (a model file's header says it instead), so
+    /// files written before this setting existed load unchanged.
+    #[module(skip)]
+    code_activation: CodeActivation,
 }
 
 impl DenseAutoencoderConfig {
@@ -34,7 +42,7 @@ impl DenseAutoencoderConfig {
         let widths = [IMAGE_PIXELS, h1, h2, h3, self.latent];
         let encoder = widths.windows(2).map(|w| LinearConfig::new(w[0], w[1]).init(device)).collect();
         let decoder = widths.windows(2).rev().map(|w| LinearConfig::new(w[1], w[0]).init(device)).collect();
-        DenseAutoencoder { encoder, decoder }
+        DenseAutoencoder { encoder, decoder, code_activation: self.code_activation }
     }
 }
 
@@ -44,7 +52,11 @@ impl DenseAutoencoder {
     pub fn encode(&self, images: Tensor<3>) -> Tensor<2> {
         let [batch, _, _] = images.dims();
         let x = images.reshape([batch, IMAGE_PIXELS]); // [batch, 784]
-        through(&self.encoder, x) // [batch, latent]
+        let code = through(&self.encoder, x); // [batch, latent]
+        match self.code_activation {
+            CodeActivation::Linear => code,
+            CodeActivation::Relu => relu(code),
+        }
     }
 
     /// # Shapes
@@ -63,10 +75,14 @@ impl DenseAutoencoder {
     pub fn latent_size(&self) -> usize {
         self.encoder.last().map(|l| l.weight.dims()[1]).unwrap_or(0)
     }
+
+    pub fn code_activation(&self) -> CodeActivation {
+        self.code_activation
+    }
 }
 
-/// Linear layers with ReLU between them, none after the last: the code and the pre-sigmoid
-/// output are left unclipped.
+/// Linear layers with ReLU between them, none after the last: the pre-sigmoid output is left
+/// unclipped, and the code's activation is the caller's choice.
 fn through(layers: &[Linear], mut x: Tensor<2>) -> Tensor<2> {
     let gpu = on_gpu(&x.device());
     for (i, layer) in layers.iter().enumerate() {
