@@ -183,7 +183,7 @@ async function showInterpolation() {
   }
   interpView.setError('');
   if (!predictorsFresh()) return;
-  interpView.showStrip(await app.lab.interpolate(a, b, INTERPOLATION_POINTS), INTERPOLATION_POINTS);
+  interpView.showStrip(await app.lab.interpolate(a, b, INTERPOLATION_POINTS), INTERPOLATION_POINTS, [a, b]);
 }
 
 /** The ends a page starts with: the grid's first two test digits. */

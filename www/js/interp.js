@@ -1,6 +1,7 @@
 // The interpolation's view: its two ends (the picked test digits, each shown with its image and
 // label; the highlighted one takes the next pick), the strip of decoded steps, and its error line.
-// Each end carries data-index and data-label, and the strip data-filled, for the page tests.
+// Each end carries data-index and data-label, and the strip data-filled and data-ends (the two
+// test image numbers it was decoded between), for the page tests.
 import { IMAGE_PIXELS, IMAGE_SIDE } from './constants.js';
 import { $, drawDigit } from './ui.js';
 
@@ -36,8 +37,8 @@ export class InterpolationView {
     $('interp-error').textContent = text;
   }
 
-  /** pixels: Float32Array count * 784, or null to empty the strip. */
-  showStrip(pixels, count = 0) {
+  /** pixels: Float32Array count * 784 decoded between test images `ends`, or null to empty the strip. */
+  showStrip(pixels, count = 0, ends = []) {
     const strip = $('interp-strip');
     strip.replaceChildren();
     for (let i = 0; pixels && i < count; i++) {
@@ -49,5 +50,6 @@ export class InterpolationView {
       strip.append(canvas);
     }
     strip.dataset.filled = pixels ? 'yes' : 'no';
+    strip.dataset.ends = pixels ? ends.join(',') : '';
   }
 }
