@@ -111,6 +111,11 @@ export class View {
         ? `${name} · not on this server`
         : `${name} · ${(bytesForSubset(images) / 1e6).toFixed(1)} MB`;
     }
+    // The page's default subset on a server with less data: the largest it has instead, so that
+    // the page still starts.
+    const select = this.fields.subset;
+    const available = [...select.options].filter((o) => !o.disabled);
+    if (select.selectedOptions[0]?.disabled && available.length) select.value = available.at(-1).value;
   }
 
   /** enabled: a boolean per control named in CONTROLS; `fields` enables the form. */
