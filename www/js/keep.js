@@ -55,6 +55,8 @@ async function loadModelBytes(getBytes, name) {
     return;
   }
   const settings = app.applied;
+  // Said at once, so that the line never shows the last file's outcome while this one loads.
+  view.setKeepStatus(`Loading ${name}…`);
   setMode('busy');
   await stopLoop();
   try {
