@@ -269,14 +269,12 @@ impl Lab {
         code_activation: Option<CodeActivation>,
     ) -> Result<TrainingConfig, JsError> {
         let kind: ModelKind = model.parse().map_err(js_error)?;
-        let config = TrainingConfig {
-            batch_size: batch_size as usize,
-            learning_rate,
-            seed: u64::from(seed),
-            latent: (latent > 0).then_some(latent as usize),
-            code_activation,
-            ..TrainingConfig::new(kind)
-        };
+        let config = TrainingConfig::new(kind)
+            .with_batch_size(batch_size as usize)
+            .with_learning_rate(learning_rate)
+            .with_seed(u64::from(seed))
+            .with_latent((latent > 0).then_some(latent as usize))
+            .with_code_activation(code_activation);
         config.validate().map_err(js_error)?;
         Ok(config)
     }
