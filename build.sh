@@ -173,7 +173,7 @@ test_browser() {
   ensure_wasm_bindgen
   log "browser tests (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader)"
   # The runner's default 20 s per run is far too short for a software GPU compiling its kernels
-  # (tests/web.rs takes several minutes on 2 cores).
+  # (the browser tests take minutes on 2 cores).
   export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-900}"
   wasm_cargo test --profile web --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}" "${WASM_TEST_FLAGS[@]}" --test web
 }
