@@ -40,10 +40,11 @@ const MAGIC: &[u8; 8] = b"AELAB\x00\x00\x01";
 const MAX_HEADER: usize = 64 * 1024;
 /// The largest model here is under 1 MB of f32s; a file far past that is refused unread.
 pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
-/// The widest latent code a model file may ask for. The models are built lazily (no weight is
-/// allocated until loaded), and a dense model this wide has ~107 M parameters, so its file would
-/// be far past [`MAX_FILE_BYTES`] and is refused by the size checks before anything is made.
-pub const MAX_LATENT: usize = 4096;
+/// The widest latent code a model file may ask for: the one limit a training run has too. The
+/// models are built lazily (no weight is allocated until loaded), and a dense model this wide has
+/// ~107 M parameters, so its file would be far past [`MAX_FILE_BYTES`] and is refused by the size
+/// checks before anything is made.
+pub use crate::model::MAX_LATENT;
 /// What burnpack adds to the raw f32s: a 10-byte header, CBOR metadata (a name, dtype, shape,
 /// offsets and id per tensor, well under 200 bytes each) and up to 255 bytes of alignment
 /// padding per tensor. The models here have at most 16 tensors, so 64 KiB is ample.

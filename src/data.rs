@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 
+use crate::rng::SplitMix64;
+
 /// Side of an MNIST image in pixels.
 pub const IMAGE_SIDE: usize = 28;
 /// Pixels in one MNIST image.
@@ -61,18 +63,6 @@ pub struct MnistSet {
 }
 
 impl MnistSet {
-    /// Builds a set from raw parts, checking that they agree.
-    pub fn from_parts(pixels: Vec<u8>, labels: Vec<u8>) -> Result<Self, String> {
-        if pixels.len() != labels.len() * IMAGE_PIXELS {
-            return Err(format!(
-                "{} pixels do not make {} images of {IMAGE_PIXELS}",
-                pixels.len(),
-                labels.len()
-            ));
-        }
-        Ok(Self { pixels, labels })
-    }
-
     /// Parses one images IDX record and one labels IDX record (each raw or gzip).
     pub fn from_idx(
         images: &[u8],
@@ -331,37 +321,11 @@ fn expect_end(rest: &[u8], name: &str) -> Result<(), DataError> {
     }
 }
 
-/// A small deterministic generator (SplitMix64) for shuffling: the same seed gives the same
-/// order natively and in the browser, without depending on a platform RNG.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0); the modulo bias is below 2^-40 for any n we use.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
-
 /// The order in which epoch `epoch` visits `len` images: a Fisher-Yates shuffle seeded by the run
 /// seed and the epoch, so any epoch can be reproduced on its own.
 pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut rng = SplitMix64::new(seed ^ (epoch as u64).wrapping_mul(0xd6e8_feb8_6659_fd93));
     let mut order: Vec<usize> = (0..len).collect();
-    for i in (1..len).rev() {
-        order.swap(i, rng.below(i + 1));
-    }
+    rng.shuffle(&mut order);
     order
 }

@@ -9,6 +9,7 @@ pub mod data;
 pub mod digit;
 pub mod model;
 pub mod predict;
+pub mod rng;
 pub mod train;
 
 #[cfg(target_arch = "wasm32")]

@@ -11,10 +11,11 @@ fn main() -> std::process::ExitCode {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
     use std::process::ExitCode;
     use std::time::Instant;
 
+    use anyhow::{Context, Result, anyhow};
     use autoencoder_lab::checkpoint;
     use autoencoder_lab::data::{DEFAULT_DATA_DIR, Mnist, MnistSet};
     use autoencoder_lab::model::{Autoencoder, CodeActivation, ModelKind};
@@ -134,8 +135,6 @@ mod cli {
         json: bool,
     }
 
-    type Result<T> = std::result::Result<T, String>;
-
     pub fn main() -> ExitCode {
         let cli = Cli::parse();
         if !cli.keep_subnormals {
@@ -149,8 +148,9 @@ mod cli {
         };
         match outcome {
             Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("error: {message}");
+            Err(error) => {
+                // `{:#}` puts a context and its cause on the one line: "cannot read FILE: why".
+                eprintln!("error: {error:#}");
                 ExitCode::FAILURE
             }
         }
@@ -185,23 +185,17 @@ mod cli {
             DeviceChoice::Wgpu => Device::wgpu_options()
                 .init()
                 .map(|d| (d, "wgpu"))
-                .map_err(|e| format!("no usable GPU for --device wgpu ({e}); use --device cpu")),
+                .map_err(|e| anyhow!("no usable GPU for --device wgpu ({e}); use --device cpu")),
         }
-    }
-
-    fn load_mnist(dir: &Path) -> Result<Mnist> {
-        Mnist::load(dir).map_err(|e| e.to_string())
     }
 
     fn config(common: &Common) -> TrainingConfig {
-        TrainingConfig {
-            model: common.model,
-            batch_size: common.batch_size as usize,
-            learning_rate: common.learning_rate,
-            seed: common.seed,
-            latent: common.latent.map(|l| l as usize),
-            code_activation: common.code_activation,
-        }
+        TrainingConfig::new(common.model)
+            .with_batch_size(common.batch_size as usize)
+            .with_learning_rate(common.learning_rate)
+            .with_seed(common.seed)
+            .with_latent(common.latent.map(|l| l as usize))
+            .with_code_activation(common.code_activation)
     }
 
     fn training_set(mnist: &Mnist, common: &Common) -> MnistSet {
@@ -224,11 +218,11 @@ mod cli {
 
     fn start_run(common: &Common) -> Result<Run> {
         let config = config(common);
-        config.validate().map_err(|e| e.to_string())?;
-        let mnist = load_mnist(&common.data_dir)?;
+        config.validate()?;
+        let mnist = Mnist::load(&common.data_dir)?;
         let train_set = training_set(&mnist, common);
         let (device, backend) = device(common.device)?;
-        let trainer = Trainer::new(config.clone(), &device, train_set.len()).map_err(|e| e.to_string())?;
+        let trainer = Trainer::new(config.clone(), &device, train_set.len())?;
         Ok(Run { config, mnist, train_set, device, backend, trainer })
     }
 
@@ -245,7 +239,7 @@ mod cli {
             config.learning_rate
         );
         let test_mse = |trainer: &Trainer| block_on(evaluate(&trainer.inference_model(), &mnist.test, EVAL_BATCH, &device));
-        let initial_test_mse = test_mse(&trainer).map_err(|e| e.to_string())?;
+        let initial_test_mse = test_mse(&trainer)?;
         let dead_units = |trainer: &Trainer| dead_test_code_units(&trainer.inference_model(), &mnist.test, &device);
         let initial_dead_code_units = dead_units(&trainer)?;
         // The lowest batch loss of the run so far: the seed's "minimum training loss".
@@ -265,7 +259,7 @@ mod cli {
             while trainer.epoch() < epoch {
                 // Read the losses back every 20 steps: often enough for the bar, rarely enough
                 // not to stall the device.
-                let chunk = block_on(trainer.run(&train_set, 20)).map_err(|e| e.to_string())?;
+                let chunk = block_on(trainer.run(&train_set, 20))?;
                 losses.extend_from_slice(&chunk);
                 let images = (losses.len() * config.batch_size).min(train_set.len());
                 bar.set_message(format!(
@@ -277,7 +271,7 @@ mod cli {
             }
             let seconds = started.elapsed().as_secs_f64();
             bar.finish_and_clear();
-            let mse = test_mse(&trainer).map_err(|e| e.to_string())?;
+            let mse = test_mse(&trainer)?;
             let mean = losses.iter().map(|&l| f64::from(l)).sum::<f64>() / losses.len() as f64;
             let min = losses.iter().copied().fold(f32::INFINITY, f32::min);
             min_train_loss = min_train_loss.min(min);
@@ -319,7 +313,7 @@ mod cli {
         });
         if let Some(path) = &args.report {
             let text = serde_json::to_string_pretty(&report).expect("a JSON value serializes");
-            std::fs::write(path, text + "\n").map_err(|e| format!("cannot write the report to {}: {e}", path.display()))?;
+            std::fs::write(path, text + "\n").with_context(|| format!("cannot write the report to {}", path.display()))?;
         }
         if let Some(path) = &args.save {
             let summary = json!({
@@ -331,8 +325,8 @@ mod cli {
                 "test_mse": per_epoch.last().map(|e| e["test_mse"].clone()),
                 "backend": backend,
             });
-            let bytes = checkpoint::save(&trainer.inference_model(), summary).map_err(|e| e.to_string())?;
-            std::fs::write(path, bytes).map_err(|e| format!("cannot save the model to {}: {e}", path.display()))?;
+            let bytes = checkpoint::save(&trainer.inference_model(), summary)?;
+            std::fs::write(path, bytes).with_context(|| format!("cannot save the model to {}", path.display()))?;
             eprintln!("saved the model to {}", path.display());
         }
         Ok(())
@@ -340,27 +334,27 @@ mod cli {
 
     /// Code numbers of `model` that are 0 for every image of `test` (see `dead_code_units`).
     fn dead_test_code_units(model: &Autoencoder, test: &MnistSet, device: &Device) -> Result<usize> {
-        let codes = block_on(encode_set(model, test, EVAL_BATCH, device)).map_err(|e| e.to_string())?;
+        let codes = block_on(encode_set(model, test, EVAL_BATCH, device))?;
         Ok(dead_code_units(&codes))
     }
 
     fn eval(args: EvalArgs) -> Result<()> {
         const HINT: &str = "write one with `train --save FILE`";
-        let bytes = std::fs::read(&args.load).map_err(|e| format!("cannot read {}: {e}; {HINT}", args.load.display()))?;
+        let bytes = std::fs::read(&args.load).map_err(|e| anyhow!("cannot read {}: {e}; {HINT}", args.load.display()))?;
         let (device, backend) = device(args.device)?;
-        let (model, header) = checkpoint::load(&bytes, None, &device).map_err(|e| format!("{}: {e}", args.load.display()))?;
-        let mnist = load_mnist(&args.data_dir)?;
-        let mse = block_on(evaluate(&model, &mnist.test, EVAL_BATCH, &device)).map_err(|e| e.to_string())?;
+        let (model, header) = checkpoint::load(&bytes, None, &device).with_context(|| args.load.display().to_string())?;
+        let mnist = Mnist::load(&args.data_dir)?;
+        let mse = block_on(evaluate(&model, &mnist.test, EVAL_BATCH, &device))?;
 
         // Digit prediction from the codes: how well the unsupervised code sorts digits.
         let train = mnist.train.take(args.predict_train.map_or(mnist.train.len(), |n| n as usize).min(mnist.train.len()));
-        let train_codes = block_on(encode_set(&model, &train, EVAL_BATCH, &device)).map_err(|e| e.to_string())?;
-        let test_codes = block_on(encode_set(&model, &mnist.test, EVAL_BATCH, &device)).map_err(|e| e.to_string())?;
+        let train_codes = block_on(encode_set(&model, &train, EVAL_BATCH, &device))?;
+        let test_codes = block_on(encode_set(&model, &mnist.test, EVAL_BATCH, &device))?;
         let dead = dead_code_units(&test_codes);
         let knn = Knn::new(train_codes.clone(), args.k as usize);
-        let knn_eval = predict::evaluate(&test_codes, |c| knn.scores(c)).map_err(|e| e.to_string())?;
+        let knn_eval = predict::evaluate(&test_codes, |c| knn.scores(c))?;
         let (linear, linear_losses) = LinearClassifier::fit(&train_codes, LinearConfig::default());
-        let linear_eval = predict::evaluate(&test_codes, |c| linear.probabilities(c)).map_err(|e| e.to_string())?;
+        let linear_eval = predict::evaluate(&test_codes, |c| linear.probabilities(c))?;
         println!(
             "{}",
             json!({
@@ -388,7 +382,7 @@ mod cli {
         // One step at a time with the loss read after each, as a training loop that reports every
         // batch does (and as the PyTorch reference figures were measured).
         let step = |trainer: &mut Trainer| -> Result<usize> {
-            let losses = block_on(trainer.run(&train_set, 1)).map_err(|e| e.to_string())?;
+            let losses = block_on(trainer.run(&train_set, 1))?;
             Ok(losses.len())
         };
         for _ in 0..args.warmup {

@@ -7,35 +7,33 @@ use burn::module::{ModuleVisitor, Param};
 use burn::nn::loss::{MseLoss, Reduction};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::data::{IMAGE_PIXELS, MnistSet, epoch_order};
-use crate::model::{Autoencoder, CodeActivation, ModelKind};
+use crate::model::{Autoencoder, CodeActivation, MAX_LATENT, ModelKind};
 use crate::predict::Codes;
 
-/// How a run trains; the seed's choices are the defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// How a run trains; the seed's choices are the defaults. `TrainingConfig::new(model)` takes
+/// them all, and `with_*` or struct update syntax changes one.
+#[derive(Config, Debug, PartialEq)]
 pub struct TrainingConfig {
     pub model: ModelKind,
     /// Images per step (the seed's 32).
+    #[config(default = 32)]
     pub batch_size: usize,
     /// Adam's learning rate (the seed's 1e-3).
+    #[config(default = 1e-3)]
     pub learning_rate: f64,
     /// Seeds the initial weights and each epoch's shuffle.
+    #[config(default = 0)]
     pub seed: u64,
-    /// Latent size; `None` keeps the seed's (3 for dense, 64 for conv).
+    /// Latent size (1 to [`MAX_LATENT`]); `None` keeps the seed's (3 for dense, 64 for conv).
     pub latent: Option<usize>,
     /// What follows the code layer; `None` keeps the model's default (linear for dense, the
     /// seed's ReLU for conv, which has no other).
-    #[serde(default)]
     pub code_activation: Option<CodeActivation>,
 }
 
 impl TrainingConfig {
-    pub fn new(model: ModelKind) -> Self {
-        Self { model, batch_size: 32, learning_rate: 1e-3, seed: 0, latent: None, code_activation: None }
-    }
-
     /// The code activation the model gets: the one asked for, or the model's default.
     pub fn effective_code_activation(&self) -> CodeActivation {
         self.code_activation.unwrap_or(self.model.default_code_activation())
@@ -50,8 +48,12 @@ impl TrainingConfig {
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return bad(format!("learning rate must be a positive number, not {}", self.learning_rate));
         }
-        if self.latent == Some(0) {
-            return bad("latent size must be at least 1".into());
+        match self.latent {
+            Some(0) => return bad("latent size must be at least 1".into()),
+            Some(latent) if latent > MAX_LATENT => {
+                return bad(format!("latent size must be at most {MAX_LATENT}, not {latent}"));
+            }
+            _ => {}
         }
         self.model.check_code_activation(self.effective_code_activation()).map_err(TrainError::Config)
     }

@@ -1,6 +1,32 @@
 //! The command line refuses bad input with one line naming the fix, never a panic trace.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+/// A fresh folder for one test, removed when the test ends, passed or failed: `Drop` also runs
+/// while a failed assertion unwinds. (The `tempfile` crate does the same, but adding it changes
+/// the features of a crate burn depends on, which rebuilds all of burn for the tests.)
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("ae-lab-{name}-{}", std::process::id()));
+        // A folder left by a killed run of the same process id would mix in old files.
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_autoencoder-lab"))
@@ -25,6 +51,16 @@ fn unknown_model_is_refused() {
 }
 
 #[test]
+fn a_latent_size_past_the_model_files_limit_is_refused_in_one_line() {
+    let out = run(&["train", "--latent", "5000"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a 5000-number code was trained");
+    assert_eq!(stderr.trim(), "error: latent size must be at most 4096, not 5000");
+    // The widest code a model file may hold is still one a run may train.
+    assert_refused(&["train", "--latent", &u32::MAX.to_string()], "latent size must be at most 4096");
+}
+
+#[test]
 fn zero_epochs_and_zero_batch_are_refused() {
     assert_refused(&["train", "--epochs", "0"], "--epochs");
     assert_refused(&["train", "--batch-size", "0"], "--batch-size");
@@ -37,20 +73,18 @@ fn negative_learning_rate_is_refused() {
 
 #[test]
 fn missing_data_names_the_file_and_the_fix() {
-    let dir = std::env::temp_dir().join(format!("ae-lab-missing-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = run(&["train", "--data-dir", dir.to_str().unwrap()]);
+    let dir = TestDir::new("missing");
+    let out = run(&["train", "--data-dir", dir.path().to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("error: ") && stderr.contains("train-images-idx3-ubyte.gz"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn corrupted_data_is_refused_in_one_line() {
-    let dir = std::env::temp_dir().join(format!("ae-lab-corrupt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let folder = TestDir::new("corrupt");
+    let dir = folder.path();
     let source = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
     for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
         std::fs::copy(format!("{source}/{name}"), dir.join(name)).unwrap();
@@ -64,22 +98,20 @@ fn corrupted_data_is_refused_in_one_line() {
     assert!(!out.status.success());
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("train-labels-idx1-ubyte.gz") && stderr.contains("corrupted"), "{stderr}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn eval_of_a_foreign_file_is_refused() {
-    let path = std::env::temp_dir().join(format!("ae-lab-foreign-{}.bin", std::process::id()));
+    let dir = TestDir::new("foreign");
+    let path = dir.path().join("foreign.bin");
     std::fs::write(&path, b"not a model").unwrap();
     assert_refused(&["eval", "--load", path.to_str().unwrap()], "not a model file");
-    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
 fn a_short_training_run_writes_a_report_and_a_model_that_eval_reads() {
-    let dir = std::env::temp_dir().join(format!("ae-lab-run-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (report, model) = (dir.join("report.json"), dir.join("model.bin"));
+    let dir = TestDir::new("run");
+    let (report, model) = (dir.path().join("report.json"), dir.path().join("model.bin"));
     let out = run(&[
         "train", "--model", "dense", "--epochs", "2", "--train-limit", "256",
         "--report", report.to_str().unwrap(), "--save", model.to_str().unwrap(),
@@ -109,7 +141,6 @@ fn a_short_training_run_writes_a_report_and_a_model_that_eval_reads() {
         let counted: u64 = eval[method]["confusion"].as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap()).map(|n| n.as_u64().unwrap()).sum();
         assert_eq!(counted, 10_000, "{method} confusion matrix");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -141,9 +172,8 @@ fn a_bad_code_activation_is_refused_in_one_line() {
 
 #[test]
 fn a_relu_code_is_trained_reported_saved_and_read_back_by_eval() {
-    let dir = std::env::temp_dir().join(format!("ae-lab-relu-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (report, model) = (dir.join("report.json"), dir.join("model.bin"));
+    let dir = TestDir::new("relu");
+    let (report, model) = (dir.path().join("report.json"), dir.path().join("model.bin"));
     let out = run(&[
         "train", "--model", "dense", "--code-activation", "relu", "--epochs", "2", "--train-limit", "256",
         "--report", report.to_str().unwrap(), "--save", model.to_str().unwrap(),
@@ -175,5 +205,4 @@ fn a_relu_code_is_trained_reported_saved_and_read_back_by_eval() {
     let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(eval["code_activation"], "linear");
     assert_eq!(eval["dead_code_units"], 0);
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -20,9 +20,10 @@ use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use autoencoder_lab::checkpoint::{self, CheckpointError, MAX_LATENT};
-use autoencoder_lab::data::{IMAGE_PIXELS, MAX_IMAGES, MAX_INFLATED_BYTES, MnistSet, SplitMix64};
+use autoencoder_lab::data::{IMAGE_PIXELS, MAX_IMAGES, MAX_INFLATED_BYTES, MnistSet};
 use autoencoder_lab::digit::mnist_style;
 use autoencoder_lab::model::ModelKind;
+use autoencoder_lab::rng::SplitMix64;
 use burn::prelude::*;
 use burn::tensor::DType;
 use serde_json::{Value, json};

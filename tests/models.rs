@@ -5,7 +5,7 @@ use std::path::Path;
 
 use autoencoder_lab::checkpoint::{self, CheckpointError};
 use autoencoder_lab::data::{IMAGE_SIDE, Mnist, MnistSet};
-use autoencoder_lab::model::{Autoencoder, CodeActivation, ModelKind};
+use autoencoder_lab::model::{Autoencoder, CodeActivation, MAX_LATENT, ModelKind};
 use autoencoder_lab::predict::dead_code_units;
 use autoencoder_lab::train::{Trainer, TrainingConfig, encode_set, evaluate, psnr};
 use burn::module::{ModuleMapper, Param};
@@ -80,6 +80,8 @@ fn bad_training_values_are_refused() {
         TrainingConfig { learning_rate: -1e-3, ..TrainingConfig::new(ModelKind::Dense) },
         TrainingConfig { learning_rate: f64::NAN, ..TrainingConfig::new(ModelKind::Dense) },
         TrainingConfig { latent: Some(0), ..TrainingConfig::new(ModelKind::Conv) },
+        TrainingConfig { latent: Some(MAX_LATENT + 1), ..TrainingConfig::new(ModelKind::Dense) },
+        TrainingConfig::new(ModelKind::Conv).with_latent(Some(usize::MAX)),
     ];
     for config in bad {
         assert!(Trainer::new(config.clone(), &device(), 100).is_err(), "{config:?} was accepted");

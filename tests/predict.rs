@@ -6,8 +6,8 @@ use std::path::Path;
 use autoencoder_lab::data::Mnist;
 use autoencoder_lab::model::ModelKind;
 use autoencoder_lab::predict::{
-    Codes, Evaluation, Knn, LinearClassifier, LinearConfig, PredictError, Projection, argmax, dead_code_units, evaluate,
-    interpolate, top,
+    Codes, Evaluation, Knn, LinearClassifier, LinearConfig, MAX_PATH_POINTS, PredictError, Projection, argmax, dead_code_units,
+    evaluate, interpolate, top,
 };
 use autoencoder_lab::train::{Trainer, TrainingConfig, encode_set};
 use burn::prelude::*;
@@ -129,8 +129,17 @@ fn axes_projection_keeps_two_coordinates_and_fills_the_rest_with_their_mean() {
 
 #[test]
 fn interpolation_runs_from_one_code_to_the_other() {
-    let path = interpolate(&[0.0, 10.0], &[4.0, 2.0], 3);
+    let path = interpolate(&[0.0, 10.0], &[4.0, 2.0], 3).unwrap();
     assert_eq!(path, vec![0.0, 10.0, 2.0, 6.0, 4.0, 2.0]);
+}
+
+#[test]
+fn an_interpolation_longer_than_the_cap_is_refused_with_the_cap() {
+    assert_eq!(interpolate(&[0.0], &[1.0], MAX_PATH_POINTS).unwrap().len(), MAX_PATH_POINTS);
+    let err = interpolate(&[0.0], &[1.0], MAX_PATH_POINTS + 1).unwrap_err();
+    assert_eq!(err, PredictError::TooManyPoints { asked: MAX_PATH_POINTS + 1, max: MAX_PATH_POINTS });
+    assert!(err.to_string().contains(&MAX_PATH_POINTS.to_string()), "{err}");
+    assert!(interpolate(&[0.0], &[1.0], u32::MAX as usize).is_err(), "a count from the page's u32 is refused, not allocated");
 }
 
 #[test]

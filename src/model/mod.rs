@@ -11,6 +11,12 @@ use burn::prelude::*;
 pub use conv::{ConvAutoencoder, ConvAutoencoderConfig};
 pub use dense::{DenseAutoencoder, DenseAutoencoderConfig};
 
+/// The widest latent code any model here may have; a training run and a model file both refuse a
+/// wider one. 64 times the conv model's code is far past what 784 pixels need, and a bound keeps
+/// a model's size one the device can hold: asking it for more memory than it has aborts the
+/// process (or the page's wasm) instead of returning an error.
+pub const MAX_LATENT: usize = 4096;
+
 /// What follows the layer that makes the code.
 ///
 /// The seed's text puts a ReLU after each of the dense encoder's 4 layers, the 3-number code
