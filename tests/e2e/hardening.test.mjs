@@ -6,11 +6,10 @@
 // LAB_MODEL_FILE: a conv model file written by the command line (build.sh trains one).
 // LAB_SEED replays one set of mangled files; the seed in use is printed.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { LAB_URL, assertServerUp } from './browser.mjs';
-import { openPage, setSettings, waitForState } from './pagekit.mjs';
+import { LAB_URL } from './browser.mjs';
+import { openLabPage, requireModelFile, setSettings, waitForState } from './pagekit.mjs';
 import { seedFrom, splitmix } from '../random.mjs';
 
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
@@ -24,9 +23,8 @@ let page;
 const problems = [];
 
 before(async () => {
-  assert.ok(MODEL_FILE && existsSync(MODEL_FILE), `LAB_MODEL_FILE must name a model file (got ${MODEL_FILE})`);
-  await assertServerUp(LAB_URL);
-  ({ browser, page } = await openPage(problems));
+  requireModelFile(MODEL_FILE);
+  ({ browser, page } = await openLabPage(problems));
   console.log(`# mangled model files from seed ${SEED} (LAB_SEED=${SEED} replays them)`);
 });
 

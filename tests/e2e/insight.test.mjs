@@ -6,13 +6,12 @@
 // trains one on 10,000 images first, so that a drawn digit can be read reliably and a native
 // model is shown to load in the page.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { LAB_URL, assertServerUp } from './browser.mjs';
-import { canvasStats, drawOnPad, isDrawn, openPage, waitForState } from './pagekit.mjs';
+import { LAB_URL } from './browser.mjs';
+import { canvasStats, drawOnPad, isDrawn, openLabPage, requireModelFile, waitForState } from './pagekit.mjs';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
@@ -24,10 +23,9 @@ let page;
 const problems = [];
 
 before(async () => {
-  assert.ok(MODEL_FILE && existsSync(MODEL_FILE), `LAB_MODEL_FILE must name a model file (got ${MODEL_FILE})`);
-  await assertServerUp(LAB_URL);
+  requireModelFile(MODEL_FILE);
   await mkdir(ARTIFACTS, { recursive: true });
-  ({ browser, page } = await openPage(problems));
+  ({ browser, page } = await openLabPage(problems));
 });
 
 after(async () => {

@@ -1,5 +1,7 @@
 // Reading the page from a test: its state, its canvases' pixels, and drawing on its pad.
-import { launchBrowser } from './browser.mjs';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
 
 /**
  * A fresh browser and its page; every console error, page error and failed request is pushed
@@ -16,6 +18,17 @@ export async function openPage(problems, options = {}) {
     if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
   });
   return { browser, page };
+}
+
+/** A fresh browser on the lab's page, once the server is known to be up. */
+export async function openLabPage(problems) {
+  await assertServerUp(LAB_URL);
+  return openPage(problems);
+}
+
+/** The model file the command line wrote for the page tests (`LAB_MODEL_FILE`), which must exist. */
+export function requireModelFile(file) {
+  assert.ok(file && existsSync(file), `LAB_MODEL_FILE must name a model file (got ${file})`);
 }
 
 /** Waits until body[data-state] is one of `wanted`; on timeout, says where the page stood. */
