@@ -27,6 +27,7 @@ export const app = {
   targetEpochs: 0,
   trainedSteps: 0, // steps since the model was made, as shown on the chart
   msPerStep: null, // smoothed, for images/s and time left
+  dispatchesPerStep: null, // WebGPU compute dispatches in the last step (gpucount.js)
   lastGridAt: 0,
   gridMs: 0,
   gridStep: -1, // the step the grid's reconstructions show
