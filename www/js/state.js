@@ -17,6 +17,7 @@ export const app = {
   worker: null, // the LabWorker that holds the wasm module
   index: null, // data/index.json
   gpu: null, // what probeWebGPU found
+  measured: null, // both backends' speed, timed at start (measure.js), where WebGPU has an adapter
   lab: null, // a RemoteLab in the worker
   labBackend: null,
   snap: null, // the lab's counters as of its last answer
