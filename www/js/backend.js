@@ -123,13 +123,11 @@ function measuredText(backend, gpu, measured) {
     measured[slow].imagesPerSec === undefined
       ? `${speed(fast)}, while ${BACKEND_NAMES[slow]} lost: ${measured[slow].why}`
       : `${speed(fast)} against ${BACKEND_NAMES[slow]}'s ${speed(slow)}`;
-  const timed = `the ${measured.model === 'conv' ? 'convolutional' : measured.model} model, timed at start`;
+  const faster = `the faster on this machine at training the ${measured.model === 'conv' ? 'convolutional' : measured.model} model (timed at start)`;
   const adapter = `WebGPU adapter: ${gpu.name}${gpu.software ? ', a software adapter (no GPU)' : ''}.`;
   return backend === fast
-    ? `Backend: ${BACKEND_NAMES[fast]}, the faster on this machine: ${race} (${timed}). ${adapter} ` +
-        `${BACKEND_NAMES[slow]} is one click away in the Backend menu.`
-    : `Backend: ${BACKEND_NAMES[backend]}, picked by hand. ${BACKEND_NAMES[fast]} was the faster on this machine: ` +
-        `${race} (${timed}). ${adapter}`;
+    ? `Backend: ${BACKEND_NAMES[fast]}, ${faster}: ${race}. ${adapter} ${BACKEND_NAMES[slow]} is one click away in the Backend menu.`
+    : `Backend: ${BACKEND_NAMES[backend]}, picked by hand. ${BACKEND_NAMES[fast]} was ${faster}: ${race}. ${adapter}`;
 }
 
 /** Why neither backend could be timed, when that was tried. */
