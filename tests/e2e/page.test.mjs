@@ -121,16 +121,15 @@ test('the backend is picked by timing both at start, and the page says so with t
   assert.equal(await page.locator('#backend').inputValue(), 'cpu');
   const figure = (n) => Number(n).toLocaleString('en-US');
   assert.ok(Number(measuredCpu) > 100, `the CPU trains at ${measuredCpu} images/s`);
-  assert.ok(Number(measuredWebgpu) > 0, `WebGPU trains at ${measuredWebgpu} images/s`);
-  assert.ok(Number(measuredWebgpu) < Number(measuredCpu));
-  assert.match(
-    said,
-    new RegExp(
-      `^Backend: CPU \\(WebAssembly\\), the faster on this machine at training the \\w+ model \\(timed at start\\): ` +
-        `${figure(measuredCpu)} images/s against ` +
-        `WebGPU's ${figure(measuredWebgpu)} images/s \\([\\d,]+ GPU dispatches a step\\)`,
-    ),
-  );
+  const cpuSaid = `^Backend: CPU \\(WebAssembly\\), the faster on this machine at training the \\w+ model \\(timed at start\\): ${figure(measuredCpu)} images/s`;
+  if (measuredWebgpu) {
+    assert.ok(Number(measuredWebgpu) < Number(measuredCpu), `WebGPU ${measuredWebgpu} images/s, the CPU ${measuredCpu}`);
+    assert.match(said, new RegExp(`${cpuSaid} against WebGPU's ${figure(measuredWebgpu)} images/s \\([\\d,]+ GPU dispatches a step\\)`));
+  } else {
+    // SwiftShader's first step (compiling every kernel) takes 1.3-1.7 s here, over the limit only
+    // when other work crowds this machine's two cores: then the line says why WebGPU lost.
+    assert.match(said, new RegExp(`${cpuSaid}, while WebGPU lost: its first step had not finished after`));
+  }
   assert.match(said, /WebGPU is one click away/);
 });
 

@@ -11,7 +11,7 @@ import { LabWorker } from './labworker.js';
 
 // A backend whose first (warm-up) step has not finished this long after its worker was asked
 // to start loses: the person would wait longer than that for every model they make on it.
-const WARMUP_LIMIT_MS = 2500;
+const WARMUP_LIMIT_MS = 3000;
 // Then as many steps as fit this long, a few per call, timed in the worker.
 const TIMED_MS = 400;
 const CALL_MS = 100;
