@@ -6,11 +6,13 @@
 // compiles every kernel, which takes seconds on a slow adapter, and a step cannot be abandoned
 // half-way; ending the worker can. Ending it also frees everything the probe made, the GPU
 // device and its memory included, at once. The cost is that the page's WebGPU Lab compiles its
-// kernels again (the browser's shader cache, where it has one, shortens that).
+// kernels again (the browser's shader cache, where it has one, shortens that). The page's own
+// thread only sends messages and waits.
 import { LabWorker } from './labworker.js';
 
-// A backend whose first (warm-up) step has not finished this long after its worker was asked
-// to start loses: the person would wait longer than that for every model they make on it.
+// A backend whose first (warm-up) step, which compiles its kernels, has not finished this long
+// after its worker was asked to start loses: the page's start waits no longer than this.
+// (SwiftShader's first conv step took 1.3-1.7 s on this project's machine when it was idle.)
 const WARMUP_LIMIT_MS = 3000;
 // Then as many steps as fit this long, a few per call, timed in the worker.
 const TIMED_MS = 400;

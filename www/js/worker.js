@@ -54,7 +54,7 @@ function labOf(id) {
 }
 
 // The counters the page shows, read from the Lab's getters of these names after every call: a
-// new counter (a dispatch count, say) added here reaches every RemoteLab's `snap`.
+// new getter added here reaches every RemoteLab's `snap`.
 const SNAPSHOT = ['backend', 'model', 'parameterCount', 'latentSize', 'epoch', 'batch', 'batchesPerEpoch', 'steps', 'trainCount', 'testCount'];
 
 function snapshot(lab) {
