@@ -72,6 +72,8 @@ test('a conv model trained on the command line loads, and its codes predict test
   await freshModel('conv');
   await loadFile(MODEL_FILE);
   assert.match(await keepStatus(), /^Loaded .*a conv model/);
+  // A loaded model's dead code numbers are counted at once.
+  assert.match(await page.locator('#fact-latent').innerText(), /^64 numbers \(ReLU\), \d+ dead$/);
   const accuracy = await fitPredictors();
   // Chance is 10%. One epoch on 10,000 images (313 steps) gives codes that sort most digits
   // (k-NN 75% over 1,000 training codes when measured); the full run reaches 97%.
@@ -108,17 +110,52 @@ test('clicking the latent map decodes that point', { timeout: 60_000 }, async ()
   await page.screenshot({ path: join(ARTIFACTS, 'page-predict.png'), fullPage: true });
 });
 
-test('interpolating between two test digits decodes eight steps', { timeout: 60_000 }, async () => {
-  await page.fill('#interp-a', '3');
-  await page.fill('#interp-b', '2');
-  await page.click('#interpolate');
-  await page.waitForFunction(() => document.getElementById('interp-strip').dataset.filled === 'yes', null, { timeout: 30_000 });
+test('interpolation ends are picked by clicking a digit of the grid and one on the map', { timeout: 60_000 }, async () => {
+  const end = (slot) =>
+    page.locator(`#interp-${slot}`).evaluate((el) => ({ ...el.dataset, text: el.innerText }));
+  const stripEnds = () => page.locator('#interp-strip').getAttribute('data-ends');
+  // Each end shows its digit: the picked test image and its label.
+  const shown = async (slot) => {
+    const e = await end(slot);
+    const [tile] = await canvasStats(page, `#interp-${slot} canvas`);
+    assert.ok(isDrawn(tile), `the ${slot} end's digit is drawn`);
+    assert.match(e.text, new RegExp(`^${slot}: a ${e.label} \\(test image ${e.index}\\)$`));
+    return e;
+  };
+
+  // The first end takes the next click: test image 4 of the grid's top row.
+  await page.click('#interp-from');
+  await page.locator('#recon-grid canvas:not(.output)').nth(4).click();
+  const from = await shown('from');
+  assert.equal(from.index, '4');
+  assert.equal(from.label, String((await page.locator('#recon-grid canvas:not(.output)').nth(4).getAttribute('title')).match(/a (\d)/)[1]));
+  assert.equal(from.active, 'no', 'the other end is next');
+  assert.equal((await end('to')).active, 'yes');
+
+  // Then the map: the test digit nearest to the click becomes the other end.
+  const map = page.locator('#latent-map');
+  await map.scrollIntoViewIfNeeded();
+  const box = await map.boundingBox();
+  await page.mouse.click(box.x + box.width * 0.6, box.y + box.height * 0.4);
+  await page.waitForFunction(() => document.getElementById('latent-map').dataset.digit !== '');
+  const picked = await map.getAttribute('data-digit');
+  await page.waitForFunction((i) => document.getElementById('interp-to').dataset.index === i, picked);
+  const to = await shown('to');
+  assert.ok(Number(to.label) >= 0 && Number(to.label) <= 9);
+
+  // Both ends picked, with predictors fitted: the strip is decoded between them at once.
+  await page.waitForFunction((ends) => document.getElementById('interp-strip').dataset.ends === ends, `4,${picked}`, {
+    timeout: 30_000,
+  });
   const tiles = await canvasStats(page, '#interp-strip canvas');
   assert.equal(tiles.length, 8);
   assert.ok(tiles.every(isDrawn), 'every step is drawn');
-  await page.fill('#interp-a', '5000');
+  assert.equal(await stripEnds(), `4,${picked}`);
+
+  // The Interpolate button draws the same strip again.
   await page.click('#interpolate');
-  assert.match(await page.locator('#interp-error').innerText(), /from 0 to 999/);
+  await page.waitForFunction(() => document.getElementById('interp-strip').dataset.filled === 'yes');
+  assert.equal(await stripEnds(), `4,${picked}`);
 });
 
 test('a model downloads and loads back', { timeout: 60_000 }, async () => {
@@ -162,9 +199,10 @@ test('compare mode trains both models on the same batches and fills the table', 
   const series = await page.locator('#compare-chart').getAttribute('data-series-points');
   assert.equal(series, 'dense:32,conv:32', 'both curves hold the 32 steps of one epoch');
   const cells = await page.locator('#compare-table tbody td').allInnerTexts();
-  assert.equal(cells.length, 20, 'ten rows, two models');
+  assert.equal(cells.length, 22, 'eleven rows, two models');
   assert.ok(cells.every((c) => c !== '–' && c !== ''), `every cell has a number: ${cells}`);
   assert.match(await page.locator('#compare-conclusion').innerText(), /reconstructs better: test MSE/);
+  assert.equal(await page.locator('#compare-conclusion').getAttribute('data-dead-code'), '', "no model's whole code died");
   assert.equal(await page.locator('#compare-table td[data-model="conv"]').nth(1).innerText(), '64');
   await page.screenshot({ path: join(ARTIFACTS, 'page-insight.png'), fullPage: true });
 });

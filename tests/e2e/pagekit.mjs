@@ -65,10 +65,18 @@ export async function drawOnPad(page, points) {
   await page.mouse.up();
 }
 
-/** Fills the training form; the page checks it at Train or Reset. */
-export async function setSettings(page, { model, backend, subset = '1000', epochs = '1', learningRate = '0.003' }) {
+/**
+ * Fills the training form; the page checks it at Train or Reset. codeActivation ('linear' or
+ * 'relu', the dense model's only) and seed are left as they are unless given.
+ */
+export async function setSettings(
+  page,
+  { model, backend, subset = '1000', epochs = '1', learningRate = '0.003', codeActivation, seed },
+) {
   await page.selectOption('#backend', backend);
   await page.selectOption('#model', model);
+  if (codeActivation) await page.selectOption('#codeActivation', codeActivation);
+  if (seed !== undefined) await page.fill('#seed', String(seed));
   await page.selectOption('#subset', subset);
   await page.fill('#epochs', epochs);
   await page.fill('#batchSize', '32');

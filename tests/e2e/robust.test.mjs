@@ -184,6 +184,7 @@ test('without WebGPU the page says so and trains on the CPU fallback; a subset l
     assert.ok(await p.locator('#backend option[value="webgpu"]').isDisabled(), 'WebGPU cannot be picked');
 
     assert.ok(await p.locator('#subset option[value="10000"]').isDisabled(), 'a subset the server lacks cannot be picked');
+    assert.equal(await p.locator('#subset').inputValue(), '5000', "the default (10,000) falls back to the server's largest");
     // A form left over from before (or edited by hand) still asks for it: refused all the same.
     await p.locator('#subset').evaluate((s) => {
       s.value = '10000';

@@ -1,8 +1,10 @@
 // The seed's experiment, live: both autoencoders trained in this tab on the same batches in the
 // same order (same data, same seed, so the same shuffles), one chart with both loss curves, a
 // table of what each reached, and a conclusion drawn from those numbers. The fair variant gives
-// both the same code size, to separate architecture from the 3-number bottleneck.
+// both the same code size, to separate architecture from the 3-number bottleneck; "as the seed
+// wrote it" puts a ReLU on the dense model's code, which with some seeds dies (codefacts.js).
 import { LossChart } from './chart.js';
+import { codeText, deadCodeSentence } from './codefacts.js';
 import { KNN_K, LINEAR_EPOCHS, PREDICT_TRAIN } from './constants.js';
 import { $, formatLoss, formatNumber } from './ui.js';
 
@@ -18,7 +20,7 @@ const psnr = (mse) => 10 * Math.log10(1 / Math.max(mse, F32_MIN_POSITIVE));
 export class Compare {
   #chart;
   #stop = false;
-  #results = new Map(); // variant ("seed" or the shared code size) -> finished rows, this session
+  #results = new Map(); // variant ("seed", "seed-relu" or the shared code size) -> finished rows, this session
 
   constructor() {
     this.#chart = new LossChart($('compare-chart'), {
@@ -35,20 +37,22 @@ export class Compare {
   }
 
   /**
-   * Trains both models for `settings.epochs` epochs. `makeLab(model, latent)` resolves to a Lab
-   * with the data loaded and a fresh model (a RemoteLab); `say(text)` reports progress. Resolves
-   * to the table's rows.
+   * Trains both models for `settings.epochs` epochs. `choice` is { latent, denseActivation }
+   * (latent 0: the seed's sizes); `makeLab(model)` resolves to a Lab with the data loaded and a
+   * fresh model of that choice (a RemoteLab); `say(text)` reports progress. Resolves to the
+   * table's rows.
    */
-  async run({ settings, latent, makeLab, say }) {
+  async run({ settings, choice, makeLab, say }) {
+    const { latent } = choice;
     this.#stop = false;
     this.#chart.clear();
     this.#showTable(null);
-    $('compare-conclusion').textContent = '';
+    this.#showConclusion(null);
     const labs = [];
     try {
       for (const model of MODELS) {
         say(`Comparing: making the ${NAMES[model]} model…`);
-        labs.push(await makeLab(model, latent));
+        labs.push(await makeLab(model));
       }
       const rows = MODELS.map((model, i) => ({
         model,
@@ -61,11 +65,13 @@ export class Compare {
         testMse: null,
         knn: null,
         linear: null,
+        dead: null,
         lab: labs[i],
       }));
       for (const row of rows) {
         row.parameters = row.lab.snap.parameterCount;
         row.latent = row.lab.snap.latentSize;
+        row.activation = row.lab.snap.codeActivation;
       }
       const total = rows[0].lab.snap.batchesPerEpoch * settings.epochs;
 
@@ -99,13 +105,14 @@ export class Compare {
         const report = await row.lab.fitPredictors(PREDICT_TRAIN, KNN_K, LINEAR_EPOCHS);
         row.knn = report.knnAccuracy;
         row.linear = report.linearAccuracy;
+        row.dead = report.deadCodeUnits;
         const timedImages = (row.steps - row.firstCall) * settings.batchSize;
         row.imagesPerSec = row.ms > 0 ? (1000 * timedImages) / row.ms : null;
       }
-      const variant = latent ? String(latent) : 'seed';
+      const variant = latent ? String(latent) : choice.denseActivation === 'relu' ? 'seed-relu' : 'seed';
       this.#results.set(variant, rows);
       this.#showTable(rows);
-      $('compare-conclusion').textContent = this.#conclusion(rows, latent);
+      this.#showConclusion(rows, latent);
       return rows;
     } finally {
       await Promise.all(labs.map((lab) => lab.free()));
@@ -119,6 +126,7 @@ export class Compare {
     const lines = [
       ['Parameters', (r) => formatNumber(r.parameters)],
       ['Code size', (r) => String(r.latent)],
+      ['Code', (r) => codeText(r.latent, r.activation, r.dead)],
       ['Steps', (r) => formatNumber(r.steps)],
       ['Mean training loss', (r) => formatLoss(r.lossSum / r.steps)],
       ['Min training loss', (r) => formatLoss(r.minLoss)],
@@ -144,6 +152,13 @@ export class Compare {
     }
   }
 
+  /** The conclusion, with data-dead-code naming each model whose whole code died (page tests). */
+  #showConclusion(rows, latent) {
+    const el = $('compare-conclusion');
+    el.textContent = rows ? this.#conclusion(rows, latent) : '';
+    el.dataset.deadCode = (rows ?? []).filter((r) => r.dead > 0 && r.dead === r.latent).map((r) => r.model).join(',');
+  }
+
   #conclusion(rows, latent) {
     const [dense, conv] = rows;
     const better = conv.testMse < dense.testMse ? conv : dense;
@@ -157,6 +172,8 @@ export class Compare {
       `Its codes also sort digits ${better.knn >= worse.knn ? 'better' : 'worse'}: k-NN accuracy ` +
         `${(100 * better.knn).toFixed(1)}% against ${(100 * worse.knn).toFixed(1)}%.`,
     ];
+    const dead = rows.map((r) => deadCodeSentence(NAMES[r.model], { units: r.latent, dead: r.dead })).filter(Boolean);
+    parts.push(...dead);
     if (!latent) {
       parts.push(
         `But the codes differ in size (${dense.latent} numbers against ${conv.latent}): choose an equal code size ` +

@@ -1,8 +1,11 @@
 // What the model learned, shown: the drawing pad's reconstruction, the predictors read from the
 // codes (accuracies, confusion matrix, guesses for the drawing), the latent map of the test
-// digits (a pick decodes that point) and the interpolation between two test digits.
-import { KNN_K, LINEAR_EPOCHS, PREDICT_TRAIN } from './constants.js';
+// digits (a pick decodes that point) and the interpolation between two test digits, whose ends
+// are picked by clicking a digit of the grid or the map.
+import { knowDeadCode } from './codefacts.js';
+import { GRID_DIGITS, IMAGE_PIXELS, KNN_K, LINEAR_EPOCHS, PREDICT_TRAIN } from './constants.js';
 import { DrawingPad } from './draw.js';
+import { InterpolationView } from './interp.js';
 import { latestWins } from './latest.js';
 import { LatentMap } from './latentmap.js';
 import { WorkerGone } from './labworker.js';
@@ -18,7 +21,13 @@ const predictView = new PredictView();
 export const drawing = latestWins(reconstructDrawing);
 export const pad = new DrawingPad(view.padCanvas, { onInk: () => drawing() });
 const mapPick = latestWins(decodePick);
-const latentMap = new LatentMap(view.mapCanvas, { onPick: (x, y) => mapPick(x, y) });
+const latentMap = new LatentMap(view.mapCanvas, { onPick: (x, y) => mapPick(x, y), onDigit: (i) => pickEnd(i) });
+
+// The interpolation's ends (test image numbers) and the end the next pick fills.
+const ends = [null, null];
+let activeEnd = 0;
+const interpView = new InterpolationView({ onActivate: (slot) => setActiveEnd(slot) });
+view.onGridPick = (i) => pickEnd(i);
 
 let drawingOutput = null; // the last reconstruction, shown beside a newer input until its own comes
 
@@ -72,20 +81,39 @@ export function forgetPredictors() {
   predictView.showReport(null, "Fit the predictors to read digits from this model's codes.");
   latentMap.clear('Fit the predictors to place the test digits on the map.');
   view.showMapDecoded(null, 'click the map');
-  view.showInterpolation(null);
+  interpView.showStrip(null);
 }
 
-/** Encodes the images, fits k-NN and the linear classifier, scores them, and draws the map. */
+/** The Fit predictors button. */
 export async function fitPredictors() {
   if (!can('fitPredictors')) return;
   const previous = app.mode;
   setMode('busy');
   view.setStatus('Fitting the predictors: encoding the images…');
+  const report = await fitAndMap();
+  if (report) {
+    view.setStatus(`Predictors fitted: ${accuracies(report)} on the test digits. Draw a digit to see their guesses, or click the map.`);
+  }
+  setMode(previous);
+}
+
+/** "k-NN 80.1%, linear 75.0%" */
+export const accuracies = (report) =>
+  `k-NN ${(100 * report.knnAccuracy).toFixed(1)}%, linear ${(100 * report.linearAccuracy).toFixed(1)}%`;
+
+/**
+ * Encodes the images, fits k-NN and the linear classifier, scores them, draws the map and the
+ * interpolation between the picked ends. Also the end of every finished run, so that a run
+ * leaves nothing waiting for a button. Resolves to the report, or null (said why) on failure.
+ */
+export async function fitAndMap() {
+  let report = null;
   try {
     const lab = app.lab;
     const steps = app.trainedSteps;
-    const report = await lab.fitPredictors(PREDICT_TRAIN, KNN_K, LINEAR_EPOCHS);
+    report = await lab.fitPredictors(PREDICT_TRAIN, KNN_K, LINEAR_EPOCHS);
     app.predictorsStep = steps;
+    knowDeadCode(report.deadCodeUnits, steps);
     predictView.showReport(
       report,
       `Fitted on the codes of ${formatNumber(report.trainCodes)} training digits ` +
@@ -94,15 +122,13 @@ export async function fitPredictors() {
     );
     view.projection = 'pca';
     await showMap();
-    view.setStatus(
-      `Predictors fitted: k-NN ${(100 * report.knnAccuracy).toFixed(1)}%, linear ${(100 * report.linearAccuracy).toFixed(1)}% ` +
-        'on the test digits. Draw a digit to see their guesses, or click the map.',
-    );
+    await showInterpolation();
   } catch (err) {
-    view.setStatus(`Could not fit the predictors: ${message(err)}`, 'error');
+    report = null;
+    if (!(err instanceof WorkerGone)) view.setStatus(`Could not fit the predictors: ${message(err)}`, 'error');
   }
-  setMode(previous);
   drawing();
+  return report;
 }
 
 export async function changeProjection() {
@@ -143,21 +169,49 @@ async function decodePick(x, y) {
   }
 }
 
+/** The Interpolate button. */
 export async function interpolate() {
-  const count = app.snap?.testCount ?? 0;
-  const [a, b] = view.interpolationEnds().map((text) => {
-    const t = text.trim();
-    return /^\d+$/.test(t) && Number(t) < count ? Number(t) : null;
-  });
+  if (!can('interpolate')) return;
+  await showInterpolation().catch((err) => view.setStatus(`Could not interpolate: ${message(err)}`, 'error'));
+}
+
+async function showInterpolation() {
+  const [a, b] = ends;
   if (a === null || b === null) {
-    view.setInterpolationError(`Enter two test digit numbers from 0 to ${count - 1} (the grid shows 0 to 15).`);
+    interpView.setError('Pick both ends first: click a digit in the reconstructions or on the map.');
     return;
   }
-  view.setInterpolationError('');
+  interpView.setError('');
   if (!predictorsFresh()) return;
+  interpView.showStrip(await app.lab.interpolate(a, b, INTERPOLATION_POINTS), INTERPOLATION_POINTS, [a, b]);
+}
+
+/** The ends a page starts with: the grid's first two test digits. */
+export function defaultInterpolationEnds() {
+  if (ends[0] !== null) return;
+  pickEnd(0).then(() => pickEnd(1));
+}
+
+function setActiveEnd(slot) {
+  activeEnd = slot;
+  interpView.setActive(slot);
+}
+
+/**
+ * Test image `index` becomes the highlighted end, shown with its image and label; the other end
+ * is highlighted next. With both ends and fresh predictors, the strip is redrawn at once.
+ */
+async function pickEnd(index) {
+  if (!app.testLabels || index >= app.testLabels.length || !app.lab) return;
+  const slot = activeEnd;
+  setActiveEnd(1 - slot);
   try {
-    view.showInterpolation(await app.lab.interpolate(a, b, INTERPOLATION_POINTS), INTERPOLATION_POINTS);
+    const pixels =
+      index < GRID_DIGITS ? app.gridPixels.subarray(index * IMAGE_PIXELS, (index + 1) * IMAGE_PIXELS) : await app.lab.testPixels(index, 1);
+    ends[slot] = index;
+    interpView.showEnd(slot, { index, label: app.testLabels[index], pixels });
+    if (can('interpolate') && ends.every((e) => e !== null)) await showInterpolation();
   } catch (err) {
-    view.setStatus(`Could not interpolate: ${message(err)}`, 'error');
+    if (!(err instanceof WorkerGone)) view.setStatus(`Could not pick that digit: ${message(err)}`, 'error');
   }
 }

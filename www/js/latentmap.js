@@ -1,6 +1,8 @@
 // The latent map: test digits' codes as points on a plane, coloured by digit, with the drawn
-// digit marked. Pointer down or drag on the map asks for the decoder's image at that point.
-// The canvas carries data-points and data-picked ("x,y" of the last pick) for page tests.
+// digit marked. Pointer down or drag on the map asks for the decoder's image at that point; a
+// click also picks the test digit nearest to it (an interpolation end).
+// The canvas carries data-points, data-picked ("x,y" of the last pick) and data-digit (the
+// nearest test digit's number) for page tests.
 
 // Ten hues that stay apart for common colour-vision deficiencies (Tableau 10).
 export const DIGIT_COLORS = [
@@ -20,13 +22,24 @@ export class LatentMap {
   #picked = null;
   #axes = ['', ''];
   #emptyText = 'Fit the predictors to place the test digits on the map.';
+  #digit = null; // the test digit nearest to the last click
   #onPick;
 
-  /** onPick(x, y): called with code-space coordinates while the pointer is down on the map. */
-  constructor(canvas, { onPick }) {
+  /**
+   * onPick(x, y): called with code-space coordinates while the pointer is down on the map;
+   * onDigit(i): a click picked test digit i, the nearest on screen.
+   */
+  constructor(canvas, { onPick, onDigit }) {
     this.#canvas = canvas;
     this.#ctx = canvas.getContext('2d');
     this.#onPick = onPick;
+    canvas.addEventListener('click', (e) => {
+      const i = this.#nearest(e);
+      if (i === null) return;
+      this.#digit = i;
+      this.#publish();
+      onDigit(i);
+    });
     canvas.style.touchAction = 'none'; // a drag on the map must not scroll the page
     canvas.addEventListener('pointerdown', (e) => {
       if (!this.#points) return;
@@ -46,6 +59,7 @@ export class LatentMap {
     this.#labels = labels;
     this.#axes = axes;
     this.#picked = null;
+    this.#digit = null;
     let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
     for (let i = 0; i < points.length; i += 2) {
       x0 = Math.min(x0, points[i]);
@@ -66,6 +80,7 @@ export class LatentMap {
     this.#labels = null;
     this.#marker = null;
     this.#picked = null;
+    this.#digit = null;
     if (emptyText) this.#emptyText = emptyText;
     this.#publish();
     this.#draw();
@@ -75,6 +90,30 @@ export class LatentMap {
   mark(point) {
     this.#marker = point;
     this.#draw();
+  }
+
+  /** The test digit drawn nearest to the pointer event, or null with no points. */
+  #nearest(e) {
+    if (!this.#points) return null;
+    const rect = this.#canvas.getBoundingClientRect();
+    const { sx, sy } = this.#toScreen(rect.width, rect.height);
+    const [px, py] = [e.clientX - rect.left, e.clientY - rect.top];
+    let best = null;
+    let bestD = Infinity;
+    for (let i = 0; i < this.#labels.length; i++) {
+      const d = (sx(this.#points[2 * i]) - px) ** 2 + (sy(this.#points[2 * i + 1]) - py) ** 2;
+      if (d < bestD) [best, bestD] = [i, d];
+    }
+    return best;
+  }
+
+  /** Code space to CSS pixels on a map of `w` x `h`. */
+  #toScreen(w, h) {
+    const { x0, x1, y0, y1 } = this.#bounds;
+    return {
+      sx: (x) => PAD + ((x - x0) / (x1 - x0)) * (w - 2 * PAD),
+      sy: (y) => h - PAD - ((y - y0) / (y1 - y0)) * (h - 2 * PAD),
+    };
   }
 
   #pick(e) {
@@ -94,6 +133,7 @@ export class LatentMap {
     const d = this.#canvas.dataset;
     d.points = String(this.#points ? this.#points.length / 2 : 0);
     d.picked = this.#picked ? this.#picked.map((v) => v.toFixed(4)).join(',') : '';
+    d.digit = this.#digit === null ? '' : String(this.#digit);
   }
 
   #draw() {
@@ -111,9 +151,7 @@ export class LatentMap {
       ctx.fillText(this.#emptyText, w / 2, h / 2, w - 2 * PAD - 8);
       return;
     }
-    const { x0, x1, y0, y1 } = this.#bounds;
-    const sx = (x) => PAD + ((x - x0) / (x1 - x0)) * (w - 2 * PAD);
-    const sy = (y) => h - PAD - ((y - y0) / (y1 - y0)) * (h - 2 * PAD);
+    const { sx, sy } = this.#toScreen(w, h);
     const pts = this.#points;
     for (let i = 0; i < this.#labels.length; i++) {
       ctx.fillStyle = DIGIT_COLORS[this.#labels[i]];

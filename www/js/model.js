@@ -2,9 +2,10 @@
 // fresh or loaded model, and what starts over with it (the chart, the facts, the reconstruction
 // grid, the predictors).
 import { createLab, BACKEND_NAMES, showBackendInfo } from './backend.js';
+import { measureDeadCode, showCode } from './codefacts.js';
 import { GRID_DIGITS, TEST_IMAGES } from './constants.js';
 import { chunksFor } from './data.js';
-import { drawing, forgetPredictors, pad } from './insight.js';
+import { defaultInterpolationEnds, drawing, forgetPredictors, pad } from './insight.js';
 import { app, chart, chunks, updateSettingsNote, view } from './state.js';
 import { formatNumber } from './ui.js';
 
@@ -54,7 +55,7 @@ export async function prepare(settings, { fallBackToCpu = false } = {}) {
   const lab = app.lab;
   app.modelReady = false;
   await loadData(lab, entries);
-  await lab.reset(settings.model, settings.batchSize, settings.learningRate, settings.seed, 0);
+  await lab.reset(settings.model, settings.batchSize, settings.learningRate, settings.seed, 0, settings.codeActivation);
   app.snap = lab.snap;
   await modelChanged(settings, null);
 }
@@ -71,21 +72,28 @@ export async function loadData(lab, entries) {
   app.gridPixels = await lab.testPixels(0, GRID_DIGITS);
   app.testLabels = await lab.testLabels(0, lab.snap.testCount);
   view.showOriginals(app.gridPixels, app.testLabels.subarray(0, GRID_DIGITS));
+  defaultInterpolationEnds();
 }
 
-/** After a fresh or loaded model: the chart, facts, grid and predictors start over. */
+/**
+ * After a fresh or loaded model: the chart, facts, grid and predictors start over. A loaded
+ * model's code is the file's: the form shows it, and its dead code numbers are counted at once.
+ */
 export async function modelChanged(settings, loaded) {
   const snap = app.snap;
-  Object.assign(app, { loaded, applied: settings, modelReady: true, trainedSteps: 0, msPerStep: null, lastTestMse: null });
+  const applied = { ...settings, codeActivation: snap.codeActivation ?? settings.codeActivation };
+  Object.assign(app, { loaded, applied, modelReady: true, trainedSteps: 0, msPerStep: null, lastTestMse: null, deadCode: null });
+  if (loaded && snap.model === 'dense') view.setField('codeActivation', applied.codeActivation);
   chart.clear();
   view.setLatestLoss(null);
   view.setLatestTest(null);
   view.setFacts({
     model: snap.model === 'conv' ? 'convolutional' : snap.model,
     parameters: snap.parameterCount,
-    latent: snap.latentSize,
     images: `${formatNumber(snap.trainCount)} train, ${formatNumber(snap.testCount)} test`,
   });
+  showCode();
+  if (loaded) await measureDeadCode();
   view.setProgress(
     0,
     loaded

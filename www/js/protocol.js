@@ -5,16 +5,17 @@
 export const LAB_METHODS = [
   'addData', // (split, chunk bytes) -> images added
   'clearData', // ()
-  'reset', // (model, batchSize, learningRate, seed, latent) a fresh model
-  'load', // (file bytes, model, batchSize, learningRate, seed) -> the file's training summary (JSON)
+  'reset', // (model, batchSize, learningRate, seed, latent, codeActivation) a fresh model; codeActivation 'linear' | 'relu' | '' (the model's default)
+  'load', // (file bytes, model, batchSize, learningRate, seed) -> the file's training summary (JSON); the code's activation comes from the file
   'save', // (summary JSON) -> the model file's bytes
   'step', // (steps) -> Float32Array of up to `steps` losses, never past an epoch's end
   'evaluate', // () -> test MSE
+  'deadCodeUnits', // () -> how many code numbers are 0 for every loaded test image
   'testPixels', // (start, count) -> Float32Array count * 784
   'testLabels', // (start, count) -> Uint8Array
   'reconstruct', // (pixels) -> Float32Array
   'read', // (pixels of one digit) -> { reconstruction, knn, linear, x, y }
-  'fitPredictors', // (maxTrain, k, linearEpochs) -> { knnAccuracy, linearAccuracy, ..., knnConfusion, linearConfusion }
+  'fitPredictors', // (maxTrain, k, linearEpochs) -> { knnAccuracy, linearAccuracy, deadCodeUnits, ..., knnConfusion, linearConfusion }
   'setProjection', // ('pca' | 'axes', x, y)
   'mapPoints', // () -> Float32Array [x0, y0, x1, y1, ...] of every test digit
   'mapExplained', // getter: Float32Array, each map axis's share of the variance (PCA)

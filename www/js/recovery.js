@@ -75,7 +75,7 @@ async function recover() {
     app.lostWhy = null;
     await loadData(lab, entriesFor(settings));
     if (kept) await lab.load(kept.bytes, settings.model, settings.batchSize, settings.learningRate, settings.seed);
-    else await lab.reset(settings.model, settings.batchSize, settings.learningRate, settings.seed, 0);
+    else await lab.reset(settings.model, settings.batchSize, settings.learningRate, settings.seed, 0, settings.codeActivation);
     app.snap = lab.snap;
     const steps = kept?.steps ?? 0;
     // The curve goes back to where the kept weights were; the steps after them are gone.

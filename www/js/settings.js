@@ -3,6 +3,9 @@ import { SUBSET_SIZES } from './constants.js';
 
 export const MODELS = ['dense', 'conv'];
 export const BACKENDS = ['webgpu', 'cpu'];
+// What follows the code layer. A choice for the dense model only: the conv model's code always
+// has a ReLU (src/web.rs refuses a linear one), so its settings say 'relu' whatever the form says.
+export const CODE_ACTIVATIONS = ['linear', 'relu'];
 
 // Upper bounds keep a typo from asking for something the tab cannot do (a batch of 10^9 images).
 const LIMITS = { epochs: 1000, batchSize: 4096, seed: 2 ** 32 - 1 };
@@ -28,7 +31,8 @@ function positiveNumber(text, name, max) {
 }
 
 /**
- * raw: { backend, model, subset, epochs, batchSize, learningRate, seed } as strings from the form;
+ * raw: { backend, model, codeActivation, subset, epochs, batchSize, learningRate, seed } as strings
+ * from the form;
  * trainImages: how many training images the server has (unknown until its index loads).
  * Returns { settings, errors }: settings is null when any field is bad; errors maps field -> message.
  */
@@ -41,6 +45,14 @@ export function parseSettings(raw, { trainImages = Infinity } = {}) {
   };
   take('backend', BACKENDS.includes(raw.backend) ? { value: raw.backend } : { error: 'choose WebGPU or CPU' });
   take('model', MODELS.includes(raw.model) ? { value: raw.model } : { error: 'choose dense or conv' });
+  take(
+    'codeActivation',
+    raw.model === 'conv'
+      ? { value: 'relu' }
+      : CODE_ACTIVATIONS.includes(raw.codeActivation)
+        ? { value: raw.codeActivation }
+        : { error: 'choose a linear or a ReLU code' },
+  );
   take(
     'subset',
     SUBSET_SIZES.includes(Number(raw.subset)) ? { value: Number(raw.subset) } : { error: 'choose a subset' },
@@ -64,6 +76,7 @@ export function sameModelSettings(a, b) {
     !!a && !!b &&
     a.backend === b.backend &&
     a.model === b.model &&
+    a.codeActivation === b.codeActivation &&
     a.subset === b.subset &&
     a.batchSize === b.batchSize &&
     a.learningRate === b.learningRate &&

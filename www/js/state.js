@@ -34,6 +34,7 @@ export const app = {
   gridStep: -1, // the step the grid's reconstructions show
   runsStarted: 0, // presses of Train that began a fresh run, on body[data-runs] for the page tests
   lastTestMse: null,
+  deadCode: null, // code numbers 0 for every test digit (codefacts.js); null: not measured for this model
   predictorsStep: null, // the step the predictors (and the map) were fitted at; null: none
   testLabels: null,
   gridPixels: null,
@@ -88,6 +89,7 @@ export function updateControls() {
   view.setState(m === 'busy' ? 'loading' : m === 'idle' ? 'ready' : m);
   const enabled = Object.fromEntries(Object.keys(CONTROLS).map((c) => [c, can(c)]));
   view.setEnabled(enabled, enabled.fields);
+  view.showCodeChoice(view.readFields().model);
   updateSettingsNote();
 }
 

@@ -10,7 +10,7 @@ export const $ = (id) => {
   return el;
 };
 
-export const FIELDS = ['backend', 'model', 'subset', 'epochs', 'batchSize', 'learningRate', 'seed'];
+export const FIELDS = ['backend', 'model', 'codeActivation', 'subset', 'epochs', 'batchSize', 'learningRate', 'seed'];
 // Every control state.js enables by mode, by name -> element id.
 const CONTROLS = {
   train: 'train',
@@ -40,6 +40,7 @@ export class View {
     this.padCanvas = $('pad');
     this.mapCanvas = $('latent-map');
     this.grid = this.#buildGrid();
+    this.onGridPick = null; // (test image index) when a digit of the grid's top row is clicked
   }
 
   // --- page state, status line -------------------------------------------------------------
@@ -112,6 +113,11 @@ export class View {
         ? `${name} · not on this server`
         : `${name} · ${(bytesForSubset(images) / 1e6).toFixed(1)} MB`;
     }
+    // The page's default subset on a server with less data: the largest it has instead, so that
+    // the page still starts.
+    const select = this.fields.subset;
+    const available = [...select.options].filter((o) => !o.disabled);
+    if (select.selectedOptions[0]?.disabled && available.length) select.value = available.at(-1).value;
   }
 
   /** enabled: a boolean per control named in CONTROLS; `fields` enables the form. */
@@ -130,9 +136,20 @@ export class View {
     return $('train-hidden').checked;
   }
 
-  /** The compare panel's code size: 0 for the seed's sizes. */
-  get compareLatent() {
-    return Number($('compare-latent').value);
+  /**
+   * The compare panel's choice: { latent, denseActivation }. latent 0 is the seed's sizes;
+   * denseActivation 'relu' is the dense model as the seed wrote it.
+   */
+  get compareChoice() {
+    const value = $('compare-latent').value;
+    return value === 'relu' ? { latent: 0, denseActivation: 'relu' } : { latent: Number(value), denseActivation: 'linear' };
+  }
+
+  /** The code's activation is a choice for the dense model only; for conv the page says why not. */
+  showCodeChoice(model) {
+    const conv = model === 'conv';
+    this.fields.codeActivation.hidden = conv;
+    $('codeActivation-conv').hidden = !conv;
   }
 
   setSettingsNote(visible) {
@@ -149,11 +166,24 @@ export class View {
     $('progress-text').textContent = text;
   }
 
-  setFacts({ model, parameters, latent, images }) {
+  setFacts({ model, parameters, images }) {
     $('fact-model').textContent = model ?? '–';
     $('fact-parameters').textContent = parameters == null ? '–' : number.format(parameters);
-    $('fact-latent').textContent = latent == null ? '–' : `${latent} numbers`;
     $('fact-images').textContent = images ?? '–';
+  }
+
+  /**
+   * The code fact ("3 numbers (ReLU), 3 dead") with its figures on data attributes for the page
+   * tests; `note` says what a dead code means, emphasised when `allDead`.
+   */
+  setCode({ text, units, activation, dead, note, allDead }) {
+    const fact = $('fact-latent');
+    fact.textContent = text;
+    Object.assign(fact.dataset, { units: String(units ?? ''), activation: activation ?? '', dead: String(dead ?? '') });
+    const el = $('dead-code');
+    el.textContent = note;
+    el.hidden = !note;
+    el.dataset.allDead = allDead ? 'yes' : 'no';
   }
 
   setLatestLoss(loss) {
@@ -215,30 +245,6 @@ export class View {
     showTile($('map-decoded'), $('map-decoded-caption'), pixels, caption);
   }
 
-  /** The two test digit numbers typed for interpolation, as text. */
-  interpolationEnds() {
-    return [$('interp-a').value, $('interp-b').value];
-  }
-
-  setInterpolationError(text) {
-    $('interp-error').textContent = text;
-  }
-
-  /** pixels: Float32Array count * 784, or null to empty the strip. */
-  showInterpolation(pixels, count = 0) {
-    const strip = $('interp-strip');
-    strip.replaceChildren();
-    for (let i = 0; pixels && i < count; i++) {
-      const canvas = document.createElement('canvas');
-      canvas.width = IMAGE_SIDE;
-      canvas.height = IMAGE_SIDE;
-      canvas.className = 'tile';
-      drawDigit(canvas, pixels, i * IMAGE_PIXELS);
-      strip.append(canvas);
-    }
-    strip.dataset.filled = pixels ? 'yes' : 'no';
-  }
-
   // --- reconstruction grid -------------------------------------------------------------------
 
   // One column per test digit, the original above its reconstruction, so that on a narrow
@@ -261,6 +267,19 @@ export class View {
       }
       container.append(pair);
     }
+    // A test digit of the top row picks an interpolation end, by click or by keyboard.
+    originals.forEach((canvas, i) => {
+      canvas.tabIndex = 0;
+      canvas.setAttribute('role', 'button');
+      const pick = () => this.onGridPick?.(i);
+      canvas.addEventListener('click', pick);
+      canvas.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' || e.key === ' ') {
+          e.preventDefault();
+          pick();
+        }
+      });
+    });
     return { container, originals, outputs };
   }
 
@@ -268,7 +287,8 @@ export class View {
   showOriginals(pixels, labels) {
     this.grid.originals.forEach((canvas, i) => {
       drawDigit(canvas, pixels, i * IMAGE_PIXELS);
-      canvas.title = `test image ${i}: a ${labels[i]}`;
+      canvas.title = `test image ${i}: a ${labels[i]} (click: an interpolation end)`;
+      canvas.setAttribute('aria-label', canvas.title);
     });
   }
 

@@ -55,7 +55,7 @@ function labOf(id) {
 
 // The counters the page shows, read from the Lab's getters of these names after every call: a
 // new getter added here reaches every RemoteLab's `snap`.
-const SNAPSHOT = ['backend', 'model', 'parameterCount', 'latentSize', 'epoch', 'batch', 'batchesPerEpoch', 'steps', 'trainCount', 'testCount'];
+const SNAPSHOT = ['backend', 'model', 'parameterCount', 'latentSize', 'codeActivation', 'epoch', 'batch', 'batchesPerEpoch', 'steps', 'trainCount', 'testCount'];
 
 function snapshot(lab) {
   return Object.fromEntries(SNAPSHOT.map((f) => [f, lab[f] ?? null]));
