@@ -4,6 +4,7 @@
 #   ./build.sh serve        build the wasm, the page's data and serve www/ on http://127.0.0.1:8000
 #   ./build.sh build        build everything the page needs into www/pkg and www/data
 #   ./build.sh test         every test: native, in the browser (wasm-bindgen-test), the page (playwright)
+#   ./build.sh fuzz         the parsers fed 100,000 malformed inputs each (FUZZ_CASES, FUZZ_SEED to change)
 #   ./build.sh train ...    native training, e.g. ./build.sh train --model conv --epochs 1
 #   ./build.sh bench ...    native training throughput, e.g. ./build.sh bench --model dense
 #   ./build.sh bench-web    the page's training throughput in headless Chromium, WebGPU and CPU backends
@@ -213,6 +214,13 @@ cmd_test() {
   test_page
 }
 
+# The fuzz test's default run is part of `test`; this is the long one, with the counts printed.
+cmd_fuzz() {
+  export FUZZ_CASES="${FUZZ_CASES:-100000}"
+  log "fuzzing the parsers: $FUZZ_CASES inputs each"
+  native_cargo test --release --test fuzz -- --nocapture "$@"
+}
+
 # --- training and benchmarks ---------------------------------------------------------------------
 cmd_bench_web() {
   ensure_chromium
@@ -236,7 +244,8 @@ case "${1:-}" in
   test-native) test_native ;;
   test-browser) test_browser ;;
   test-page) test_page ;;
+  fuzz) shift; cmd_fuzz "$@" ;;
   train | eval | bench) native_cargo run --release --quiet -- "$@" ;;
   bench-web) shift; cmd_bench_web "$@" ;;
-  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -3,10 +3,34 @@
 //! Layout: the 8 magic bytes `AELAB\x00\x00\x01`, a little-endian u32 header length, the header
 //! as JSON, then the module's parameters in burn's burnpack format. The header comes first so a
 //! file of the wrong kind is refused before any weight is touched.
+//!
+//! # Files from anyone
+//!
+//! [`load`] checks a file in this order, each step before anything sized by the file is made:
+//! the file's length; the marker; the header's length (at most 64 KiB) and JSON; the model kind;
+//! the latent size (1 to [`MAX_LATENT`]); the header's CRC-32 of the weights, where the file has
+//! one; that the parameter count in the header is the one the model of that kind and latent size
+//! has (counted from the layers' shapes, before any weight is allocated); that the weights are
+//! no shorter than that many f32s and no longer by more than burnpack's own overhead; and then,
+//! with burn's burnpack reader, that the record holds exactly one f32 tensor per parameter
+//! tensor and as many numbers as the model.
+//!
+//! What still reaches burn's decoder ([`ModuleRecord::from_bytes`], then `try_load_record`) is
+//! therefore a burnpack that the same reader has just parsed and accepted, whose every tensor is
+//! f32 with a byte length matching its shape (the reader checks that), one per parameter and no
+//! more numbers than the model has. burn then matches each tensor to a parameter by path and
+//! refuses a wrong shape, a missing tensor or an unused one with an error, before making a
+//! tensor; it never sees a dtype it would have to convert, a quantized tensor (whose length the
+//! reader does not check) or a size the file did not pay for. The weight values themselves are
+//! not checked: any f32, NaN included, is a number a model could hold (a diverged run saves
+//! them too), and the predictors rank codes with `total_cmp`, which orders NaN. Files written before
+//! the CRC-32 field have none, so for them a flipped bit in a weight loads as a different
+//! weight; every other check above still applies.
 
+use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
+use burn::tensor::{Bytes, DType};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Autoencoder, CodeActivation, ModelKind};
@@ -16,6 +40,14 @@ const MAGIC: &[u8; 8] = b"AELAB\x00\x00\x01";
 const MAX_HEADER: usize = 64 * 1024;
 /// The largest model here is under 1 MB of f32s; a file far past that is refused unread.
 pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
+/// The widest latent code a model file may ask for. The models are built lazily (no weight is
+/// allocated until loaded), and a dense model this wide has ~107 M parameters, so its file would
+/// be far past [`MAX_FILE_BYTES`] and is refused by the size checks before anything is made.
+pub const MAX_LATENT: usize = 4096;
+/// What burnpack adds to the raw f32s: a 10-byte header, CBOR metadata (a name, dtype, shape,
+/// offsets and id per tensor, well under 200 bytes each) and up to 255 bytes of alignment
+/// padding per tensor. The models here have at most 16 tensors, so 64 KiB is ample.
+const RECORD_OVERHEAD: usize = 64 * 1024;
 
 /// What a model file says about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +59,10 @@ pub struct ModelHeader {
     /// hold the model's default: a linear code for dense, the ReLU code for conv.
     #[serde(default)]
     pub code_activation: Option<CodeActivation>,
+    /// CRC-32 (IEEE) of the weights that follow the header. Files written before this field have
+    /// none and still load; where it is present, a file whose weights do not match is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_crc32: Option<u32>,
     /// Free-form training summary (epochs, images, losses) for people reading the file.
     #[serde(default)]
     pub training: serde_json::Value,
@@ -50,19 +86,20 @@ pub enum CheckpointError {
 
 /// Serializes `model` with `training` as the header's summary.
 pub fn save(model: &Autoencoder, training: serde_json::Value) -> Result<Vec<u8>, CheckpointError> {
-    let header = ModelHeader {
-        model: model.kind(),
-        latent: model.latent_size(),
-        parameters: model.num_params(),
-        code_activation: Some(model.code_activation()),
-        training,
-    };
-    let header = serde_json::to_vec(&header).map_err(|e| CheckpointError::Header(e.to_string()))?;
     let weights = model
         .clone()
         .into_record()
         .into_bytes()
         .map_err(|e| CheckpointError::Weights { model: model.kind(), latent: model.latent_size(), reason: e.to_string() })?;
+    let header = ModelHeader {
+        model: model.kind(),
+        latent: model.latent_size(),
+        parameters: model.num_params(),
+        code_activation: Some(model.code_activation()),
+        weights_crc32: Some(crc32(&weights)),
+        training,
+    };
+    let header = serde_json::to_vec(&header).map_err(|e| CheckpointError::Header(e.to_string()))?;
     let mut out = Vec::with_capacity(MAGIC.len() + 4 + header.len() + weights.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
@@ -94,18 +131,92 @@ pub fn read_header(bytes: &[u8]) -> Result<(ModelHeader, &[u8]), CheckpointError
 }
 
 /// Loads a model file onto `device`; with `expected`, a file of the other kind is refused.
+/// The module doc lists what is checked before burn decodes the weights.
 pub fn load(bytes: &[u8], expected: Option<ModelKind>, device: &Device) -> Result<(Autoencoder, ModelHeader), CheckpointError> {
     let (header, weights) = read_header(bytes)?;
     if let Some(expected) = expected.filter(|&e| e != header.model) {
         return Err(CheckpointError::WrongKind { found: header.model, expected });
     }
     let fault = |reason: String| CheckpointError::Weights { model: header.model, latent: header.latent, reason };
-    if header.latent == 0 || header.latent > 4096 {
+    if header.latent == 0 || header.latent > MAX_LATENT {
         return Err(fault("the latent size is not plausible".into()));
     }
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights.to_vec())).map_err(|e| fault(e.to_string()))?;
+    if let Some(stored) = header.weights_crc32 {
+        let found = crc32(weights);
+        if found != stored {
+            return Err(fault(format!(
+                "their CRC-32 is {found:08x} but the header says {stored:08x}: the file is corrupted; save it again"
+            )));
+        }
+    }
+    // Lazy: the layers know their shapes, but no weight is allocated until the record lands.
     let code = header.code_activation.unwrap_or(header.model.default_code_activation());
     let model = header.model.init_with(Some(header.latent), code, device).map_err(CheckpointError::Header)?;
+    check_record(weights, &header, &model).map_err(fault)?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights.to_vec())).map_err(|e| fault(e.to_string()))?;
     let model = model.try_load_record(record).map_err(|e| fault(e.to_string()))?;
     Ok((model, header))
 }
+
+/// The checks between the header and burn's decoder (see the module doc): sizes first, from the
+/// lengths alone, then the record's tensors as burnpack's reader sees them.
+fn check_record(weights: &[u8], header: &ModelHeader, model: &Autoencoder) -> Result<(), String> {
+    let parameters = model.num_params();
+    if header.parameters != parameters {
+        return Err(format!("the header counts {} parameters but this model has {parameters}", header.parameters));
+    }
+    let floats = parameters * size_of::<f32>();
+    if weights.len() < floats {
+        return Err(format!("{} bytes of weights cannot hold {parameters} f32 parameters (the file is truncated)", weights.len()));
+    }
+    if weights.len() > floats + RECORD_OVERHEAD {
+        return Err(format!("{} bytes of weights is far more than {parameters} f32 parameters need", weights.len()));
+    }
+    let tensors = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(weights.to_vec()))
+        .and_then(burn_pack::Reader::into_tensors)
+        .map_err(|e| e.to_string())?;
+    let mut params = ParamCount(0);
+    model.visit(&mut params);
+    if tensors.len() != params.0 {
+        return Err(format!("the record holds {} tensors but the model has {} parameter tensors", tensors.len(), params.0));
+    }
+    if let Some(tensor) = tensors.iter().find(|t| t.dtype != DType::F32) {
+        return Err(format!("tensor {:?} is {:?}; the models here hold f32 only", tensor.name, tensor.dtype));
+    }
+    let numbers: usize = tensors.iter().map(|t| t.shape.num_elements()).sum();
+    if numbers != parameters {
+        return Err(format!("the record holds {numbers} numbers but the model has {parameters} parameters"));
+    }
+    Ok(())
+}
+
+/// Counts a module's float parameter tensors (the models here have no others).
+struct ParamCount(usize);
+
+impl ModuleVisitor for ParamCount {
+    fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
+        self.0 += 1;
+    }
+}
+
+/// CRC-32 as in gzip and PNG (IEEE 802.3, reflected, polynomial 0xEDB88320), so any zlib tool
+/// can check a file's weights. Written here because the page's build has no hashing crate.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    !bytes.iter().fold(!0u32, |crc, &b| CRC32_TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8))
+}
+
+const CRC32_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};

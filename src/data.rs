@@ -18,8 +18,12 @@ pub const NUM_CLASSES: usize = 10;
 /// IDX magic numbers: two zero bytes, the element type (0x08 = u8), the number of dimensions.
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
-/// No real MNIST file comes near this; a header claiming more is corrupt, not big.
-const MAX_IMAGES: usize = 1_000_000;
+/// MNIST's largest file holds 60,000 images; a header claiming more than this is corrupt, not big.
+pub const MAX_IMAGES: usize = 100_000;
+/// The most bytes any well-formed input can inflate to: a chunk of `MAX_IMAGES` images and their
+/// labels with both IDX headers (16 + 8 bytes). Gzip packs a run of zeros about 1000:1, so a
+/// small download could otherwise claim gigabytes of memory before a header is checked.
+pub const MAX_INFLATED_BYTES: usize = 24 + MAX_IMAGES * (IMAGE_PIXELS + 1);
 
 /// Where the repository keeps its copy of MNIST, relative to the crate root.
 pub const DEFAULT_DATA_DIR: &str = "data/mnist";
@@ -37,6 +41,8 @@ pub enum DataError {
     Magic { source_name: String, found: u32, expected: u32, kind: &'static str },
     #[error("{source_name}: images are {rows}x{cols}, expected {IMAGE_SIDE}x{IMAGE_SIDE}")]
     Dimensions { source_name: String, rows: usize, cols: usize },
+    #[error("{source_name}: inflates to more than the {MAX_INFLATED_BYTES} bytes any MNIST file needs; it is not MNIST data")]
+    Inflated { source_name: String },
     #[error("{source_name}: header claims {count} items, more than any MNIST file holds")]
     TooMany { source_name: String, count: usize },
     #[error("{source_name}: {trailing} unexpected bytes after the data")]
@@ -238,9 +244,14 @@ fn read_file(path: &PathBuf) -> Result<Vec<u8>, DataError> {
 fn maybe_gunzip<'a>(bytes: &'a [u8], name: &str) -> Result<std::borrow::Cow<'a, [u8]>, DataError> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
+        // One byte past the limit tells a stream that stops at the limit from one that goes on.
         flate2::read::GzDecoder::new(bytes)
+            .take(MAX_INFLATED_BYTES as u64 + 1)
             .read_to_end(&mut out)
             .map_err(|err| DataError::Gzip { source_name: name.to_string(), err })?;
+        if out.len() > MAX_INFLATED_BYTES {
+            return Err(DataError::Inflated { source_name: name.to_string() });
+        }
         Ok(out.into())
     } else {
         Ok(bytes.into())

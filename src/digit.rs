@@ -15,14 +15,24 @@ pub enum DrawingError {
     Blank,
     #[error("the drawing has {got} values but {width}x{height} needs {expected}")]
     Size { got: usize, width: usize, height: usize, expected: usize },
+    #[error("a {width}x{height} drawing has more pixels than any memory holds; pass the pad's own size")]
+    TooLarge { width: usize, height: usize },
+    #[error("value {index} of the drawing is not a number; ink is a value in [0, 1]")]
+    NotANumber { index: usize },
 }
 
 /// `ink` is `width * height` values in [0, 1], row-major (1 = full ink). Returns 784 pixels in
-/// [0, 1].
+/// [0, 1]. Values outside [0, 1] count as the nearest end; NaN is refused, since it would spread
+/// through the scaling into every output pixel it touches.
 pub fn mnist_style(ink: &[f32], width: usize, height: usize) -> Result<Vec<f32>, DrawingError> {
-    let expected = width * height;
+    // Checked: the sizes come from the page, and a product that wrapped around (easily done with
+    // a 32-bit usize on wasm) could match a short `ink` and send the indexing below past its end.
+    let expected = width.checked_mul(height).ok_or(DrawingError::TooLarge { width, height })?;
     if ink.len() != expected || expected == 0 {
         return Err(DrawingError::Size { got: ink.len(), width, height, expected });
+    }
+    if let Some(index) = ink.iter().position(|v| v.is_nan()) {
+        return Err(DrawingError::NotANumber { index });
     }
     let (x0, y0, x1, y1) = ink_box(ink, width).ok_or(DrawingError::Blank)?;
     let (box_w, box_h) = (x1 - x0, y1 - y0);
