@@ -127,9 +127,10 @@ test('the backend is picked by timing both at start, and the page says so with t
     assert.ok(Number(measuredWebgpu) < Number(measuredCpu), `WebGPU ${measuredWebgpu} images/s, the CPU ${measuredCpu}`);
     assert.match(said, new RegExp(`${cpuSaid} against WebGPU's ${figure(measuredWebgpu)} images/s \\([\\d,]+ GPU dispatches a step\\)`));
   } else {
-    // SwiftShader's first step (compiling every kernel) takes 1.3-1.7 s here, over the limit only
-    // when other work crowds this machine's two cores: then the line says why WebGPU lost.
-    assert.match(said, new RegExp(`${cpuSaid}, while WebGPU lost: its first step had not finished after`));
+    // SwiftShader's first step (compiling every kernel) takes 1.3-1.7 s here, and its steps pass
+    // the limit only when other work crowds this machine's two cores: then the line says why
+    // WebGPU lost.
+    assert.match(said, new RegExp(`${cpuSaid}, while WebGPU lost: its (first step|steps) had not finished after`));
   }
   assert.match(said, /WebGPU is one click away/);
 });
