@@ -52,6 +52,10 @@ before(async () => {
   cdp.on('Target.attachedToTarget', ({ sessionId, targetInfo }) => {
     if (targetInfo.type === 'worker') workerSessions.push(sessionId);
   });
+  // The workers that time both backends at start come and go: the one left is the training worker.
+  cdp.on('Target.detachedFromTarget', ({ sessionId }) => {
+    if (workerSessions.includes(sessionId)) workerSessions.splice(workerSessions.indexOf(sessionId), 1);
+  });
   cdp.on('Target.receivedMessageFromTarget', ({ message }) => {
     const reply = JSON.parse(message);
     workerReplies.get(reply.id)?.(reply);
@@ -253,6 +257,7 @@ test(`memory stays flat on WebGPU, GPU pool included: ${GPU_STEPS} and ${2 * GPU
   await waitForState(page, 'training', READY_MS);
   const { first } = await memoryStaysFlat(t, GPU_STEPS);
   assert.ok(first.gpuInUse > 0, 'the GPU pool is reported on WebGPU');
+  assert.match(await page.locator('#progress-text').innerText(), /images\/s · [\d,]+ GPU dispatches a step/);
 });
 
 test('a lost GPU device keeps the last weights and training continues in a new worker', { timeout: RUN_MS }, async () => {

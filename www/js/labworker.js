@@ -36,7 +36,7 @@ export class LabWorker {
 
   /**
    * Sends one command with positional `args`; resolves to the worker's answer, { value, snap?,
-   * ms }. Arguments are copied, never transferred: the page keeps what it sends.
+   * ms, dispatches }. Arguments are copied, never transferred: the page keeps what it sends.
    */
   call(command, args = [], lab = undefined) {
     if (this.#gone) return Promise.reject(new WorkerGone(this.#gone));
@@ -101,7 +101,8 @@ export class LabWorker {
 /**
  * One Lab in the worker. `snap` holds its counters as of the last answer, so the page can read
  * them at any time without asking; `lastMs` is the time the worker spent on the last call
- * (training time, without the waits in the queue).
+ * (training time, without the waits in the queue) and `lastDispatches` the WebGPU compute
+ * dispatches it made (0 on the CPU).
  */
 export class RemoteLab {
   constructor(worker, id, snap) {
@@ -109,6 +110,7 @@ export class RemoteLab {
     this.id = id;
     this.snap = snap;
     this.lastMs = 0;
+    this.lastDispatches = 0;
   }
 
   get backend() {
@@ -116,9 +118,10 @@ export class RemoteLab {
   }
 
   async call(command, ...args) {
-    const { value, snap, ms } = await this.worker.call(command, args, this.id);
+    const { value, snap, ms, dispatches } = await this.worker.call(command, args, this.id);
     if (snap) this.snap = snap;
     this.lastMs = ms;
+    this.lastDispatches = dispatches;
     return value;
   }
 

@@ -9,7 +9,7 @@
 //   recovery.js  checkpoints, a lost device or worker, Continue
 //   insight.js   the drawing, the predictors, the latent map, interpolation
 //   keep.js      downloading, loading and keeping models
-import { chooseDefaultBackend, probeWebGPU, showBackendInfo } from './backend.js';
+import { chooseDefaultBackend, pickByMeasuring, probeWebGPU, showBackendInfo } from './backend.js';
 import { chunksFor, fetchIndex, totalBytes } from './data.js';
 import { changeProjection, fitPredictors, interpolate, pad } from './insight.js';
 import { offerKeptModels, onLoadModel, onSaveModel } from './keep.js';
@@ -39,7 +39,9 @@ export async function start() {
     const { settings, errors } = checkSettings();
     view.showFieldErrors(errors);
     if (!settings) throw new Error('some settings are not valid: fix the marked fields, then press Retry');
-    await prepare(settings, { fallBackToCpu: true });
+    await pickByMeasuring(settings);
+    // The settings again, with the backend the timing picked.
+    await prepare(checkSettings().settings, { fallBackToCpu: true });
     setMode('idle');
     view.setStatus('Ready: press Train, or draw a digit to see what the untrained model makes of it.');
     offerKeptModels();

@@ -17,6 +17,7 @@ export const app = {
   worker: null, // the LabWorker that holds the wasm module
   index: null, // data/index.json
   gpu: null, // what probeWebGPU found
+  measured: null, // both backends' speed, timed at start (measure.js), where WebGPU has an adapter
   lab: null, // a RemoteLab in the worker
   labBackend: null,
   snap: null, // the lab's counters as of its last answer
@@ -27,6 +28,7 @@ export const app = {
   targetEpochs: 0,
   trainedSteps: 0, // steps since the model was made, as shown on the chart
   msPerStep: null, // smoothed, for images/s and time left
+  dispatchesPerStep: null, // WebGPU compute dispatches in the last step (gpucount.js)
   lastGridAt: 0,
   gridMs: 0,
   gridStep: -1, // the step the grid's reconstructions show

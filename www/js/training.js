@@ -181,6 +181,7 @@ async function trainSteps(k) {
   app.snap = lab.snap;
   // The first call compiles kernels: leave it out of the speed estimate.
   if (app.trainedSteps > 0) app.msPerStep = app.msPerStep === null ? ms : 0.7 * app.msPerStep + 0.3 * ms;
+  app.dispatchesPerStep = lab.backend === 'webgpu' && losses.length ? Math.round(lab.lastDispatches / losses.length) : null;
   app.trainedSteps += losses.length;
   chart.addLosses(losses);
   view.setLatestLoss(chart.latestSmoothed);
@@ -213,6 +214,9 @@ function showTrainingProgress() {
   const parts = [`Epoch ${current} of ${E}`, `batch ${snap.batch} of ${B}`];
   if (app.msPerStep) {
     parts.push(`${formatNumber(Math.round((1000 * batchSize) / app.msPerStep))} images/s`);
+    // What decides WebGPU's speed: each dispatch costs tens of microseconds on a GPU, about a
+    // millisecond on a software adapter.
+    if (app.dispatchesPerStep) parts.push(`${formatNumber(app.dispatchesPerStep)} GPU dispatches a step`);
     if (app.mode === 'training') parts.push(`about ${formatDuration(((total - done) * app.msPerStep) / 1000)} left`);
   }
   if (app.mode === 'idle' && done >= total) parts.splice(0, 2, `${snap.epoch} epoch${snap.epoch === 1 ? '' : 's'} done`);

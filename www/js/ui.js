@@ -50,10 +50,12 @@ export class View {
     document.body.dataset.state = state;
   }
 
-  setBackendInfo(text, kind = 'info') {
+  /** `figures` go on its data attributes for the page tests (data-chosen, data-measured-cpu…). */
+  setBackendInfo(text, kind = 'info', figures = {}) {
     const el = $('backend-info');
     el.textContent = text;
     el.dataset.kind = kind;
+    Object.assign(el.dataset, figures);
   }
 
   /** kind: info | warn | error. onRetry shows the Retry button, labelled `action`. */

@@ -2,15 +2,16 @@
 // thread only draws. Speaks the protocol of labworker.js:
 //
 //   in:  { id, command, lab?, args }      one command, args positional, answered once
-//   out: { id, value, snap?, ms } | { id, error, fatal? }
+//   out: { id, value, snap?, ms, dispatches } | { id, error, fatal? }
 //        { event: 'deviceLost', reason, message }   the WebGPU device went away
 //
 // A command is one of protocol.js's LAB_METHODS, passed through to the Lab, or one of this
-// file's `commands`. Every answer about a Lab carries its counters (`snap`) and the time the
-// worker spent on the call (`ms`). Commands run one at a time, in the order they came: a
+// file's `commands`. Every answer about a Lab carries its counters (`snap`), the time the
+// worker spent on the call (`ms`) and the WebGPU compute dispatches it made (`dispatches`). Commands run one at a time, in the order they came: a
 // wasm-bindgen object refuses a second call while an async one is pending, and the page relies
 // on that order. Typed-array results are transferred, not copied.
 import init, { Lab, heapBytes, prepareDrawing } from '../pkg/autoencoder_lab.js';
+import { countDispatches, gpuWork } from './gpucount.js';
 import { LAB_METHODS } from './protocol.js';
 
 let wasm = null; // the module's exports, for its memory size
@@ -28,6 +29,9 @@ let onLost;
 const lostSignal = new Promise((resolve) => {
   onLost = resolve;
 });
+// Before any device exists, so that every dispatch is counted: the page shows dispatches per
+// step, which decide WebGPU's speed on a real GPU (gpucount.js).
+countDispatches();
 if (self.GPUAdapter) {
   const requestDevice = GPUAdapter.prototype.requestDevice;
   GPUAdapter.prototype.requestDevice = async function (...args) {
@@ -50,7 +54,7 @@ function labOf(id) {
 }
 
 // The counters the page shows, read from the Lab's getters of these names after every call: a
-// new counter (a dispatch count, say) added here reaches every RemoteLab's `snap`.
+// new getter added here reaches every RemoteLab's `snap`.
 const SNAPSHOT = ['backend', 'model', 'parameterCount', 'latentSize', 'codeActivation', 'epoch', 'batch', 'batchesPerEpoch', 'steps', 'trainCount', 'testCount'];
 
 function snapshot(lab) {
@@ -134,10 +138,13 @@ async function handle({ id, command, lab: labId, args = [] }) {
     if (!wasm && command !== 'init') throw new Error('the worker was not initialised');
     const lab = GLOBAL.has(command) ? null : labOf(labId);
     const t0 = performance.now();
+    const d0 = gpuWork.dispatches;
     const value = PASSED_TO_LAB.has(command) ? await callLab(lab, command, args) : await commands[command](lab, args, labId);
     const ms = performance.now() - t0;
+    // Commands run one at a time, so the dispatches since d0 are this call's alone.
+    const dispatches = gpuWork.dispatches - d0;
     const snap = lab && labs.has(labId) ? snapshot(lab) : undefined;
-    postMessage({ id, value, snap, ms }, buffersOf(value));
+    postMessage({ id, value, snap, ms, dispatches }, buffersOf(value));
   } catch (err) {
     // A trap (a Rust panic under panic=abort, or memory exhausted) leaves the module's state
     // undefined: the page must start a new worker rather than call this one again. So does a
