@@ -200,24 +200,10 @@ impl ModuleVisitor for ParamCount {
     }
 }
 
-/// CRC-32 as in gzip and PNG (IEEE 802.3, reflected, polynomial 0xEDB88320), so any zlib tool
-/// can check a file's weights. Written here because the page's build has no hashing crate.
+/// CRC-32 as in gzip and PNG (IEEE 802.3), so any zlib tool can check a file's weights: flate2's,
+/// which the MNIST reader already links on every target.
 pub fn crc32(bytes: &[u8]) -> u32 {
-    !bytes.iter().fold(!0u32, |crc, &b| CRC32_TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8))
+    let mut crc = flate2::Crc::new();
+    crc.update(bytes);
+    crc.sum()
 }
-
-const CRC32_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-};
