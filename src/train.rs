@@ -166,22 +166,68 @@ impl Trainer {
         self.order.len().div_ceil(self.config.batch_size)
     }
 
+    /// Where the next batch's image indices lie in `order`.
+    fn next_batch(&self) -> std::ops::Range<usize> {
+        let start = self.batch * self.config.batch_size;
+        start..(start + self.config.batch_size).min(self.order.len())
+    }
+
     /// One step on the next batch: forward, MSE, backward, Adam. Returns the loss as a tensor,
     /// unread, so that several steps can be read back at once.
     pub fn step_unread(&mut self, data: &MnistSet) -> Tensor<1> {
         assert_eq!(data.len(), self.order.len(), "the training set changed under the trainer");
-        let start = self.batch * self.config.batch_size;
-        let end = (start + self.config.batch_size).min(self.order.len());
-        let batch = &self.order[start..end];
-
+        let batch = &self.order[self.next_batch()];
         let model = self.model.take().expect("the model is only taken during a step");
         let (loss, grads) = match self.cores_for(batch.len()) {
             #[cfg(not(target_arch = "wasm32"))]
             cores @ 2.. => split_loss_and_gradients(&model, data, batch, cores, &self.device),
             _ => loss_and_gradients(&model, data.batch(batch, &self.device)),
         };
-        self.model = Some(self.optimizer.step(self.config.learning_rate, model, grads));
+        self.apply(model, grads);
+        loss
+    }
 
+    /// Part `part` of `parts` of the next batch's step, for a step cut over copies of this
+    /// trainer (the browser's workers, one thread each): that part's share of the batch's loss and
+    /// of its gradient, flattened (see [`GradientShare`]). The batch is cut as
+    /// [`split_loss_and_gradients`] cuts it, so the parts' shares add up to the whole batch's.
+    /// Nothing changes until [`Trainer::apply_gradients`].
+    pub async fn share_gradients(&self, data: &MnistSet, part: usize, parts: usize) -> Result<GradientShare, TrainError> {
+        if parts == 0 || part >= parts {
+            return Err(TrainError::Config(format!("part {part} of {parts}: parts are numbered from 0 to {parts} - 1")));
+        }
+        assert_eq!(data.len(), self.order.len(), "the training set changed under the trainer");
+        let batch = &self.order[self.next_batch()];
+        let part_len = batch.len().div_ceil(parts);
+        let indices = batch.chunks(part_len).nth(part).unwrap_or(&[]);
+        if indices.is_empty() {
+            // A batch smaller than the number of parts: this part adds nothing.
+            return Ok(GradientShare { loss: 0.0, gradients: vec![0.0; self.model().num_params()] });
+        }
+        let share = indices.len() as f32 / batch.len() as f32;
+        let (loss, grads) = share_of_loss_and_gradients(self.model(), data.batch(indices, &self.device), share);
+        let flat = flatten_gradients(self.model(), grads, &self.device.clone().without_autodiff());
+        let mut values = read_floats(Tensor::cat(vec![loss, flat], 0)).await?;
+        let loss = values.remove(0);
+        Ok(GradientShare { loss, gradients: values })
+    }
+
+    /// Takes the step whose gradient is `gradients` (the sum of every part's
+    /// [`GradientShare::gradients`], in parameter order) with Adam, and moves on to the next batch.
+    pub fn apply_gradients(&mut self, gradients: &[f32]) -> Result<(), TrainError> {
+        let expected = self.model().num_params();
+        if gradients.len() != expected {
+            return Err(TrainError::Config(format!("a gradient of this model has {expected} numbers, not {}", gradients.len())));
+        }
+        let model = self.model.take().expect("the model is only taken during a step");
+        let grads = unflatten_gradients(&model, gradients, &self.device.clone().without_autodiff());
+        self.apply(model, grads);
+        Ok(())
+    }
+
+    /// Adam's step with `grads`, and the counters moved on to the next batch (and epoch).
+    fn apply(&mut self, model: Autoencoder, grads: GradientsParams) {
+        self.model = Some(self.optimizer.step(self.config.learning_rate, model, grads));
         self.steps += 1;
         self.batch += 1;
         if self.batch == self.batches_per_epoch() {
@@ -189,7 +235,6 @@ impl Trainer {
             self.epoch += 1;
             self.order = epoch_order(self.order.len(), self.config.seed, self.epoch);
         }
-        loss
     }
 
     /// How many CPU cores a step of `images` images is spread over (see
@@ -218,6 +263,60 @@ impl Trainer {
         }
         read_floats(Tensor::cat(losses, 0)).await
     }
+}
+
+/// One part's share of a step cut over copies of a trainer ([`Trainer::share_gradients`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradientShare {
+    /// The part's images' squared error, divided by the whole batch's pixel count: the parts'
+    /// losses add up to the batch's mean squared error.
+    pub loss: f32,
+    /// The gradient of `loss` with respect to every parameter, flattened in the order the model's
+    /// visitor meets them (row-major within each): the parts' gradients add up to the batch's.
+    pub gradients: Vec<f32>,
+}
+
+/// Every parameter's gradient in `grads` as one flat tensor on `device`, in the model's visitor
+/// order (zeros for a parameter without one, so that the layout depends on the model alone).
+fn flatten_gradients(model: &Autoencoder, mut grads: GradientsParams, device: &Device) -> Tensor<1> {
+    struct Flatten<'a> {
+        grads: &'a mut GradientsParams,
+        device: &'a Device,
+        parts: Vec<Tensor<1>>,
+    }
+    impl ModuleVisitor for Flatten<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let len = param.lazy_shape().num_elements();
+            let grad = match self.grads.remove::<D>(param.id) {
+                Some(grad) => grad.reshape([len]),
+                None => Tensor::zeros([len], self.device),
+            };
+            self.parts.push(grad);
+        }
+    }
+    let mut visitor = Flatten { grads: &mut grads, device, parts: Vec::new() };
+    model.visit(&mut visitor);
+    Tensor::cat(visitor.parts, 0)
+}
+
+/// [`flatten_gradients`] undone: `flat` cut into the model's parameters' shapes, on `device`.
+fn unflatten_gradients(model: &Autoencoder, flat: &[f32], device: &Device) -> GradientsParams {
+    struct Unflatten<'a> {
+        flat: &'a [f32],
+        device: &'a Device,
+        grads: GradientsParams,
+    }
+    impl ModuleVisitor for Unflatten<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let shape = param.lazy_shape();
+            let (values, rest) = self.flat.split_at(shape.num_elements());
+            self.flat = rest;
+            self.grads.register(param.id, Tensor::<D>::from_data(TensorData::new(values.to_vec(), shape), self.device));
+        }
+    }
+    let mut visitor = Unflatten { flat, device, grads: GradientsParams::new() };
+    model.visit(&mut visitor);
+    visitor.grads
 }
 
 /// Forward, mean squared error and backward over one batch: the loss (detached) and the
@@ -327,6 +426,52 @@ mod tests {
 
     use super::*;
     use crate::data::Mnist;
+
+    /// A step cut into parts, as the browser's workers take it: the parts' losses and flat
+    /// gradients add up to the whole batch's, the same part gives the same numbers twice, and a
+    /// trainer stepped with the summed gradients follows one stepped whole.
+    #[test]
+    fn a_step_taken_in_shares_is_the_step_taken_whole() {
+        let data = Mnist::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))).unwrap().test.take(70);
+        let device = Device::flex();
+        let read = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().unwrap()[0];
+        let share = |t: &Trainer, part, parts| pollster::block_on(t.share_gradients(&data, part, parts)).unwrap();
+        for kind in ModelKind::ALL {
+            let mut whole = Trainer::new(TrainingConfig::new(kind).with_seed(3), &device, data.len()).unwrap();
+            let mut cut = Trainer::new(TrainingConfig::new(kind).with_seed(3), &device, data.len()).unwrap();
+            // Three steps: two full batches of 32 and the epoch's last, of 6 images, which leaves
+            // one of the four parts empty.
+            for step in 0..3 {
+                let one = share(&cut, 0, 1);
+                let parts = 4;
+                let shares: Vec<GradientShare> = (0..parts).map(|p| share(&cut, p, parts)).collect();
+                assert_eq!(share(&cut, 1, parts), shares[1], "{kind} step {step}: a part's share differs the second time");
+                let loss: f32 = shares.iter().map(|s| s.loss).sum();
+                assert!((loss - one.loss).abs() <= 1e-4 * one.loss, "{kind} step {step}: loss {} whole vs {loss} in parts", one.loss);
+                let mut sum = vec![0f32; one.gradients.len()];
+                for s in &shares {
+                    assert_eq!(s.gradients.len(), sum.len());
+                    sum.iter_mut().zip(&s.gradients).for_each(|(t, g)| *t += g);
+                }
+                let scale = one.gradients.iter().fold(0f32, |m, g| m.max(g.abs()));
+                let worst = one.gradients.iter().zip(&sum).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                assert!(scale > 0.0 && worst <= 1e-3 * scale, "{kind} step {step}: gradients differ by {worst} (largest {scale})");
+
+                cut.apply_gradients(&sum).unwrap();
+                let whole_loss = read(whole.step_unread(&data));
+                assert!((whole_loss - one.loss).abs() <= 1e-4 * one.loss, "{kind} step {step}: {whole_loss} vs {}", one.loss);
+                assert_eq!((cut.epoch(), cut.batch(), cut.steps()), (whole.epoch(), whole.batch(), whole.steps()));
+            }
+            assert_eq!(cut.epoch(), 1, "{kind}: 70 images in batches of 32 are one epoch of 3 steps");
+            let next = share(&cut, 0, 1).loss;
+            let whole_next = read(whole.step_unread(&data));
+            assert!((next - whole_next).abs() <= 1e-3 * whole_next, "{kind}: after 3 steps {next} vs {whole_next}");
+
+            let err = cut.apply_gradients(&[0.0; 5]).unwrap_err().to_string();
+            assert!(err.contains("not 5"), "{kind}: {err}");
+            assert!(pollster::block_on(cut.share_gradients(&data, 2, 2)).is_err(), "{kind}: part 2 of 2 is refused");
+        }
+    }
 
     /// Cutting a batch over cores changes the order of some sums and nothing else: the loss and
     /// every parameter's gradient are those of the whole batch, also for parts of unequal size.

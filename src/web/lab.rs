@@ -5,7 +5,7 @@ use burn::prelude::*;
 use wasm_bindgen::prelude::*;
 
 use super::device::{run_constructors, to_host, webgpu_device};
-use super::reports::GpuMemory;
+use super::reports::{GpuMemory, StepShare};
 use super::{js_error, no_predictors};
 use crate::checkpoint;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, MnistSet};
@@ -201,9 +201,34 @@ impl Lab {
     pub async fn step(&mut self, max_steps: u32) -> Result<Vec<f32>, JsError> {
         let trainer = self.trainer.as_mut().ok_or_else(|| js_error("no model yet: reset one first"))?;
         if trainer.train_len() != self.train.len() {
-            return Err(js_error("the training images changed since the model was made: reset it"));
+            return Err(js_error(CHANGED_IMAGES));
         }
         trainer.run(&self.train, max_steps as usize).await.map_err(js_error)
+    }
+
+    /// Part `part` (from 0) of `parts` of the next batch's step, for a step cut over several
+    /// workers, each with its own Lab holding the same model and training images (the page's
+    /// worker pool, www/js/pool.js): that part's share of the loss and its flat gradient. Changes
+    /// nothing; `applyGradients` with the sum of every part's gradients takes the step.
+    #[wasm_bindgen(js_name = shareGradients)]
+    pub async fn share_gradients(&self, part: u32, parts: u32) -> Result<StepShare, JsError> {
+        let trainer = self.trainer.as_ref().ok_or_else(|| js_error("no model yet: reset one first"))?;
+        if trainer.train_len() != self.train.len() {
+            return Err(js_error(CHANGED_IMAGES));
+        }
+        let share = trainer.share_gradients(&self.train, part as usize, parts as usize).await.map_err(js_error)?;
+        Ok(StepShare { loss: share.loss, gradients: share.gradients })
+    }
+
+    /// Takes the next batch's step with `gradients` (the parts' `shareGradients` gradients,
+    /// summed in part order) and Adam, as `step(1)` would have with the whole batch.
+    #[wasm_bindgen(js_name = applyGradients)]
+    pub fn apply_gradients(&mut self, gradients: &[f32]) -> Result<(), JsError> {
+        let trainer = self.trainer.as_mut().ok_or_else(|| js_error("no model yet: reset one first"))?;
+        if trainer.train_len() != self.train.len() {
+            return Err(js_error(CHANGED_IMAGES));
+        }
+        trainer.apply_gradients(gradients).map_err(js_error)
     }
 
     /// Mean squared error per pixel over every loaded test image.
@@ -257,6 +282,8 @@ impl Lab {
         Ok(out)
     }
 }
+
+const CHANGED_IMAGES: &str = "the training images changed since the model was made: reset it";
 
 impl Lab {
     pub(super) fn config(

@@ -18,7 +18,7 @@ mod reports;
 
 pub use alloc::heap_bytes;
 pub use lab::Lab;
-pub use reports::{GpuMemory, PredictorReport, Reading};
+pub use reports::{GpuMemory, PredictorReport, Reading, StepShare};
 
 use wasm_bindgen::prelude::*;
 

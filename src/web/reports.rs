@@ -1,5 +1,5 @@
 //! What the `Lab` hands back to the page besides plain arrays: the predictors' report, burn's GPU
-//! memory pool, and one image's reading.
+//! memory pool, one image's reading, and one worker's share of a training step.
 
 use wasm_bindgen::prelude::*;
 
@@ -90,3 +90,21 @@ impl Reading {
     }
 }
 
+
+/// One worker's part of a training step cut over several workers (`Lab.shareGradients`): its
+/// share of the batch's loss and the flat gradient of that share, in parameter order. The
+/// workers' gradients, summed in worker order, are the step's (`Lab.applyGradients`).
+#[wasm_bindgen]
+pub struct StepShare {
+    #[wasm_bindgen(readonly)]
+    pub loss: f32,
+    pub(super) gradients: Vec<f32>,
+}
+
+#[wasm_bindgen]
+impl StepShare {
+    #[wasm_bindgen(getter)]
+    pub fn gradients(&self) -> Vec<f32> {
+        self.gradients.clone()
+    }
+}

@@ -3,13 +3,14 @@
 //
 //   node tests/e2e/bench.mjs [--backends webgpu,cpu] [--models dense,conv] [--warmup 5]
 //                            [--steps 20] [--batch 32] [--per-call 1] [--timeout 600]
-//                            [--native FILE]
+//                            [--workers N] [--native FILE]
 //
 // Needs a server for www/ (./build.sh serve; LAB_URL, default http://127.0.0.1:8000/).
 // Each backend and model gets a fresh browser, so ready_ms and first_step_ms are cold numbers
-// (wasm compile, data fetch, kernel compilation). --native names a file of `bench --json` lines
-// from the command line, measured in the same run (./build.sh bench-web makes it), for the
-// browser/native ratio. Prints a table per backend, then exactly one JSON line last:
+// (wasm compile, data fetch, kernel compilation). The CPU backend trains on a pool of workers as
+// the page does, one per core the browser reports unless --workers says how many. --native names
+// a file of `bench --json` lines from the command line, measured in the same run (./build.sh
+// bench-web makes it), for the browser/native ratio. Prints a table per backend, then exactly one JSON line last:
 // {"adapter":..,"backends":{"webgpu":{"dense":{images_per_sec,first_step_ms,ready_ms,
 // dispatches_per_step,workers,native_images_per_sec,ratio_to_native},..},"cpu":{..}},
 // "native":{"dense":..},"wasm_gzip_bytes":..}
@@ -32,12 +33,13 @@ const { values: opts } = parseArgs({
     'per-call': { type: 'string', default: '1' },
     timeout: { type: 'string', default: '600' },
     native: { type: 'string' },
+    workers: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (opts.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16).join('\n'));
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 17).join('\n'));
   process.exit(0);
 }
 
@@ -51,7 +53,8 @@ for (const b of backends) if (!['webgpu', 'cpu'].includes(b)) fail(`backends are
 const models = opts.models.split(',').map((m) => m.trim()).filter(Boolean);
 for (const m of models) if (!['dense', 'conv'].includes(m)) fail(`unknown model "${m}" in --models`);
 const numbers = {};
-for (const [name, min] of [['warmup', 0], ['steps', 1], ['batch', 1], ['per-call', 1], ['timeout', 1]]) {
+for (const [name, min] of [['warmup', 0], ['steps', 1], ['batch', 1], ['per-call', 1], ['timeout', 1], ['workers', 1]]) {
+  if (opts[name] === undefined) continue;
   const v = Number(opts[name]);
   if (!Number.isInteger(v) || v < min) fail(`--${name} must be a whole number >= ${min}`);
   numbers[name] = v;
@@ -67,6 +70,7 @@ async function measure(backend, model) {
     steps: numbers.steps,
     batch: numbers.batch,
     per_call: numbers['per-call'],
+    ...(opts.workers ? { workers: numbers.workers } : {}),
   }).toString();
   const browser = await launchBrowser();
   try {

@@ -4,6 +4,7 @@
 import { chunksFor } from './data.js';
 import { LabWorker, WorkerGone } from './labworker.js';
 import { measureBackends } from './measure.js';
+import { LabPool, poolSize } from './pool.js';
 import { app, chunks, message, view } from './state.js';
 import { formatNumber } from './ui.js';
 
@@ -78,6 +79,22 @@ export function chooseDefaultBackend() {
   showBackendInfo();
 }
 
+/** Workers the CPU backend trains on: the running pool's, or the pool it would get. */
+function cpuWorkers() {
+  if (app.lab?.backend === 'cpu') return app.lab.workers ?? 1;
+  return poolSize(app.applied?.batchSize ?? 32);
+}
+
+/** "The CPU backend trains on 2 workers, one per core …", said wherever the CPU trains. */
+function workersText(backend) {
+  if (backend !== 'cpu') return '';
+  const n = cpuWorkers();
+  const cores = navigator.hardwareConcurrency || 1;
+  return n === 1
+    ? ` It trains on one worker (one thread${cores > 1 ? `; ?workers=${Math.min(cores, 4)} in the address cuts each step over more` : ''}).`
+    : ` It trains on ${n} workers, each step cut over them (this browser reports ${cores} core${cores === 1 ? '' : 's'}).`;
+}
+
 /** Says which backend trains (`running`, or the form's choice) and why. */
 export function showBackendInfo(running = null) {
   const { gpu, measured } = app;
@@ -85,29 +102,39 @@ export function showBackendInfo(running = null) {
   const chosen = defaultBackend();
   // For the page tests: what was measured (images/s, '' when not) and what it decided.
   const rate = (b) => (measured?.[b].imagesPerSec ? String(Math.round(measured[b].imagesPerSec)) : '');
-  const figures = { chosen: chosen.backend, chosenBy: chosen.by, measuredCpu: rate('cpu'), measuredWebgpu: rate('webgpu') };
+  const workers = cpuWorkers();
+  const figures = {
+    chosen: chosen.backend,
+    chosenBy: chosen.by,
+    measuredCpu: rate('cpu'),
+    measuredWebgpu: rate('webgpu'),
+    cpuWorkers: String(workers),
+  };
+  const [text, kind] = backendText(backend, gpu, measured, chosen);
+  view.setBackendInfo(text + workersText(backend), kind, figures);
+}
+
+/** What the backend line says, and whether it warns. */
+function backendText(backend, gpu, measured, chosen) {
   if (!gpu.available) {
-    view.setBackendInfo(
+    return [
       `No WebGPU here: ${gpu.why}. Use a recent Chrome or Edge, or turn WebGPU on in your browser's ` +
         'settings, for GPU training. Until then the model trains on the CPU backend (WebAssembly).',
       'warn',
-      figures,
-    );
-  } else if (chosen.by === 'measured') {
-    view.setBackendInfo(measuredText(backend, gpu, measured), backend === measured.chosen ? 'info' : 'warn', figures);
-  } else if (gpu.software) {
-    view.setBackendInfo(
+    ];
+  }
+  if (chosen.by === 'measured') return [measuredText(backend, gpu, measured), backend === measured.chosen ? 'info' : 'warn'];
+  if (gpu.software) {
+    return [
       `Backend: ${BACKEND_NAMES[backend]}. The WebGPU adapter is ${gpu.name}, a software adapter (no GPU): ` +
         (backend === 'webgpu'
           ? 'training on it will be slow; the CPU backend is faster here.'
           : 'WebGPU training would be slow, so the CPU backend is used; pick WebGPU to try it anyway.') +
         failedText(measured),
       'warn',
-      figures,
-    );
-  } else {
-    view.setBackendInfo(`Backend: ${BACKEND_NAMES[backend]}. WebGPU adapter: ${gpu.name}.${failedText(measured)}`, 'info', figures);
+    ];
   }
+  return [`Backend: ${BACKEND_NAMES[backend]}. WebGPU adapter: ${gpu.name}.${failedText(measured)}`, 'info'];
 }
 
 /** "CPU (WebAssembly), the faster on this machine: 1,480 images/s against WebGPU's 45 …" */
@@ -115,9 +142,10 @@ function measuredText(backend, gpu, measured) {
   const fast = measured.chosen;
   const slow = fast === 'cpu' ? 'webgpu' : 'cpu';
   const speed = (b) => {
-    const { imagesPerSec, dispatchesPerStep } = measured[b];
+    const { imagesPerSec, dispatchesPerStep, workers } = measured[b];
     const dispatches = dispatchesPerStep ? ` (${formatNumber(dispatchesPerStep)} GPU dispatches a step)` : '';
-    return `${formatNumber(Math.round(imagesPerSec))} images/s${dispatches}`;
+    const pool = workers > 1 ? ` (on ${workers} workers)` : '';
+    return `${formatNumber(Math.round(imagesPerSec))} images/s${dispatches}${pool}`;
   };
   const race =
     measured[slow].imagesPerSec === undefined
@@ -150,17 +178,19 @@ export async function startWorker(onGone) {
 }
 
 /**
- * A Lab on `backend` in `worker`. When WebGPU fails and `fallBack` names why, the CPU backend
- * instead (a page that cannot train is worse than one that trains slowly), said on the page.
+ * A Lab on `backend` in `worker`: on the CPU, a pool of workers led by `worker` (pool.js), sized
+ * for batches of `batchSize`. When WebGPU fails and `fallBack` names why, the CPU backend instead
+ * (a page that cannot train is worse than one that trains slowly), said on the page.
  */
-export async function createLab(worker, backend, fallBack) {
+export async function createLab(worker, backend, batchSize, fallBack) {
+  const labOn = (b) => (b === 'cpu' ? LabPool.create(worker, b, poolSize(batchSize)) : worker.createLab(b));
   try {
-    return await worker.createLab(backend);
+    return await labOn(backend);
   } catch (err) {
     if (err instanceof WorkerGone) throw err;
     if (!(fallBack && backend === 'webgpu')) throw new Error(`${BACKEND_NAMES[backend]} did not start: ${message(err)}`);
     app.gpu = { available: false, why: `${fallBack} (${message(err)})` };
     chooseDefaultBackend();
-    return worker.createLab('cpu');
+    return labOn('cpu');
   }
 }

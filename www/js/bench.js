@@ -1,8 +1,11 @@
-// Measures one model's training speed in the page, as the URL asks, and publishes the result on
-// window.benchResult (read by tests/e2e/bench.mjs). Times come from performance.now(), whose
-// zero is the start of navigation, so ready_ms is "navigation to ready".
+// Measures one model's training speed as the page trains it (in the training worker, and on the
+// CPU in a pool of workers), as the URL asks, and publishes the result on window.benchResult
+// (read by tests/e2e/bench.mjs). Times come from performance.now(), whose zero is the start of
+// navigation, so ready_ms is "navigation to ready"; a step's time includes the messages to the
+// worker and back, as in the page.
 import { ChunkCache, chunksFor, fetchIndex } from './data.js';
-import { countDispatches, gpuWork } from './gpucount.js';
+import { LabWorker } from './labworker.js';
+import { LabPool, poolSize } from './pool.js';
 
 const params = new URLSearchParams(location.search);
 
@@ -20,13 +23,18 @@ async function gpuAdapterName() {
   return [vendor, architecture, description].filter(Boolean).join(' ') || 'unnamed adapter';
 }
 
-/** Runs `count` training steps, `perCall` per call into the lab. Returns the losses. */
+/**
+ * Runs `count` training steps, `perCall` per call into the lab. Returns the losses and the
+ * WebGPU compute dispatches the worker made for them.
+ */
 async function train(lab, count, perCall) {
   const losses = [];
+  let dispatches = 0;
   while (losses.length < count) {
     losses.push(...(await lab.step(Math.min(perCall, count - losses.length))));
+    dispatches += lab.lastDispatches;
   }
-  return losses;
+  return { losses, dispatches };
 }
 
 async function run() {
@@ -37,11 +45,12 @@ async function run() {
   const batch = intParam('batch', 32, 1);
   const perCall = intParam('per_call', 1, 1);
 
-  const adapter = backend === 'webgpu' ? await gpuAdapterName() : 'wasm32 cpu (one thread)';
-  countDispatches();
-  const wasm = await import('../pkg/autoencoder_lab.js');
-  await wasm.default();
-  const lab = await wasm.Lab.create(backend);
+  // ?workers=N sizes the CPU's pool (pool.js reads it); by default one per core, as in the page.
+  const workers = backend === 'cpu' ? poolSize(batch) : 1;
+  const adapter = backend === 'webgpu' ? await gpuAdapterName() : `wasm32 cpu (${workers} worker${workers === 1 ? '' : 's'})`;
+  const worker = new LabWorker();
+  await worker.init();
+  const lab = backend === 'cpu' ? await LabPool.create(worker, backend, workers) : await worker.createLab(backend);
 
   // Enough images that every timed step is a full batch inside the first epoch.
   const index = await fetchIndex();
@@ -50,8 +59,8 @@ async function run() {
   const entries = chunksFor(index.train, wanted);
   const chunks = new ChunkCache();
   await chunks.fetchAll(entries);
-  for (const e of entries) lab.addData('train', chunks.get(e.file));
-  lab.reset(model, batch, 0.001, 0, 0);
+  for (const e of entries) await lab.addData('train', chunks.get(e.file));
+  await lab.reset(model, batch, 0.001, 0, 0);
   const ready_ms = performance.now();
 
   let t = performance.now();
@@ -59,31 +68,31 @@ async function run() {
   const first_step_ms = performance.now() - t;
 
   await train(lab, warmup, perCall);
-  const dispatched = gpuWork.dispatches;
   t = performance.now();
-  const losses = await train(lab, steps, perCall);
+  const { losses, dispatches } = await train(lab, steps, perCall);
   const timed_ms = performance.now() - t;
   const onGpu = lab.backend === 'webgpu';
+  worker.terminate('the benchmark is over');
 
   return {
     backend: lab.backend,
     adapter,
-    model: lab.model,
-    parameters: lab.parameterCount,
+    model: lab.snap.model,
+    parameters: lab.snap.parameterCount,
     batch,
     warmup,
     steps,
     per_call: perCall,
-    train_images: lab.trainCount,
+    train_images: lab.snap.trainCount,
     ready_ms,
     first_step_ms,
     ms_per_step: timed_ms / steps,
     images_per_sec: (steps * batch) / (timed_ms / 1000),
-    dispatches_per_step: onGpu ? (gpuWork.dispatches - dispatched) / steps : null,
-    // The bench trains on the page's own thread: one core, whatever the machine has.
-    workers: onGpu ? null : 1,
+    dispatches_per_step: onGpu ? dispatches / steps : null,
+    workers: onGpu ? null : lab.workers,
     first_loss: firstLoss,
     last_loss: losses.at(-1),
+    losses: Array.from(losses),
   };
 }
 

@@ -17,11 +17,19 @@ export class LabWorker {
   #pending = new Map();
   #nextId = 1;
   #gone = null;
+  #ended;
 
-  /** onGone(why) is called once if the worker dies or its GPU device is lost. */
-  constructor({ onGone = () => {} } = {}) {
+  /**
+   * onGone(why) is called once if the worker dies or its GPU device is lost. `name` is what the
+   * browser's developer tools call the worker.
+   */
+  constructor({ onGone = () => {}, name = 'training worker' } = {}) {
     this.onGone = onGone;
-    this.#worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    /** Resolves with the reason once the worker is gone, however it went (died or terminated). */
+    this.ended = new Promise((resolve) => {
+      this.#ended = resolve;
+    });
+    this.#worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name });
     this.#worker.onmessage = ({ data }) => this.#receive(data);
     this.#worker.onerror = (e) => {
       e.preventDefault();
@@ -36,14 +44,15 @@ export class LabWorker {
 
   /**
    * Sends one command with positional `args`; resolves to the worker's answer, { value, snap?,
-   * ms, dispatches }. Arguments are copied, never transferred: the page keeps what it sends.
+   * ms, dispatches }. Arguments are copied, never transferred (the page keeps what it sends),
+   * except for what `transfer` lists (a worker pool's MessagePorts).
    */
-  call(command, args = [], lab = undefined) {
+  call(command, args = [], lab = undefined, transfer = []) {
     if (this.#gone) return Promise.reject(new WorkerGone(this.#gone));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, command });
-      this.#worker.postMessage({ id, command, lab, args });
+      this.#worker.postMessage({ id, command, lab, args }, transfer);
     });
   }
 
@@ -64,6 +73,11 @@ export class LabWorker {
   terminate(why = 'the training worker was stopped') {
     this.#worker.terminate();
     this.#fail(why);
+  }
+
+  /** Stops the worker as if it had died of `why`: onGone hears of it (a pool's helper died). */
+  kill(why) {
+    this.#die(why);
   }
 
   #receive(data) {
@@ -93,6 +107,7 @@ export class LabWorker {
 
   #fail(why) {
     this.#gone ??= why;
+    this.#ended(this.#gone);
     for (const { reject } of this.#pending.values()) reject(new WorkerGone(why));
     this.#pending.clear();
   }

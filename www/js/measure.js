@@ -9,6 +9,7 @@
 // kernels again (the browser's shader cache, where it has one, shortens that). The page's own
 // thread only sends messages and waits.
 import { LabWorker } from './labworker.js';
+import { LabPool, poolSize } from './pool.js';
 
 // A backend whose first (warm-up) step, which compiles its kernels, has not finished this long
 // after its worker was asked to start loses: the page's start waits no longer than this.
@@ -36,18 +37,19 @@ function before(promise, deadline, why) {
 
 /**
  * Trains `settings`' model on `backend` from `chunks` (training data chunk bytes) in a worker of
- * its own. Resolves to { imagesPerSec, dispatchesPerStep, steps } or { why } when it lost or
- * failed; never rejects.
+ * its own (workers, for the CPU's pool). Resolves to { imagesPerSec, dispatchesPerStep, workers,
+ * steps } or { why } when it lost or failed; never rejects.
  */
 async function timeBackend(backend, settings, chunks) {
-  const worker = new LabWorker();
+  const worker = new LabWorker({ name: `timing the ${backend} backend` });
   const started = performance.now();
   const warmedBy = started + WARMUP_LIMIT_MS;
   try {
     const lab = await before(
       (async () => {
         await worker.init();
-        const lab = await worker.createLab(backend);
+        // The CPU as the page would train on it: a pool of workers, one per core.
+        const lab = backend === 'cpu' ? await LabPool.create(worker, backend, poolSize(settings.batchSize)) : await worker.createLab(backend);
         for (const chunk of chunks) await lab.addData('train', chunk);
         await lab.reset(settings.model, settings.batchSize, settings.learningRate, settings.seed, 0);
         await lab.step(1); // compiles the kernels (WebGPU), tiers up the wasm (CPU): not timed
@@ -71,6 +73,7 @@ async function timeBackend(backend, settings, chunks) {
     return {
       imagesPerSec: (steps * settings.batchSize * 1000) / spent,
       dispatchesPerStep: backend === 'webgpu' ? Math.round(dispatches / steps) : null,
+      workers: lab.workers ?? 1,
       steps,
     };
   } catch (err) {

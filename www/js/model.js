@@ -5,6 +5,7 @@ import { createLab, BACKEND_NAMES, showBackendInfo } from './backend.js';
 import { measureDeadCode, showCode } from './codefacts.js';
 import { GRID_DIGITS, TEST_IMAGES } from './constants.js';
 import { chunksFor } from './data.js';
+import { poolSize } from './pool.js';
 import { defaultInterpolationEnds, drawing, forgetPredictors, pad } from './insight.js';
 import { app, chart, chunks, updateSettingsNote, view } from './state.js';
 import { formatNumber } from './ui.js';
@@ -37,9 +38,11 @@ export async function addChunks(lab, { test, train }) {
  */
 export async function prepare(settings, { fallBackToCpu = false } = {}) {
   // Until the old model is touched, a failure (no WebGPU, a corrupt chunk) leaves it usable.
-  if (!app.lab || app.labBackend !== settings.backend) {
+  // A new Lab for a new backend, or for a batch size that a CPU pool of another size suits.
+  const resize = app.lab?.backend === 'cpu' && settings.backend === 'cpu' && app.lab.workers !== poolSize(settings.batchSize);
+  if (!app.lab || app.labBackend !== settings.backend || resize) {
     view.setStatus(`Starting the ${BACKEND_NAMES[settings.backend]} backend…`);
-    const lab = await createLab(app.worker, settings.backend, fallBackToCpu ? 'WebGPU did not start' : null);
+    const lab = await createLab(app.worker, settings.backend, settings.batchSize, fallBackToCpu ? 'WebGPU did not start' : null);
     settings = { ...settings, backend: lab.backend };
     const old = app.lab;
     app.modelReady = false;

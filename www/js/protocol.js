@@ -24,4 +24,10 @@ export const LAB_METHODS = [
 ];
 
 // Worker commands that are not Lab methods: init() and create(backend), prepareDrawing(ink,
-// width, height) with no Lab; free() and memory() of one Lab.
+// width, height) with no Lab; free(), memory(), joinPool(part, parts, ports) and
+// stepPooled(steps) of one Lab (a worker pool's: pool.js and poolstep.js).
+
+// What a worker pool (pool.js) sends to every worker's Lab, so that all hold the same model and
+// training images; every other method asks the lead worker's Lab alone. (Test images go to the
+// lead alone too: only it evaluates.)
+export const POOLED_METHODS = new Set(['addData', 'clearData', 'reset', 'load']);

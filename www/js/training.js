@@ -213,7 +213,8 @@ function showTrainingProgress() {
   const total = E * B;
   const parts = [`Epoch ${current} of ${E}`, `batch ${snap.batch} of ${B}`];
   if (app.msPerStep) {
-    parts.push(`${formatNumber(Math.round((1000 * batchSize) / app.msPerStep))} images/s`);
+    const workers = app.lab?.workers ?? 1;
+    parts.push(`${formatNumber(Math.round((1000 * batchSize) / app.msPerStep))} images/s${workers > 1 ? ` on ${workers} workers` : ''}`);
     // What decides WebGPU's speed: each dispatch costs tens of microseconds on a GPU, about a
     // millisecond on a software adapter.
     if (app.dispatchesPerStep) parts.push(`${formatNumber(app.dispatchesPerStep)} GPU dispatches a step`);

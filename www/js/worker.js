@@ -12,11 +12,13 @@
 // on that order. Typed-array results are transferred, not copied.
 import init, { Lab, heapBytes, prepareDrawing } from '../pkg/autoencoder_lab.js';
 import { countDispatches, gpuWork } from './gpucount.js';
+import { PoolLink } from './poolstep.js';
 import { LAB_METHODS } from './protocol.js';
 
 let wasm = null; // the module's exports, for its memory size
 const labs = new Map();
 let nextLab = 1;
+const pools = new Map(); // Lab id -> its PoolLink, for a Lab in a worker pool (pool.js)
 
 // burn asks for the WebGPU device inside the wasm and gives JS no handle on it; catching it on
 // its way out is the only way to hear when the browser takes it back (a driver reset, a GPU
@@ -106,7 +108,21 @@ const commands = {
   free(lab, _, id) {
     lab.free();
     labs.delete(id);
+    pools.delete(id);
     return null;
+  },
+
+  /** Makes the Lab part `part` of `parts` of a worker pool, talking to the others over `ports`. */
+  joinPool(_, [part, parts, ports], id) {
+    pools.set(id, new PoolLink(part, parts, ports));
+    return null;
+  },
+
+  /** Up to `steps` steps, each cut over the pool's workers (poolstep.js): like step, pooled. */
+  stepPooled(lab, [steps], id) {
+    const link = pools.get(id);
+    if (!link) throw new Error('this Lab is in no worker pool');
+    return link.steps(lab, steps);
   },
 
   /**

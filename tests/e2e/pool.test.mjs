@@ -1,0 +1,148 @@
+// The CPU backend's pool of workers (www/js/pool.js, www/js/poolstep.js), in headless Chromium:
+// a step cut over two workers has the one-worker step's losses (up to the order of float sums)
+// and the same losses twice for the same seed; the page trains on one worker per core and says
+// how many; and a helper worker that dies is recovered like a lost GPU device, from the last
+// weights kept. Needs a server for www/ (LAB_URL, default http://127.0.0.1:8000/).
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { LAB_URL, assertServerUp } from './browser.mjs';
+import { canvasStats, isDrawn, openPage, setSettings, waitForState } from './pagekit.mjs';
+
+const READY_MS = 180_000;
+const RUN_MS = 600_000;
+const STEPS = 15;
+
+let browser;
+let page;
+const problems = [];
+
+before(async () => {
+  await assertServerUp(LAB_URL);
+  ({ browser, page } = await openPage(problems));
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** bench.html's run of `model` on the CPU with a pool of `workers`: its losses and pool size. */
+async function benchRun(model, workers) {
+  const bench = await browser.context.newPage();
+  try {
+    const url = new URL('bench.html', LAB_URL);
+    url.search = new URLSearchParams({ backend: 'cpu', model, warmup: 0, steps: STEPS, workers }).toString();
+    await bench.goto(url.href);
+    const result = await (await bench.waitForFunction(() => window.benchResult, null, { timeout: RUN_MS, polling: 250 })).jsonValue();
+    assert.equal(result.error, undefined, `bench.html failed: ${result.error}`);
+    return { losses: [result.first_loss, ...result.losses], workers: result.workers };
+  } finally {
+    await bench.close();
+  }
+}
+
+for (const model of ['dense', 'conv']) {
+  test(`${model}: a step cut over 2 workers has the 1-worker losses, and the same losses twice`, { timeout: RUN_MS }, async () => {
+    const one = await benchRun(model, 1);
+    const two = await benchRun(model, 2);
+    const again = await benchRun(model, 2);
+    assert.equal(one.workers, 1);
+    assert.equal(two.workers, 2);
+    assert.equal(two.losses.length, STEPS + 1);
+    // Same seed, same pool size: the gradients are added in one fixed order, so bit for bit.
+    assert.deepEqual(again.losses, two.losses, 'two runs of the same pool differ');
+    // Against one worker only the order of float sums differs: about 1e-6 relative a step; a
+    // part left out or counted twice would be off by a tenth or more from the first step.
+    for (const [i, loss] of two.losses.entries()) {
+      const expected = one.losses[i];
+      assert.ok(Math.abs(loss - expected) <= 1e-3 * expected, `step ${i}: ${loss} on 2 workers vs ${expected} on 1`);
+    }
+    assert.ok(two.losses.at(-1) < 0.9 * two.losses[0], `it trains: ${two.losses[0]} -> ${two.losses.at(-1)}`);
+  });
+}
+
+/** The page's training workers: the lead ('training worker') and its helpers. */
+async function trainingWorkers() {
+  const named = await Promise.all(page.workers().map(async (w) => [w, await w.evaluate(() => self.name).catch(() => null)]));
+  return named.filter(([, name]) => name?.startsWith('training worker')).map(([w, name]) => ({ worker: w, name }));
+}
+
+const chartPoints = () => page.locator('#loss-chart').evaluate((c) => Number(c.dataset.points));
+const waitForPoints = (n) =>
+  page.waitForFunction((k) => Number(document.getElementById('loss-chart').dataset.points) >= k, n, { timeout: RUN_MS, polling: 250 });
+
+async function pause() {
+  await page.click('#pause');
+  await waitForState(page, 'paused', 60_000);
+  // The memory line is refreshed after the loop stopped (and the weights were kept).
+  await page.waitForFunction(
+    () => document.getElementById('memory').dataset.steps === document.getElementById('loss-chart').dataset.points,
+    null,
+    { timeout: 60_000, polling: 250 },
+  );
+}
+
+test('the CPU backend trains on one worker per core (at most 4), and the page says how many', { timeout: RUN_MS }, async () => {
+  await page.goto(new URL('?backend=cpu', LAB_URL).href);
+  await waitForState(page, 'ready', READY_MS);
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency || 1);
+  const expected = Math.min(cores, 4);
+  const info = page.locator('#backend-info');
+  assert.equal(await info.getAttribute('data-cpu-workers'), String(expected));
+  const text = await info.innerText();
+  if (expected > 1) assert.match(text, new RegExp(`trains on ${expected} workers`));
+  else assert.match(text, /trains on one worker/);
+
+  await setSettings(page, { model: 'conv', backend: 'cpu', subset: '10000', epochs: '5' });
+  await page.click('#train');
+  await waitForState(page, 'training', READY_MS);
+  await waitForPoints(10);
+  if (expected > 1) {
+    await page.waitForFunction(() => /images\/s on \d+ workers/.test(document.getElementById('progress-text').textContent), null, { timeout: 60_000 });
+    assert.match(await page.locator('#progress-text').innerText(), new RegExp(`images/s on ${expected} workers`));
+  }
+  assert.equal((await trainingWorkers()).length, expected, 'one training worker per part of the pool');
+  await pause();
+});
+
+test('a helper worker that dies is recovered like a lost GPU device: the last weights kept, training goes on', { timeout: RUN_MS }, async () => {
+  await page.goto(new URL('?backend=cpu&workers=2', LAB_URL).href);
+  await waitForState(page, 'ready', READY_MS);
+  await setSettings(page, { model: 'dense', backend: 'cpu', subset: '10000', epochs: '10' });
+  await page.click('#train');
+  await waitForState(page, 'training', READY_MS);
+  await waitForPoints(10);
+  await pause(); // the weights are copied out at a pause
+  const kept = await chartPoints();
+  await page.click('#resume');
+  await waitForPoints(kept + 5);
+
+  const helper = (await trainingWorkers()).find((w) => w.name === 'training worker 2 of 2');
+  assert.ok(helper, 'the pool has a second worker');
+  // An uncaught error ends the helper's script the way a crash would.
+  await helper.worker.evaluate(() => setTimeout(() => {
+    throw new Error('the helper crashed on purpose');
+  }));
+
+  await waitForState(page, 'lost', 60_000);
+  await page.waitForFunction(() => !document.getElementById('retry').hidden, null, { timeout: 10_000 });
+  const said = await page.locator('#status-message').innerText();
+  assert.match(said, /training worker 2 of 2 stopped/);
+  assert.match(said, new RegExp(`as of step ${kept} is kept`));
+  assert.equal(await page.locator('#retry').innerText(), 'Continue');
+  assert.ok(await page.locator('#train').isDisabled(), 'nothing else can be started meanwhile');
+
+  await page.click('#retry');
+  await waitForState(page, 'training', READY_MS);
+  assert.match(await page.locator('#status-message').innerText(), new RegExp(`Training goes on on CPU \\(WebAssembly\\) from the weights of step ${kept}`));
+  await waitForPoints(kept + 5);
+  await pause();
+  await page.waitForFunction(() => /after \d+ steps/.test(document.getElementById('recon-caption').textContent));
+  assert.ok((await canvasStats(page, '#recon-grid canvas.output')).every(isDrawn), 'reconstructions are drawn after recovery');
+  const workers = await trainingWorkers();
+  assert.deepEqual(workers.map((w) => w.name).sort(), ['training worker', 'training worker 2 of 2'], 'a new pool of two, the dead one gone');
+});
+
+test('no console errors, page errors or failed requests', () => {
+  // The helper's deliberate crash is reported by the page as a lost worker, not as an error.
+  assert.deepEqual(problems, []);
+});
