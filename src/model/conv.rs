@@ -8,9 +8,9 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::relu;
 
-use super::on_gpu;
+use super::{on_gpu, pixels};
 use crate::data::IMAGE_SIDE;
 
 /// Channel widths of the convolutional autoencoder.
@@ -87,11 +87,11 @@ impl ConvAutoencoder {
         if on_gpu(&code.device()) {
             let x = relu(self.dec1.forward(code.reshape([batch, latent, 1, 1]))); // [batch, 32, 7, 7]
             let x = relu(self.dec2.forward(x)); // [batch, 16, 14, 14]
-            return sigmoid(self.dec3.forward(x)).reshape([batch, IMAGE_SIDE, IMAGE_SIDE]);
+            return pixels(self.dec3.forward(x)).reshape([batch, IMAGE_SIDE, IMAGE_SIDE]);
         }
         let x = relu(full_window_conv_transpose(&self.dec1, code.transpose())); // [32, 7*7*batch]
         let x = relu(strided_conv_transpose(&self.dec2, x, IMAGE_SIDE / 4, batch, Columns::PixelMajor)); // [16, 14*14*batch]
-        let x = sigmoid(strided_conv_transpose(&self.dec3, x, IMAGE_SIDE / 2, batch, Columns::ImageMajor)); // [1, batch*28*28]
+        let x = pixels(strided_conv_transpose(&self.dec3, x, IMAGE_SIDE / 2, batch, Columns::ImageMajor)); // [1, batch*28*28]
         x.reshape([batch, IMAGE_SIDE, IMAGE_SIDE])
     }
 
@@ -382,7 +382,7 @@ mod tests {
             let code = relu(m.enc3.forward(x));
             let x = relu(m.dec1.forward(code));
             let x = relu(m.dec2.forward(x));
-            sigmoid(m.dec3.forward(x)).reshape([3, 28, 28])
+            pixels(m.dec3.forward(x)).reshape([3, 28, 28])
         };
         close(ours.clone(), theirs.clone());
 
