@@ -7,6 +7,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod digit;
+pub mod flat_adam;
 pub mod model;
 pub mod predict;
 pub mod rng;

@@ -9,6 +9,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 use crate::data::{IMAGE_PIXELS, MnistSet, epoch_order};
+use crate::flat_adam::FlatAdam;
 use crate::model::{Autoencoder, CodeActivation, MAX_LATENT, ModelKind};
 use crate::predict::Codes;
 
@@ -81,12 +82,30 @@ pub struct Trainer {
     config: TrainingConfig,
     /// `None` only while the optimizer owns it during a step.
     model: Option<Autoencoder>,
-    optimizer: ModuleOptimizer,
+    optimizer: Optimizer,
     device: Device,
     order: Vec<usize>,
     epoch: usize,
     batch: usize,
     steps: usize,
+}
+
+/// Adam, as burn has it, or on the CPU in wasm as one flat pass over every parameter
+/// ([`FlatAdam`]: no flush-to-zero there, and a dozen passes over memory fewer).
+enum Optimizer {
+    Burn(ModuleOptimizer),
+    Flat(FlatAdam),
+}
+
+impl Optimizer {
+    /// Adam for `model` (already on `device`): the flat one where it pays, on the CPU in wasm.
+    fn for_model(model: &Autoencoder, device: &Device) -> Self {
+        if cfg!(target_arch = "wasm32") && !crate::model::on_gpu(device) {
+            Optimizer::Flat(FlatAdam::new(model))
+        } else {
+            Optimizer::Burn(AdamConfig::new().with_epsilon(1e-8).init())
+        }
+    }
 }
 
 /// burn draws a parameter's initial values lazily, on the device it is on when first read, from
@@ -112,18 +131,25 @@ impl Trainer {
         // The weights are drawn on the CPU and then moved: each backend has its own random
         // generator, and one seed must give one model on every backend, so that a run on WebGPU
         // and one on the CPU can be compared step by step.
-        let host = Device::flex();
-        host.seed(config.seed);
-        let model = config.model.init_with(config.latent, config.effective_code_activation(), &host).map_err(TrainError::Config)?;
-        draw_initial_values(&model);
+        // The CPU backend's generator is one for the whole process: two trainers made at once on
+        // two threads (tests, a native pool) must not interleave their draws.
+        static ONE_DRAW_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let model = {
+            let _drawing = ONE_DRAW_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let host = Device::flex();
+            host.seed(config.seed);
+            let model = config.model.init_with(config.latent, config.effective_code_activation(), &host).map_err(TrainError::Config)?;
+            draw_initial_values(&model);
+            model
+        };
         Ok(Self::resume(config, model, device.clone(), train_len))
     }
 
     /// Continues training a model that was made or loaded elsewhere.
     pub fn resume(config: TrainingConfig, model: Autoencoder, device: Device, train_len: usize) -> Self {
-        let optimizer = AdamConfig::new().with_epsilon(1e-8).init();
         let device = device.autodiff();
         let model = model.to_device(&device).train();
+        let optimizer = Optimizer::for_model(&model, &device);
         let order = epoch_order(train_len, config.seed, 0);
         Self { config, model: Some(model), optimizer, device, order, epoch: 0, batch: 0, steps: 0 }
     }
@@ -207,8 +233,8 @@ impl Trainer {
         let share = indices.len() as f32 / batch.len() as f32;
         let (loss, grads) = share_of_loss_and_gradients(self.model(), data.batch(indices, &self.device), share);
         let flat = flatten_gradients(self.model(), grads, &self.device.clone().without_autodiff());
-        let mut values = read_floats(Tensor::cat(vec![loss, flat], 0)).await?;
-        let loss = values.remove(0);
+        let mut values = read_floats(Tensor::cat(vec![flat, loss], 0)).await?;
+        let loss = values.pop().expect("the loss was read with the gradients");
         Ok(GradientShare { loss, gradients: values })
     }
 
@@ -220,14 +246,52 @@ impl Trainer {
             return Err(TrainError::Config(format!("a gradient of this model has {expected} numbers, not {}", gradients.len())));
         }
         let model = self.model.take().expect("the model is only taken during a step");
-        let grads = unflatten_gradients(&model, gradients, &self.device.clone().without_autodiff());
-        self.apply(model, grads);
+        let model = match &mut self.optimizer {
+            Optimizer::Flat(adam) => adam.step(self.config.learning_rate, gradients, model, &self.device),
+            Optimizer::Burn(adam) => {
+                let grads = unflatten_gradients(&model, gradients, &self.device.clone().without_autodiff());
+                adam.step(self.config.learning_rate, model, grads)
+            }
+        };
+        self.advance(model);
         Ok(())
+    }
+
+    /// Takes the step cut into `shares` (every part's [`Trainer::share_gradients`], in part
+    /// order): their gradients are added in that order, so every copy of a trainer given the same
+    /// shares takes the same step to the bit. Returns the batch's loss, the parts' added likewise.
+    pub fn apply_shares(&mut self, shares: &[GradientShare]) -> Result<f32, TrainError> {
+        let (first, rest) = shares.split_first().ok_or_else(|| TrainError::Config("a step needs at least one part".into()))?;
+        let mut gradients = first.gradients.clone();
+        let mut loss = first.loss;
+        for share in rest {
+            if share.gradients.len() != gradients.len() {
+                return Err(TrainError::Config(format!("the parts' gradients differ in length: {} and {}", gradients.len(), share.gradients.len())));
+            }
+            gradients.iter_mut().zip(&share.gradients).for_each(|(sum, g)| *sum += g);
+            loss += share.loss;
+        }
+        self.apply_gradients(&gradients)?;
+        Ok(loss)
     }
 
     /// Adam's step with `grads`, and the counters moved on to the next batch (and epoch).
     fn apply(&mut self, model: Autoencoder, grads: GradientsParams) {
-        self.model = Some(self.optimizer.step(self.config.learning_rate, model, grads));
+        let model = match &mut self.optimizer {
+            Optimizer::Burn(adam) => adam.step(self.config.learning_rate, model, grads),
+            Optimizer::Flat(adam) => {
+                // The CPU's tensors are in memory: a synchronous read is a copy.
+                let flat = flatten_gradients(&model, grads, &self.device.clone().without_autodiff());
+                let flat = flat.into_data().try_into_vec::<f32>().expect("f32 gradients");
+                adam.step(self.config.learning_rate, &flat, model, &self.device)
+            }
+        };
+        self.advance(model);
+    }
+
+    /// The model after a step, and the counters moved on to the next batch (and epoch).
+    fn advance(&mut self, model: Autoencoder) {
+        self.model = Some(model);
         self.steps += 1;
         self.batch += 1;
         if self.batch == self.batches_per_epoch() {
@@ -427,6 +491,43 @@ mod tests {
     use super::*;
     use crate::data::Mnist;
 
+    impl Trainer {
+        /// This trainer on the flat Adam the browser's CPU backend uses, wherever it runs.
+        fn with_flat_adam(mut self) -> Self {
+            self.optimizer = Optimizer::Flat(FlatAdam::new(self.model()));
+            self
+        }
+    }
+
+    /// The flat Adam takes burn's Adam's steps: the same losses over 50 steps (two epochs and a
+    /// half of 70 images), both models, by the whole batch and by shares.
+    #[test]
+    fn the_flat_adam_steps_as_burns_adam() {
+        let data = Mnist::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))).unwrap().test.take(70);
+        let device = Device::flex();
+        let read = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().unwrap()[0];
+        for kind in ModelKind::ALL {
+            let config = || TrainingConfig::new(kind).with_seed(5).with_learning_rate(3e-3);
+            let mut burns = Trainer::new(config(), &device, data.len()).unwrap();
+            // The same weights, copied: a second seeded draw could interleave with another test's.
+            let copy = || Trainer::resume(config(), burns.inference_model(), device.clone(), data.len()).with_flat_adam();
+            let (mut flat, mut shared) = (copy(), copy());
+            let mut first = None;
+            for step in 0..50 {
+                let expected = read(burns.step_unread(&data));
+                first.get_or_insert(expected);
+                let got = read(flat.step_unread(&data));
+                let shares: Vec<GradientShare> = (0..2).map(|p| pollster::block_on(shared.share_gradients(&data, p, 2)).unwrap()).collect();
+                let in_shares = shared.apply_shares(&shares).unwrap();
+                for (name, loss) in [("flat", got), ("flat, in shares", in_shares)] {
+                    assert!((loss - expected).abs() <= 1e-3 * expected, "{kind} step {step}: burn's Adam {expected}, {name} {loss}");
+                }
+            }
+            let (first, last) = (first.unwrap(), read(flat.step_unread(&data)));
+            assert!(last < 0.7 * first, "{kind}: the flat Adam trains: {first} -> {last}");
+        }
+    }
+
     /// A step cut into parts, as the browser's workers take it: the parts' losses and flat
     /// gradients add up to the whole batch's, the same part gives the same numbers twice, and a
     /// trainer stepped with the summed gradients follows one stepped whole.
@@ -438,7 +539,8 @@ mod tests {
         let share = |t: &Trainer, part, parts| pollster::block_on(t.share_gradients(&data, part, parts)).unwrap();
         for kind in ModelKind::ALL {
             let mut whole = Trainer::new(TrainingConfig::new(kind).with_seed(3), &device, data.len()).unwrap();
-            let mut cut = Trainer::new(TrainingConfig::new(kind).with_seed(3), &device, data.len()).unwrap();
+            // The same weights, copied: a second seeded draw could interleave with another test's.
+            let mut cut = Trainer::resume(TrainingConfig::new(kind).with_seed(3), whole.inference_model(), device.clone(), data.len());
             // Three steps: two full batches of 32 and the epoch's last, of 6 images, which leaves
             // one of the four parts empty.
             for step in 0..3 {
@@ -457,7 +559,8 @@ mod tests {
                 let worst = one.gradients.iter().zip(&sum).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
                 assert!(scale > 0.0 && worst <= 1e-3 * scale, "{kind} step {step}: gradients differ by {worst} (largest {scale})");
 
-                cut.apply_gradients(&sum).unwrap();
+                // The step from the shares: the loss is theirs added in part order, bit for bit.
+                assert_eq!(cut.apply_shares(&shares).unwrap(), loss);
                 let whole_loss = read(whole.step_unread(&data));
                 assert!((whole_loss - one.loss).abs() <= 1e-4 * one.loss, "{kind} step {step}: {whole_loss} vs {}", one.loss);
                 assert_eq!((cut.epoch(), cut.batch(), cut.steps()), (whole.epoch(), whole.batch(), whole.steps()));
@@ -469,6 +572,10 @@ mod tests {
 
             let err = cut.apply_gradients(&[0.0; 5]).unwrap_err().to_string();
             assert!(err.contains("not 5"), "{kind}: {err}");
+            let short = GradientShare { loss: 0.0, gradients: vec![0.0; 5] };
+            assert!(cut.apply_shares(&[share(&cut, 0, 2), short]).is_err(), "{kind}: parts of unequal length are refused");
+            assert!(cut.apply_shares(&[]).is_err(), "{kind}: a step of no parts is refused");
+            assert_eq!(cut.steps(), 3, "{kind}: a refused step changes nothing");
             assert!(pollster::block_on(cut.share_gradients(&data, 2, 2)).is_err(), "{kind}: part 2 of 2 is refused");
         }
     }
