@@ -11,7 +11,7 @@ use crate::checkpoint;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, MnistSet};
 use crate::model::{Autoencoder, CodeActivation, ModelKind};
 use crate::predict::{self, Codes, Knn, LinearClassifier, Projection};
-use crate::train::{Trainer, TrainingConfig, encode_set, evaluate, read_floats};
+use crate::train::{GradientShare, Trainer, TrainingConfig, encode_set, evaluate, read_floats};
 
 /// Images per forward pass when evaluating or reconstructing: large enough to keep the number of
 /// GPU dispatches small, small enough that the dense model's widest layer (125 x 784 x 128) still
@@ -27,6 +27,14 @@ pub struct Lab {
     pub(super) trainer: Option<Trainer>,
     /// Built from the current model's codes by `fitPredictors`; dropped when the model changes.
     pub(super) predictors: Option<Predictors>,
+    /// The parts gathered so far of a step cut over a worker pool (`shareGradients`, `addShare`).
+    pending: Option<PendingStep>,
+}
+
+/// A step cut over a worker pool, while its parts come in: for the model at `steps` steps.
+struct PendingStep {
+    steps: usize,
+    parts: Vec<Option<GradientShare>>,
 }
 
 /// What `fitPredictors` learns from one model's codes.
@@ -50,7 +58,7 @@ impl Lab {
             "cpu" => ("cpu", Device::flex()),
             other => return Err(js_error(format!("unknown backend {other:?}: choose \"webgpu\" or \"cpu\""))),
         };
-        Ok(Lab { backend, device, train: MnistSet::default(), test: MnistSet::default(), trainer: None, predictors: None })
+        Ok(Lab { backend, device, train: MnistSet::default(), test: MnistSet::default(), trainer: None, predictors: None, pending: None })
     }
 
     #[wasm_bindgen(getter)]
@@ -111,6 +119,7 @@ impl Lab {
         // Only replace the current model once the new one exists: a refused reset loses nothing.
         self.trainer = Some(Trainer::new(config, &self.device, self.train.len()).map_err(js_error)?);
         self.predictors = None;
+        self.pending = None;
         Ok(())
     }
 
@@ -140,6 +149,7 @@ impl Lab {
         let config = self.config(model, batch_size, learning_rate, seed, header.latent as u32, Some(loaded.code_activation()))?;
         self.trainer = Some(Trainer::resume(config, loaded, self.device.clone(), self.train.len()));
         self.predictors = None;
+        self.pending = None;
         Ok(header.training.to_string())
     }
 
@@ -206,29 +216,51 @@ impl Lab {
         trainer.run(&self.train, max_steps as usize).await.map_err(js_error)
     }
 
-    /// Part `part` (from 0) of `parts` of the next batch's step, for a step cut over several
-    /// workers, each with its own Lab holding the same model and training images (the page's
-    /// worker pool, www/js/pool.js): that part's share of the loss and its flat gradient. Changes
-    /// nothing; `applyGradients` with the sum of every part's gradients takes the step.
+    /// Part `part` (from 0) of `parts` of the next batch's step, for a step cut over a pool of
+    /// workers, each with its own Lab holding the same model and training images (www/js/pool.js):
+    /// that part's share of the loss and its flat gradient, for the other workers' `addShare`. The
+    /// Lab keeps its own part; `applyShares` takes the step once every part is in.
     #[wasm_bindgen(js_name = shareGradients)]
-    pub async fn share_gradients(&self, part: u32, parts: u32) -> Result<StepShare, JsError> {
+    pub async fn share_gradients(&mut self, part: u32, parts: u32) -> Result<StepShare, JsError> {
         let trainer = self.trainer.as_ref().ok_or_else(|| js_error("no model yet: reset one first"))?;
         if trainer.train_len() != self.train.len() {
             return Err(js_error(CHANGED_IMAGES));
         }
         let share = trainer.share_gradients(&self.train, part as usize, parts as usize).await.map_err(js_error)?;
-        Ok(StepShare { loss: share.loss, gradients: share.gradients })
+        let out = StepShare { loss: share.loss, gradients: share.gradients.clone() };
+        self.pending_part(part, parts)?.replace(share);
+        Ok(out)
     }
 
-    /// Takes the next batch's step with `gradients` (the parts' `shareGradients` gradients,
-    /// summed in part order) and Adam, as `step(1)` would have with the whole batch.
-    #[wasm_bindgen(js_name = applyGradients)]
-    pub fn apply_gradients(&mut self, gradients: &[f32]) -> Result<(), JsError> {
-        let trainer = self.trainer.as_mut().ok_or_else(|| js_error("no model yet: reset one first"))?;
-        if trainer.train_len() != self.train.len() {
-            return Err(js_error(CHANGED_IMAGES));
+    /// Another worker's part `part` of `parts` of the same step (its `shareGradients`).
+    #[wasm_bindgen(js_name = addShare)]
+    pub fn add_share(&mut self, part: u32, parts: u32, loss: f32, gradients: Vec<f32>) -> Result<(), JsError> {
+        let expected = self.trainer.as_ref().map_or(0, |t| t.model().num_params());
+        if gradients.len() != expected {
+            return Err(js_error(format!("part {part}'s gradient has {} numbers, this model {expected}", gradients.len())));
         }
-        trainer.apply_gradients(gradients).map_err(js_error)
+        self.pending_part(part, parts)?.replace(GradientShare { loss, gradients });
+        Ok(())
+    }
+
+    /// Takes the step whose parts `shareGradients` and `addShare` gathered: their gradients added
+    /// in part order (the same sum, to the bit, in every worker) and Adam. Resolves to the batch's
+    /// loss. Refused, changing nothing, while a part is missing.
+    #[wasm_bindgen(js_name = applyShares)]
+    pub fn apply_shares(&mut self) -> Result<f32, JsError> {
+        let trainer = self.trainer.as_mut().ok_or_else(|| js_error("no model yet: reset one first"))?;
+        let pending = self.pending.take().ok_or_else(|| js_error("no part of a step has been computed"))?;
+        if pending.steps != trainer.steps() {
+            return Err(js_error("the parts gathered are of an earlier step"));
+        }
+        let missing: Vec<String> = pending.parts.iter().enumerate().filter(|(_, p)| p.is_none()).map(|(k, _)| k.to_string()).collect();
+        if !missing.is_empty() {
+            let message = format!("parts {} of {} are missing", missing.join(", "), pending.parts.len());
+            self.pending = Some(pending);
+            return Err(js_error(message));
+        }
+        let shares: Vec<GradientShare> = pending.parts.into_iter().flatten().collect();
+        trainer.apply_shares(&shares).map_err(js_error)
     }
 
     /// Mean squared error per pixel over every loaded test image.
@@ -286,6 +318,20 @@ impl Lab {
 const CHANGED_IMAGES: &str = "the training images changed since the model was made: reset it";
 
 impl Lab {
+    /// The slot for part `part` of `parts` of the current step, a fresh set of slots when the
+    /// model has stepped (or been replaced) since the last part, or the number of parts changed.
+    fn pending_part(&mut self, part: u32, parts: u32) -> Result<&mut Option<GradientShare>, JsError> {
+        let steps = self.trainer.as_ref().ok_or_else(|| js_error("no model yet: reset one first"))?.steps();
+        if part >= parts {
+            return Err(js_error(format!("part {part} of {parts}: parts are numbered from 0 to {parts} - 1")));
+        }
+        let parts = parts as usize;
+        if !self.pending.as_ref().is_some_and(|p| p.steps == steps && p.parts.len() == parts) {
+            self.pending = Some(PendingStep { steps, parts: (0..parts).map(|_| None).collect() });
+        }
+        Ok(&mut self.pending.as_mut().expect("just made").parts[part as usize])
+    }
+
     pub(super) fn config(
         &self,
         model: &str,

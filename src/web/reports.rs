@@ -103,8 +103,10 @@ pub struct StepShare {
 
 #[wasm_bindgen]
 impl StepShare {
-    #[wasm_bindgen(getter)]
-    pub fn gradients(&self) -> Vec<f32> {
-        self.gradients.clone()
+    /// The gradient, handed over rather than copied (a second call gets an empty array): it is
+    /// sent on to the other workers once a step.
+    #[wasm_bindgen(js_name = takeGradients)]
+    pub fn take_gradients(&mut self) -> Vec<f32> {
+        std::mem::take(&mut self.gradients)
     }
 }

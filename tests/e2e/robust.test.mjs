@@ -52,7 +52,8 @@ before(async () => {
   cdp.on('Target.attachedToTarget', ({ sessionId, targetInfo }) => {
     if (targetInfo.type === 'worker') workerSessions.push(sessionId);
   });
-  // The workers that time both backends at start come and go: the one left is the training worker.
+  // The workers that time both backends at start come and go: those left are the training
+  // workers (one, or on the CPU a pool of one per core).
   cdp.on('Target.detachedFromTarget', ({ sessionId }) => {
     if (workerSessions.includes(sessionId)) workerSessions.splice(workerSessions.indexOf(sessionId), 1);
   });
@@ -104,9 +105,8 @@ async function loopStopped() {
 let nextWorkerCall = 1;
 const workerReplies = new Map();
 
-/** Sends a DevTools command to the page's training worker. */
-function workerCommand(method, params = {}) {
-  const sessionId = workerSessions.at(-1);
+/** Sends a DevTools command to one of the page's training workers (by default the last started). */
+function workerCommand(method, params = {}, sessionId = workerSessions.at(-1)) {
   assert.ok(sessionId, 'the page started a worker');
   const id = nextWorkerCall++;
   return new Promise((resolve) => {
@@ -115,21 +115,27 @@ function workerCommand(method, params = {}) {
   });
 }
 
-/** Memory after a garbage collection: the page's and the worker's JS heaps, the Rust heap, the GPU pool. */
+/**
+ * Memory after a garbage collection: the page's JS heap, the training workers' JS heaps (summed
+ * over a CPU pool's workers), the lead worker's Rust heap, the GPU pool.
+ */
 async function memory() {
+  const sessions = [...workerSessions];
   // Twice: what one collection frees can leave more for the next (weak references, finalizers).
   for (let i = 0; i < 2; i++) {
     await cdp.send('HeapProfiler.collectGarbage');
-    await workerCommand('HeapProfiler.collectGarbage');
+    for (const session of sessions) await workerCommand('HeapProfiler.collectGarbage', {}, session);
     await page.waitForTimeout(200);
   }
   const main = await cdp.send('Runtime.getHeapUsage');
-  const worker = (await workerCommand('Runtime.getHeapUsage')).result;
+  let workerHeap = 0;
+  for (const session of sessions) workerHeap += (await workerCommand('Runtime.getHeapUsage', {}, session)).result.usedSize;
   const d = await page.locator('#memory').evaluate((el) => ({ ...el.dataset }));
   return {
     steps: Number(d.steps),
+    workers: sessions.length,
     mainHeap: main.usedSize,
-    workerHeap: worker.usedSize,
+    workerHeap,
     rustHeap: Number(d.heapBytes),
     wasmMemory: Number(d.wasmBytes),
     gpuInUse: d.gpuInUse ? Number(d.gpuInUse) : null,
@@ -150,6 +156,7 @@ async function memoryStaysFlat(t, n) {
   measured[t.name] = { first, second };
   // The wasm memory is left out: it is a high-water mark, grown in steps by the allocator,
   // while rustHeap counts the bytes actually in use.
+  assert.equal(second.workers, first.workers, 'the same training workers both times');
   for (const key of ['mainHeap', 'workerHeap', 'rustHeap', 'gpuInUse', 'gpuReserved']) {
     if (first[key] === null) continue;
     const growth = (second[key] - first[key]) / first[key];

@@ -79,20 +79,27 @@ export function chooseDefaultBackend() {
   showBackendInfo();
 }
 
+/** The model and batch size the CPU trains (or would): the running model's, else the form's. */
+function cpuSettings() {
+  return app.modelReady && app.applied ? app.applied : view.readFields();
+}
+
 /** Workers the CPU backend trains on: the running pool's, or the pool it would get. */
 function cpuWorkers() {
   if (app.lab?.backend === 'cpu') return app.lab.workers ?? 1;
-  return poolSize(app.applied?.batchSize ?? 32);
+  return poolSize(cpuSettings());
 }
 
-/** "The CPU backend trains on 2 workers, one per core …", said wherever the CPU trains. */
+/** "It trains on 2 workers, each step cut over them …", said wherever the CPU trains. */
 function workersText(backend) {
   if (backend !== 'cpu') return '';
   const n = cpuWorkers();
   const cores = navigator.hardwareConcurrency || 1;
-  return n === 1
-    ? ` It trains on one worker (one thread${cores > 1 ? `; ?workers=${Math.min(cores, 4)} in the address cuts each step over more` : ''}).`
-    : ` It trains on ${n} workers, each step cut over them (this browser reports ${cores} core${cores === 1 ? '' : 's'}).`;
+  if (n > 1) return ` It trains on ${n} workers, each step cut over them (this browser reports ${cores} core${cores === 1 ? '' : 's'}).`;
+  if (cores > 1 && cpuSettings().model === 'dense') {
+    return " It trains on one worker: the dense model's step is too small to gain from being cut over cores.";
+  }
+  return ' It trains on one worker (one thread).';
 }
 
 /** Says which backend trains (`running`, or the form's choice) and why. */
@@ -179,11 +186,11 @@ export async function startWorker(onGone) {
 
 /**
  * A Lab on `backend` in `worker`: on the CPU, a pool of workers led by `worker` (pool.js), sized
- * for batches of `batchSize`. When WebGPU fails and `fallBack` names why, the CPU backend instead
+ * for `settings`' model and batch size. When WebGPU fails and `fallBack` names why, the CPU backend instead
  * (a page that cannot train is worse than one that trains slowly), said on the page.
  */
-export async function createLab(worker, backend, batchSize, fallBack) {
-  const labOn = (b) => (b === 'cpu' ? LabPool.create(worker, b, poolSize(batchSize)) : worker.createLab(b));
+export async function createLab(worker, backend, settings, fallBack) {
+  const labOn = (b) => (b === 'cpu' ? LabPool.create(worker, b, poolSize(settings)) : worker.createLab(b));
   try {
     return await labOn(backend);
   } catch (err) {

@@ -45,8 +45,8 @@ async function run() {
   const batch = intParam('batch', 32, 1);
   const perCall = intParam('per_call', 1, 1);
 
-  // ?workers=N sizes the CPU's pool (pool.js reads it); by default one per core, as in the page.
-  const workers = backend === 'cpu' ? poolSize(batch) : 1;
+  // ?workers=N sizes the CPU's pool (pool.js reads it); by default the page's choice.
+  const workers = backend === 'cpu' ? poolSize({ model, batchSize: batch }) : 1;
   const adapter = backend === 'webgpu' ? await gpuAdapterName() : `wasm32 cpu (${workers} worker${workers === 1 ? '' : 's'})`;
   const worker = new LabWorker();
   await worker.init();

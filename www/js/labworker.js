@@ -25,6 +25,7 @@ export class LabWorker {
    */
   constructor({ onGone = () => {}, name = 'training worker' } = {}) {
     this.onGone = onGone;
+    this.name = name;
     /** Resolves with the reason once the worker is gone, however it went (died or terminated). */
     this.ended = new Promise((resolve) => {
       this.#ended = resolve;

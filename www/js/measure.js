@@ -48,8 +48,8 @@ async function timeBackend(backend, settings, chunks) {
     const lab = await before(
       (async () => {
         await worker.init();
-        // The CPU as the page would train on it: a pool of workers, one per core.
-        const lab = backend === 'cpu' ? await LabPool.create(worker, backend, poolSize(settings.batchSize)) : await worker.createLab(backend);
+        // The CPU as the page would train on it: for the conv model a pool, one worker per core.
+        const lab = backend === 'cpu' ? await LabPool.create(worker, backend, poolSize(settings)) : await worker.createLab(backend);
         for (const chunk of chunks) await lab.addData('train', chunk);
         await lab.reset(settings.model, settings.batchSize, settings.learningRate, settings.seed, 0);
         await lab.step(1); // compiles the kernels (WebGPU), tiers up the wasm (CPU): not timed

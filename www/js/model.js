@@ -38,11 +38,11 @@ export async function addChunks(lab, { test, train }) {
  */
 export async function prepare(settings, { fallBackToCpu = false } = {}) {
   // Until the old model is touched, a failure (no WebGPU, a corrupt chunk) leaves it usable.
-  // A new Lab for a new backend, or for a batch size that a CPU pool of another size suits.
-  const resize = app.lab?.backend === 'cpu' && settings.backend === 'cpu' && app.lab.workers !== poolSize(settings.batchSize);
+  // A new Lab for a new backend, or for a model or batch size that a CPU pool of another size suits.
+  const resize = app.lab?.backend === 'cpu' && settings.backend === 'cpu' && app.lab.workers !== poolSize(settings);
   if (!app.lab || app.labBackend !== settings.backend || resize) {
     view.setStatus(`Starting the ${BACKEND_NAMES[settings.backend]} backend…`);
-    const lab = await createLab(app.worker, settings.backend, settings.batchSize, fallBackToCpu ? 'WebGPU did not start' : null);
+    const lab = await createLab(app.worker, settings.backend, settings, fallBackToCpu ? 'WebGPU did not start' : null);
     settings = { ...settings, backend: lab.backend };
     const old = app.lab;
     app.modelReady = false;

@@ -20,15 +20,19 @@ const MIN_IMAGES_PER_WORKER = 8;
 const MAX_WORKERS = 4;
 
 /**
- * How many workers train on the CPU backend: one per core the browser reports
- * (navigator.hardwareConcurrency), at most MAX_WORKERS and at most one per
- * MIN_IMAGES_PER_WORKER images of a batch; `?workers=N` in the address overrides it.
+ * How many workers train `model` ('dense' or 'conv') in batches of `batchSize` on the CPU
+ * backend: for the conv model one per core the browser reports (navigator.hardwareConcurrency),
+ * at most MAX_WORKERS and at most one per MIN_IMAGES_PER_WORKER images of a batch. The dense
+ * model stays on one: its step is a few small products whose cost is mostly per operation, which
+ * every part pays again, and the gradients' exchange costs about a millisecond a step (README,
+ * "Training in the browser"). `?workers=N` in the address overrides both.
  */
-export function poolSize(batchSize) {
+export function poolSize({ model, batchSize }) {
   const asked = Number(new URLSearchParams(globalThis.location?.search ?? '').get('workers'));
   if (Number.isInteger(asked) && asked >= 1) return Math.min(asked, 16);
+  if (model === 'dense') return 1;
   const cores = globalThis.navigator?.hardwareConcurrency || 1;
-  return Math.max(1, Math.min(cores, MAX_WORKERS, Math.floor(batchSize / MIN_IMAGES_PER_WORKER)));
+  return Math.max(1, Math.min(cores, MAX_WORKERS, Math.floor(Number(batchSize) / MIN_IMAGES_PER_WORKER)));
 }
 
 export class LabPool {
@@ -47,16 +51,25 @@ export class LabPool {
     const helpers = [];
     try {
       for (let k = 1; k < size; k++) {
-        const name = `training worker ${k + 1} of ${size}`;
+        const name = `${worker.name} ${k + 1} of ${size}`;
         helpers.push(new LabWorker({ name, onGone: (why) => worker.kill(`${name} stopped: ${why}`) }));
       }
       // Each loads the wasm module at once: the browser compiles them side by side.
       const labs = await Promise.all(helpers.map((helper) => helper.init().then(() => helper.createLab(backend))));
-      const channels = labs.map(() => new MessageChannel());
-      const leadPorts = channels.map((c) => c.port1);
-      await worker.call('joinPool', [0, size, leadPorts], lead.id, leadPorts);
+      // A channel between every two workers: each sends its part to all the others.
+      const all = [lead, ...labs];
+      const links = all.map(() => ({ peers: [], ports: [] }));
+      for (let i = 0; i < size; i++) {
+        for (let j = i + 1; j < size; j++) {
+          const { port1, port2 } = new MessageChannel();
+          links[i].peers.push(j);
+          links[i].ports.push(port1);
+          links[j].peers.push(i);
+          links[j].ports.push(port2);
+        }
+      }
       await Promise.all(
-        labs.map((lab, k) => lab.worker.call('joinPool', [k + 1, size, [channels[k].port2]], lab.id, [channels[k].port2])),
+        all.map((lab, k) => lab.worker.call('joinPool', [k, size, links[k].peers, links[k].ports], lab.id, links[k].ports)),
       );
       // The helpers go with the lead worker, whatever ends it.
       worker.ended.then((why) => helpers.forEach((helper) => helper.terminate(why)));
@@ -93,10 +106,11 @@ export class LabPool {
     return this.lead.lastDispatches;
   }
 
-  /** `k` steps at most, each cut over the pool; resolves to the whole batches' losses. */
+  /** `k` steps at most, each cut over the pool; resolves to the batches' losses. */
   async step(k) {
     if (!this.helpers.length) return this.lead.step(k);
     try {
+      // Every worker has every batch's loss; the lead's answer is the one kept.
       const [losses] = await Promise.all([this.lead, ...this.helpers].map((lab) => lab.call('stepPooled', k)));
       return losses;
     } catch (err) {

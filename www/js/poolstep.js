@@ -1,11 +1,13 @@
 // One training step cut over the workers of a pool (pool.js), from inside one of them. Each
-// worker holds the same model and training images; worker k computes part k of the batch
-// (Lab.shareGradients), the lead worker (part 0) adds the parts' gradients in part order and sends
-// the sum back, and every worker applies that same sum with Adam (Lab.applyGradients). The copies
-// stay identical, and the sum's fixed order makes a run the same for a given seed and pool size.
+// worker holds the same model and training images. Worker k computes part k of the batch
+// (Lab.shareGradients), sends its gradient to every other worker and takes theirs
+// (Lab.addShare); then each adds the parts in part order and takes the same Adam step
+// (Lab.applyShares). The copies stay identical, and a run is the same for a given seed and pool
+// size. Every worker sending to every other costs one message's delay a step, where gathering
+// the parts in one worker and sending the sum back would cost two.
 //
 // The workers talk over MessagePorts of their own, not through the page: the page's thread is
-// not woken for each step, and a step waits only for the slowest part.
+// not woken for each step.
 
 /** A MessagePort as a queue: receive() resolves with the next message, in order. */
 class Inbox {
@@ -37,19 +39,20 @@ class Inbox {
   }
 }
 
-/** One worker's place in a pool: part `part` of `parts`; the lead has a port to each helper. */
+/** One worker's place in a pool: part `part` of `parts`, with a port to each other part. */
 export class PoolLink {
   #broken = null;
 
-  constructor(part, parts, ports) {
+  /** `peers[i]` is the part whose worker listens on `ports[i]`. */
+  constructor(part, parts, peers, ports) {
     this.part = part;
     this.parts = parts;
-    this.inboxes = ports.map((port) => new Inbox(port));
+    this.peers = peers.map((peer, i) => ({ part: peer, inbox: new Inbox(ports[i]) }));
   }
 
   /**
-   * Up to `maxSteps` pooled steps on `lab`, never past the end of the epoch (as Lab.step).
-   * Resolves to the steps' losses: the whole batch's on the lead worker, this part's elsewhere.
+   * Up to `maxSteps` pooled steps on `lab`, never past the end of the epoch (as Lab.step);
+   * resolves to the steps' losses, the whole batches'.
    */
   async steps(lab, maxSteps) {
     // After a failed step the copies may differ: only a fresh pool (the page starts one) is safe.
@@ -57,7 +60,7 @@ export class PoolLink {
     if (!lab.model) throw new Error('no model yet: reset one first');
     const losses = new Float32Array(Math.min(maxSteps, lab.batchesPerEpoch - lab.batch));
     try {
-      for (let i = 0; i < losses.length; i++) losses[i] = this.part === 0 ? await this.#lead(lab) : await this.#help(lab);
+      for (let i = 0; i < losses.length; i++) losses[i] = await this.#step(lab);
     } catch (err) {
       this.#broken = err instanceof Error ? err.message : String(err);
       throw err;
@@ -65,52 +68,29 @@ export class PoolLink {
     return losses;
   }
 
-  async #lead(lab) {
-    const own = await this.#share(lab);
-    const sum = own.gradients;
-    let loss = own.loss;
-    for (const [k, inbox] of this.inboxes.entries()) {
-      const part = await inbox.receive();
-      if (part.error) {
-        this.#tellHelpers({ error: part.error });
-        throw new Error(`training worker ${k + 2} failed: ${part.error}`);
-      }
-      const g = part.gradients;
-      for (let j = 0; j < sum.length; j++) sum[j] += g[j];
-      loss += part.loss;
-    }
-    this.#tellHelpers({ gradients: sum });
-    lab.applyGradients(sum);
-    return loss;
-  }
-
-  async #help(lab) {
-    const [lead] = this.inboxes;
-    const own = await this.#share(lab);
-    lead.send({ loss: own.loss, gradients: own.gradients }, [own.gradients.buffer]);
-    const answer = await lead.receive();
-    if (answer.error) throw new Error(`the lead training worker failed: ${answer.error}`);
-    lab.applyGradients(answer.gradients);
-    return own.loss;
-  }
-
-  /** This worker's part: { loss, gradients }. A failure is passed on, so nobody waits forever. */
-  async #share(lab) {
+  async #step(lab) {
     let share;
     try {
       share = await lab.shareGradients(this.part, this.parts);
-      return { loss: share.loss, gradients: share.gradients };
     } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
-      if (this.part === 0) this.#tellHelpers({ error });
-      else this.inboxes[0].send({ error });
+      // Nobody waits forever for this part.
+      for (const peer of this.peers) peer.inbox.send({ error: err instanceof Error ? err.message : String(err) });
       throw err;
-    } finally {
-      share?.free();
     }
-  }
-
-  #tellHelpers(message) {
-    for (const inbox of this.inboxes) inbox.send(message);
+    const { loss } = share;
+    const gradients = share.takeGradients();
+    share.free();
+    // A copy to each peer but the last, which is handed the array itself.
+    for (const [i, peer] of this.peers.entries()) {
+      const last = i === this.peers.length - 1;
+      const g = last ? gradients : gradients.slice();
+      peer.inbox.send({ part: this.part, loss, gradients: g }, [g.buffer]);
+    }
+    for (const peer of this.peers) {
+      const theirs = await peer.inbox.receive();
+      if (theirs.error) throw new Error(`training worker ${peer.part + 1} failed: ${theirs.error}`);
+      lab.addShare(theirs.part, this.parts, theirs.loss, theirs.gradients);
+    }
+    return lab.applyShares();
   }
 }

@@ -24,7 +24,7 @@ export const LAB_METHODS = [
 ];
 
 // Worker commands that are not Lab methods: init() and create(backend), prepareDrawing(ink,
-// width, height) with no Lab; free(), memory(), joinPool(part, parts, ports) and
+// width, height) with no Lab; free(), memory(), joinPool(part, parts, peers, ports) and
 // stepPooled(steps) of one Lab (a worker pool's: pool.js and poolstep.js).
 
 // What a worker pool (pool.js) sends to every worker's Lab, so that all hold the same model and

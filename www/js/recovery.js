@@ -69,7 +69,7 @@ async function recover() {
   try {
     const worker = await newWorker();
     app.worker = worker;
-    const lab = await createLab(worker, settings.backend, settings.batchSize, 'WebGPU did not start again after the device was lost');
+    const lab = await createLab(worker, settings.backend, settings, 'WebGPU did not start again after the device was lost');
     app.lab = lab;
     app.labBackend = lab.backend;
     app.lostWhy = null;

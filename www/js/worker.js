@@ -112,9 +112,9 @@ const commands = {
     return null;
   },
 
-  /** Makes the Lab part `part` of `parts` of a worker pool, talking to the others over `ports`. */
-  joinPool(_, [part, parts, ports], id) {
-    pools.set(id, new PoolLink(part, parts, ports));
+  /** Makes the Lab part `part` of `parts` of a worker pool; `ports[i]` leads to part `peers[i]`. */
+  joinPool(_, [part, parts, peers, ports], id) {
+    pools.set(id, new PoolLink(part, parts, peers, ports));
     return null;
   },
 
