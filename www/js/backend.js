@@ -149,10 +149,9 @@ function measuredText(backend, gpu, measured) {
   const fast = measured.chosen;
   const slow = fast === 'cpu' ? 'webgpu' : 'cpu';
   const speed = (b) => {
-    const { imagesPerSec, dispatchesPerStep, workers } = measured[b];
+    const { imagesPerSec, dispatchesPerStep } = measured[b];
     const dispatches = dispatchesPerStep ? ` (${formatNumber(dispatchesPerStep)} GPU dispatches a step)` : '';
-    const pool = workers > 1 ? ` (on ${workers} workers)` : '';
-    return `${formatNumber(Math.round(imagesPerSec))} images/s${dispatches}${pool}`;
+    return `${formatNumber(Math.round(imagesPerSec))} images/s${dispatches}`;
   };
   const race =
     measured[slow].imagesPerSec === undefined
