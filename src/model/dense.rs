@@ -2,9 +2,9 @@
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{relu, sigmoid};
 
-use super::{CodeActivation, on_gpu, pixels};
+use super::{CodeActivation, on_gpu};
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Layer widths of the dense autoencoder's encoder; the decoder mirrors them.
@@ -63,7 +63,7 @@ impl DenseAutoencoder {
     /// - code: `[batch, latent]` -> images `[batch, 28, 28]` in [0, 1]
     pub fn decode(&self, code: Tensor<2>) -> Tensor<3> {
         let [batch, _] = code.dims();
-        pixels(through(&self.decoder, code)).reshape([batch, IMAGE_SIDE, IMAGE_SIDE])
+        sigmoid(through(&self.decoder, code)).reshape([batch, IMAGE_SIDE, IMAGE_SIDE])
     }
 
     /// # Shapes

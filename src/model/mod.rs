@@ -68,22 +68,6 @@ pub(crate) fn on_gpu(device: &Device) -> bool {
     device.as_dispatch().identity().is_some()
 }
 
-/// The largest logit magnitude the output sigmoid sees: sigmoid(-30) is 9.4e-14, so pixels
-/// differ from the unclamped sigmoid's by less than that.
-const LOGIT_LIMIT: f32 = 30.0;
-
-/// The models' output: pixels in [0, 1], the sigmoid of `logits` clamped to +-[`LOGIT_LIMIT`].
-///
-/// The clamp is for speed, not for the values. Once the model is sure of a pixel (the background's
-/// zeros, the ink's ones), its logit runs far out, and the loss's gradient through the sigmoid,
-/// about the pixel's error times the sigmoid's slope, falls below f32's smallest normal number.
-/// Arithmetic on such subnormal numbers takes x86 a hundred-cycle microcode assist each: the
-/// command line flushes them with FTZ/DAZ, but WebAssembly has no such mode, and the backward
-/// pass of the last layer filled with them. Beyond the clamp the gradient is exactly 0 instead.
-pub(crate) fn pixels<const D: usize>(logits: Tensor<D>) -> Tensor<D> {
-    burn::tensor::activation::sigmoid(logits.clamp(-LOGIT_LIMIT, LOGIT_LIMIT))
-}
-
 /// Which architecture, as named on the command line and on the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
