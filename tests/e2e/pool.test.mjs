@@ -5,8 +5,8 @@
 // weights kept. Needs a server for www/ (LAB_URL, default http://127.0.0.1:8000/).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { LAB_URL, assertServerUp } from './browser.mjs';
-import { canvasStats, isDrawn, openPage, setSettings, waitForState } from './pagekit.mjs';
+import { LAB_URL } from './browser.mjs';
+import { canvasStats, isDrawn, openLabPage, setSettings, waitForState } from './pagekit.mjs';
 
 const READY_MS = 180_000;
 const RUN_MS = 600_000;
@@ -17,8 +17,7 @@ let page;
 const problems = [];
 
 before(async () => {
-  await assertServerUp(LAB_URL);
-  ({ browser, page } = await openPage(problems));
+  ({ browser, page } = await openLabPage(problems));
 });
 
 after(async () => {
