@@ -61,6 +61,43 @@ async fn first_losses(backend: &str, model: &str, n: usize) -> Vec<f32> {
     losses
 }
 
+/// Two CPU Labs as two workers of a pool take a step in two parts (each computes its own,
+/// hands it to the other, both add them in part order): the same losses as a Lab stepping whole
+/// (float sums aside), the two copies the same to the bit, and a step with a part missing refused.
+#[wasm_bindgen_test]
+async fn a_step_cut_over_two_labs_is_the_step_taken_whole() {
+    for model in ["dense", "conv"] {
+        let whole = first_losses("cpu", model, 4).await;
+        let mut labs = Vec::new();
+        for _ in 0..2 {
+            let mut lab = Lab::create("cpu".into()).await.unwrap();
+            lab.add_data("train", &chunk()).unwrap();
+            lab.reset(model, 32, 1e-3, 3, 0, None).unwrap();
+            labs.push(lab);
+        }
+        assert!(labs[0].apply_shares().is_err(), "{model}: no part computed yet");
+        for (step, expected) in whole.iter().enumerate() {
+            let mut shares = Vec::new();
+            for (part, lab) in labs.iter_mut().enumerate() {
+                let mut share = lab.share_gradients(part as u32, 2).await.unwrap();
+                shares.push((share.loss, share.take_gradients()));
+            }
+            if step == 0 {
+                // Part 1 has not come in to Lab 0 yet: refused, and nothing changes.
+                assert!(labs[0].apply_shares().is_err(), "{model}: a step with part 1 missing is refused");
+                assert_eq!(labs[0].steps(), 0);
+            }
+            labs[0].add_share(1, 2, shares[1].0, shares[1].1.clone()).unwrap();
+            labs[1].add_share(0, 2, shares[0].0, shares[0].1.clone()).unwrap();
+            let (a, b) = (labs[0].apply_shares().unwrap(), labs[1].apply_shares().unwrap());
+            assert_eq!(a.to_bits(), b.to_bits(), "{model} step {step}: the two copies differ");
+            assert!((a - expected).abs() <= 1e-4 * expected, "{model} step {step}: whole {expected}, in two parts {a}");
+        }
+        assert_eq!((labs[0].steps(), labs[1].steps()), (4, 4));
+        assert!(labs[0].add_share(1, 2, 0.0, vec![0.0; 3]).is_err(), "{model}: a gradient of another length is refused");
+    }
+}
+
 #[wasm_bindgen_test]
 async fn the_cpu_fallback_and_webgpu_train_the_same_model_on_the_same_seed() {
     for model in ["dense", "conv"] {

@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // Training speed of both models in headless Chromium, through www/bench.html.
 //
-//   node tests/e2e/bench.mjs [--backends webgpu,cpu] [--models dense,conv] [--warmup 5]
-//                            [--steps 20] [--batch 32] [--per-call 1] [--timeout 600]
+//   node tests/e2e/bench.mjs [--backends webgpu,cpu] [--models dense,conv] [--warmup N]
+//                            [--steps N] [--batch 32] [--per-call N] [--timeout 600]
 //                            [--workers N] [--native FILE]
 //
+// By default each backend runs as the page trains on it, for as long as a figure takes to settle:
+// WebGPU 5 warm-up + 20 timed steps, one a call (a step on SwiftShader takes a second); the CPU
+// 50 warm-up + 200 timed steps, 16 a call (its workers' wasm is still being optimised by the
+// browser during the first few dozen steps). --warmup, --steps and --per-call set both.
 // Needs a server for www/ (./build.sh serve; LAB_URL, default http://127.0.0.1:8000/).
 // Each backend and model gets a fresh browser, so ready_ms and first_step_ms are cold numbers
 // (wasm compile, data fetch, kernel compilation). The CPU backend trains on a pool of workers as
@@ -27,10 +31,10 @@ const { values: opts } = parseArgs({
     backends: { type: 'string', default: 'webgpu,cpu' },
     backend: { type: 'string' }, // one backend: the same as --backends with one name
     models: { type: 'string', default: 'dense,conv' },
-    warmup: { type: 'string', default: '5' },
-    steps: { type: 'string', default: '20' },
+    warmup: { type: 'string' },
+    steps: { type: 'string' },
     batch: { type: 'string', default: '32' },
-    'per-call': { type: 'string', default: '1' },
+    'per-call': { type: 'string' },
     timeout: { type: 'string', default: '600' },
     native: { type: 'string' },
     workers: { type: 'string' },
@@ -39,7 +43,7 @@ const { values: opts } = parseArgs({
 });
 
 if (opts.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 17).join('\n'));
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 20).join('\n'));
   process.exit(0);
 }
 
@@ -60,16 +64,23 @@ for (const [name, min] of [['warmup', 0], ['steps', 1], ['batch', 1], ['per-call
   numbers[name] = v;
 }
 
+// Each backend's run when the command line does not say (see the top of this file).
+const DEFAULT_RUN = { webgpu: { warmup: 5, steps: 20, 'per-call': 1 }, cpu: { warmup: 50, steps: 200, 'per-call': 16 } };
+
+/** warm-up, timed steps and steps per call for `backend`: the command line's, else its defaults. */
+const runOf = (backend) => ({ ...DEFAULT_RUN[backend], ...numbers });
+
 /** Opens bench.html for one model in a fresh browser and returns window.benchResult. */
 async function measure(backend, model) {
+  const run = runOf(backend);
   const url = new URL('bench.html', LAB_URL);
   url.search = new URLSearchParams({
     backend,
     model,
-    warmup: numbers.warmup,
-    steps: numbers.steps,
+    warmup: run.warmup,
+    steps: run.steps,
     batch: numbers.batch,
-    per_call: numbers['per-call'],
+    per_call: run['per-call'],
     ...(opts.workers ? { workers: numbers.workers } : {}),
   }).toString();
   const browser = await launchBrowser();
@@ -118,7 +129,8 @@ const results = {}; // backend -> model -> result
 for (const backend of backends) {
   results[backend] = {};
   for (const model of models) {
-    console.error(`bench: ${model} on ${backend} (${numbers.warmup} warm-up + ${numbers.steps} timed steps of ${numbers.batch})…`);
+    const run = runOf(backend);
+    console.error(`bench: ${model} on ${backend} (${run.warmup} warm-up + ${run.steps} timed steps of ${numbers.batch})…`);
     results[backend][model] = await measure(backend, model).catch((err) => fail(err.message));
   }
 }
@@ -146,8 +158,9 @@ for (const [backend, byModel] of Object.entries(results)) {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const first = Object.values(byModel)[0];
   if (backend === 'webgpu') adapter = first?.adapter ?? null;
+  const run = runOf(backend);
   console.log(`\nbackend ${backend} (${first?.adapter ?? '?'}), batch ${numbers.batch}, ` +
-    `${numbers.warmup} warm-up + ${numbers.steps} timed steps, ${numbers['per-call']} step(s) per call`);
+    `${run.warmup} warm-up + ${run.steps} timed steps, ${run['per-call']} step(s) per call`);
   for (const [i, row] of rows.entries()) {
     console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
