@@ -244,7 +244,7 @@ impl Lab {
     }
 
     /// Takes the step whose parts `shareGradients` and `addShare` gathered: their gradients added
-    /// in part order (the same sum, to the bit, in every worker) and Adam. Resolves to the batch's
+    /// in part order (the same sum, to the bit, in every worker) and Adam. Returns the batch's
     /// loss. Refused, changing nothing, while a part is missing.
     #[wasm_bindgen(js_name = applyShares)]
     pub fn apply_shares(&mut self) -> Result<f32, JsError> {

@@ -24,7 +24,7 @@ const MAX_WORKERS = 4;
  * backend: for the conv model one per core the browser reports (navigator.hardwareConcurrency),
  * at most MAX_WORKERS and at most one per MIN_IMAGES_PER_WORKER images of a batch. The dense
  * model stays on one: its step is a few small products whose cost is mostly per operation, which
- * every part pays again, and the gradients' exchange costs about a millisecond a step (README,
+ * every part pays again, and the gradients' exchange and the wait cost about 2 ms a step (README,
  * "Training in the browser"). `?workers=N` in the address overrides both.
  */
 export function poolSize({ model, batchSize }) {
