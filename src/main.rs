@@ -18,9 +18,9 @@ mod cli {
     use anyhow::{Context, Result, anyhow};
     use autoencoder_lab::checkpoint;
     use autoencoder_lab::data::{DEFAULT_DATA_DIR, Mnist, MnistSet};
-    use autoencoder_lab::model::{Autoencoder, CodeActivation, ModelKind};
+    use autoencoder_lab::model::{CodeActivation, ModelKind};
     use autoencoder_lab::predict::{self, Knn, LinearClassifier, LinearConfig, dead_code_units};
-    use autoencoder_lab::train::{Trainer, TrainingConfig, encode_set, evaluate, psnr};
+    use autoencoder_lab::train::{Trainer, TrainingConfig, encode_set, evaluate, psnr, test_pass};
     use burn::prelude::*;
     use clap::{Args, Parser, Subcommand, ValueEnum};
     use indicatif::{ProgressBar, ProgressStyle};
@@ -238,10 +238,12 @@ mod cli {
             config.batch_size,
             config.learning_rate
         );
-        let test_mse = |trainer: &Trainer| block_on(evaluate(&trainer.inference_model(), &mnist.test, EVAL_BATCH, &device));
-        let initial_test_mse = test_mse(&trainer)?;
-        let dead_units = |trainer: &Trainer| dead_test_code_units(&trainer.inference_model(), &mnist.test, &device);
-        let initial_dead_code_units = dead_units(&trainer)?;
+        // The test MSE and the dead code numbers, from one pass over the test set.
+        let measure = |trainer: &Trainer| -> Result<(f32, usize)> {
+            let pass = block_on(test_pass(&trainer.inference_model(), &mnist.test, EVAL_BATCH, &device))?;
+            Ok((pass.mse, dead_code_units(&pass.codes)))
+        };
+        let (initial_test_mse, initial_dead_code_units) = measure(&trainer)?;
         // The lowest batch loss of the run so far: the seed's "minimum training loss".
         let mut min_train_loss = f32::INFINITY;
 
@@ -271,12 +273,11 @@ mod cli {
             }
             let seconds = started.elapsed().as_secs_f64();
             bar.finish_and_clear();
-            let mse = test_mse(&trainer)?;
+            let (mse, dead) = measure(&trainer)?;
             let mean = losses.iter().map(|&l| f64::from(l)).sum::<f64>() / losses.len() as f64;
             let min = losses.iter().copied().fold(f32::INFINITY, f32::min);
             min_train_loss = min_train_loss.min(min);
             let images_per_sec = train_set.len() as f64 / seconds;
-            let dead = dead_units(&trainer)?;
             let code_units = trainer.model().latent_size();
             eprintln!(
                 "epoch {epoch}: mean train loss {mean:.4}, min batch loss {min:.4}, test MSE {mse:.4}, PSNR {:.2} dB, {dead} of {code_units} code numbers dead, {images_per_sec:.0} images/s",
@@ -330,12 +331,6 @@ mod cli {
             eprintln!("saved the model to {}", path.display());
         }
         Ok(())
-    }
-
-    /// Code numbers of `model` that are 0 for every image of `test` (see `dead_code_units`).
-    fn dead_test_code_units(model: &Autoencoder, test: &MnistSet, device: &Device) -> Result<usize> {
-        let codes = block_on(encode_set(model, test, EVAL_BATCH, device))?;
-        Ok(dead_code_units(&codes))
     }
 
     fn eval(args: EvalArgs) -> Result<()> {

@@ -447,17 +447,37 @@ fn sum_gradients(model: &Autoencoder, mut parts: Vec<GradientsParams>) -> Gradie
     visitor.sum
 }
 
-/// Mean squared error per pixel of `model`'s reconstructions of every image in `set`, computed in
-/// batches of `batch_size`.
-pub async fn evaluate(model: &Autoencoder, set: &MnistSet, batch_size: usize, device: &Device) -> Result<f32, TrainError> {
+/// What one pass of a model over a test set measures.
+#[derive(Debug)]
+pub struct TestPass {
+    /// Mean squared error per pixel of the model's reconstructions.
+    pub mse: f32,
+    /// Every image's latent code, with its label: [`crate::predict::dead_code_units`] counts the
+    /// code numbers that are 0 for all.
+    pub codes: Codes,
+}
+
+/// `model`'s reconstruction error and codes for every image in `set`, in batches of
+/// `batch_size`: one pass, since a reconstruction is the decoding of the code.
+pub async fn test_pass(model: &Autoencoder, set: &MnistSet, batch_size: usize, device: &Device) -> Result<TestPass, TrainError> {
     if set.is_empty() {
         return Err(TrainError::NoData);
     }
-    let sums = in_batches(set, batch_size, device)
-        .map(|images| (model.forward(images.clone()) - images).square().sum()) // [1] each
-        .collect();
+    let (mut sums, mut codes) = (Vec::new(), Vec::new());
+    for images in in_batches(set, batch_size, device) {
+        let code = model.encode(images.clone());
+        sums.push((model.decode(code.clone()) - images).square().sum()); // [1]
+        codes.push(code);
+    }
     let total: f32 = read_floats(Tensor::cat(sums, 0)).await?.iter().sum();
-    Ok(total / (set.len() * IMAGE_PIXELS) as f32)
+    let codes = labelled_codes(model, set, read_floats(Tensor::cat(codes, 0)).await?)?;
+    Ok(TestPass { mse: total / (set.len() * IMAGE_PIXELS) as f32, codes })
+}
+
+/// Mean squared error per pixel of `model`'s reconstructions of every image in `set`, computed in
+/// batches of `batch_size` ([`test_pass`]'s figure alone).
+pub async fn evaluate(model: &Autoencoder, set: &MnistSet, batch_size: usize, device: &Device) -> Result<f32, TrainError> {
+    Ok(test_pass(model, set, batch_size, device).await?.mse)
 }
 
 /// Every image of `set` in order, as `[batch, 28, 28]` tensors of at most `batch_size` images.
@@ -480,7 +500,11 @@ pub async fn encode_set(model: &Autoencoder, set: &MnistSet, batch_size: usize, 
         return Err(TrainError::NoData);
     }
     let codes = in_batches(set, batch_size, device).map(|images| model.encode(images)).collect();
-    let values = read_floats(Tensor::cat(codes, 0)).await?;
+    labelled_codes(model, set, read_floats(Tensor::cat(codes, 0)).await?)
+}
+
+/// `values` (read back from `model`'s codes of every image of `set`, in order) with their labels.
+fn labelled_codes(model: &Autoencoder, set: &MnistSet, values: Vec<f32>) -> Result<Codes, TrainError> {
     Codes::new(model.latent_size(), values, set.labels().to_vec()).map_err(|e| TrainError::Device(e.to_string()))
 }
 

@@ -26,7 +26,7 @@ async fn ten_steps_lower_the_loss(model: &str) {
     let mut lab = lab_with_data().await;
     lab.reset(model, 32, 1e-3, 1, 0, None).unwrap();
     assert_eq!(lab.model().as_deref(), Some(model));
-    let untrained = lab.evaluate().await.unwrap();
+    let untrained = lab.evaluate().await.unwrap().test_mse;
     let mut losses = Vec::new();
     while losses.len() < 10 {
         losses.extend(lab.step(10 - losses.len() as u32).await.unwrap());
@@ -35,8 +35,11 @@ async fn ten_steps_lower_the_loss(model: &str) {
     let first = (losses[0] + losses[1]) / 2.0;
     let last = (losses[8] + losses[9]) / 2.0;
     assert!(last < first, "{model}: losses {losses:?}");
-    let mse = lab.evaluate().await.unwrap();
+    let evaluation = lab.evaluate().await.unwrap();
+    let mse = evaluation.test_mse;
     assert!(mse.is_finite() && mse < untrained, "{model}: test MSE {untrained} untrained, {mse} after 10 steps");
+    // The same pass's codes give the count the encoder alone gives.
+    assert_eq!(evaluation.dead_code_units, lab.dead_code_units().await.unwrap(), "{model}");
 }
 
 #[wasm_bindgen_test]

@@ -5,13 +5,13 @@ use burn::prelude::*;
 use wasm_bindgen::prelude::*;
 
 use super::device::{run_constructors, to_host, webgpu_device};
-use super::reports::{GpuMemory, StepShare};
+use super::reports::{Evaluation, GpuMemory, StepShare};
 use super::{js_error, no_predictors};
 use crate::checkpoint;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, MnistSet};
 use crate::model::{Autoencoder, CodeActivation, ModelKind};
 use crate::predict::{self, Codes, Knn, LinearClassifier, Projection};
-use crate::train::{GradientShare, Trainer, TrainingConfig, encode_set, evaluate, read_floats};
+use crate::train::{GradientShare, Trainer, TrainingConfig, encode_set, read_floats, test_pass};
 
 /// Images per forward pass when evaluating or reconstructing: large enough to keep the number of
 /// GPU dispatches small, small enough that the dense model's widest layer (125 x 784 x 128) still
@@ -263,15 +263,17 @@ impl Lab {
         trainer.apply_shares(&shares).map_err(js_error)
     }
 
-    /// Mean squared error per pixel over every loaded test image.
-    pub async fn evaluate(&self) -> Result<f32, JsError> {
+    /// Mean squared error per pixel over every loaded test image, and how many code numbers are
+    /// 0 for all of them, from one pass.
+    pub async fn evaluate(&self) -> Result<Evaluation, JsError> {
         let model = self.inference_model()?;
-        evaluate(&model, &self.test, INFERENCE_BATCH, &self.device).await.map_err(js_error)
+        let pass = test_pass(&model, &self.test, INFERENCE_BATCH, &self.device).await.map_err(js_error)?;
+        Ok(Evaluation { test_mse: pass.mse, dead_code_units: predict::dead_code_units(&pass.codes) as u32 })
     }
 
     /// How many of the current model's code numbers are 0 for every loaded test image (dead: a
-    /// ReLU code number that no image switches on). Encodes the test images; `fitPredictors`
-    /// reports the same count from the codes it makes anyway.
+    /// ReLU code number that no image switches on). Encodes the test images; `evaluate` and
+    /// `fitPredictors` report the same count from the codes they make anyway.
     #[wasm_bindgen(js_name = deadCodeUnits)]
     pub async fn dead_code_units(&self) -> Result<u32, JsError> {
         let model = self.inference_model()?;

@@ -18,7 +18,7 @@ mod reports;
 
 pub use alloc::heap_bytes;
 pub use lab::Lab;
-pub use reports::{GpuMemory, PredictorReport, Reading, StepShare};
+pub use reports::{Evaluation, GpuMemory, PredictorReport, Reading, StepShare};
 
 use wasm_bindgen::prelude::*;
 

@@ -1,7 +1,19 @@
-//! What the `Lab` hands back to the page besides plain arrays: the predictors' report, burn's GPU
-//! memory pool, one image's reading, and one worker's share of a training step.
+//! What the `Lab` hands back to the page besides plain arrays: a test pass's figures, the
+//! predictors' report, burn's GPU memory pool, one image's reading, and one worker's share of a
+//! training step.
 
 use wasm_bindgen::prelude::*;
+
+/// What one pass over the loaded test images measures (`Lab.evaluate`).
+#[wasm_bindgen]
+pub struct Evaluation {
+    /// Mean squared error per pixel of the reconstructions.
+    #[wasm_bindgen(readonly, js_name = testMse)]
+    pub test_mse: f32,
+    /// Code numbers that are 0 for every test image: dead, so they carry nothing to the decoder.
+    #[wasm_bindgen(readonly, js_name = deadCodeUnits)]
+    pub dead_code_units: u32,
+}
 
 /// Test accuracy of both predictors, with their confusion matrices (row-major by true digit:
 /// `confusion[NUM_CLASSES * true + predicted]`) and the linear classifier's loss per epoch.

@@ -91,7 +91,7 @@ export class Compare {
           this.#chart.addLosses(losses, i);
           const epoch = row.lab.snap.epoch;
           if (epoch > epochBefore) {
-            row.testMse = await row.lab.evaluate();
+            ({ testMse: row.testMse } = await row.lab.evaluate());
             this.#chart.addTestPoint(row.steps, epoch, row.testMse, i);
           }
         }
@@ -101,7 +101,7 @@ export class Compare {
 
       for (const row of rows) {
         say(`Comparing: measuring the ${NAMES[row.model]} model…`);
-        row.testMse = await row.lab.evaluate();
+        ({ testMse: row.testMse } = await row.lab.evaluate());
         const report = await row.lab.fitPredictors(PREDICT_TRAIN, KNN_K, LINEAR_EPOCHS);
         row.knn = report.knnAccuracy;
         row.linear = report.linearAccuracy;

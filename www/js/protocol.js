@@ -9,7 +9,7 @@ export const LAB_METHODS = [
   'load', // (file bytes, model, batchSize, learningRate, seed) -> the file's training summary (JSON); the code's activation comes from the file
   'save', // (summary JSON) -> the model file's bytes
   'step', // (steps) -> Float32Array of up to `steps` losses, never past an epoch's end
-  'evaluate', // () -> test MSE
+  'evaluate', // () -> { testMse, deadCodeUnits } from one pass over the test images
   'deadCodeUnits', // () -> how many code numbers are 0 for every loaded test image
   'testPixels', // (start, count) -> Float32Array count * 784
   'testLabels', // (start, count) -> Uint8Array

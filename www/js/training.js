@@ -1,6 +1,6 @@
 // The training run: Train, Pause, Resume, Step, Reset, the loop that asks the worker for a few
 // steps at a time and shows them, the hidden-tab policy, and the side-by-side compare run.
-import { codeIsDead, measureDeadCode } from './codefacts.js';
+import { codeIsDead, knowDeadCode } from './codefacts.js';
 import { Compare } from './compare.js';
 import { accuracies, fitAndMap } from './insight.js';
 import { keepInBrowser } from './keep.js';
@@ -189,11 +189,12 @@ async function trainSteps(k) {
   const snap = app.snap;
   if (snap.epoch > epochBefore) {
     view.setProgress(null, `Epoch ${snap.epoch} done: measuring the test MSE on ${formatNumber(snap.testCount)} images…`);
-    const mse = await lab.evaluate();
-    app.lastTestMse = mse;
-    chart.addTestPoint(chart.steps, snap.epoch, mse);
-    view.setLatestTest(mse);
-    await measureDeadCode();
+    // One pass over the test images gives both figures.
+    const { testMse, deadCodeUnits } = await lab.evaluate();
+    app.lastTestMse = testMse;
+    chart.addTestPoint(chart.steps, snap.epoch, testMse);
+    view.setLatestTest(testMse);
+    knowDeadCode(deadCodeUnits);
     await refreshGrid();
   } else if (!document.hidden && performance.now() - app.lastGridAt > Math.max(GRID_REFRESH_MS, 5 * app.gridMs)) {
     // Nobody sees the grid in a hidden tab: its time goes to training until the tab is back.
