@@ -260,11 +260,12 @@ impl Trainer {
     /// Takes the step cut into `shares` (every part's [`Trainer::share_gradients`], in part
     /// order): their gradients are added in that order, so every copy of a trainer given the same
     /// shares takes the same step to the bit. Returns the batch's loss, the parts' added likewise.
-    pub fn apply_shares(&mut self, shares: &[GradientShare]) -> Result<f32, TrainError> {
-        let (first, rest) = shares.split_first().ok_or_else(|| TrainError::Config("a step needs at least one part".into()))?;
-        let mut gradients = first.gradients.clone();
-        let mut loss = first.loss;
-        for share in rest {
+    pub fn apply_shares(&mut self, shares: Vec<GradientShare>) -> Result<f32, TrainError> {
+        let mut shares = shares.into_iter();
+        let first = shares.next().ok_or_else(|| TrainError::Config("a step needs at least one part".into()))?;
+        // The sum grows in the first part's own numbers: no copy of a gradient per step.
+        let (mut gradients, mut loss) = (first.gradients, first.loss);
+        for share in shares {
             if share.gradients.len() != gradients.len() {
                 return Err(TrainError::Config(format!("the parts' gradients differ in length: {} and {}", gradients.len(), share.gradients.len())));
             }
@@ -542,7 +543,7 @@ mod tests {
                 first.get_or_insert(expected);
                 let got = read(flat.step_unread(&data));
                 let shares: Vec<GradientShare> = (0..2).map(|p| pollster::block_on(shared.share_gradients(&data, p, 2)).unwrap()).collect();
-                let in_shares = shared.apply_shares(&shares).unwrap();
+                let in_shares = shared.apply_shares(shares).unwrap();
                 for (name, loss) in [("flat", got), ("flat, in shares", in_shares)] {
                     assert!((loss - expected).abs() <= 1e-3 * expected, "{kind} step {step}: burn's Adam {expected}, {name} {loss}");
                 }
@@ -584,7 +585,7 @@ mod tests {
                 assert!(scale > 0.0 && worst <= 1e-3 * scale, "{kind} step {step}: gradients differ by {worst} (largest {scale})");
 
                 // The step from the shares: the loss is theirs added in part order, bit for bit.
-                assert_eq!(cut.apply_shares(&shares).unwrap(), loss);
+                assert_eq!(cut.apply_shares(shares).unwrap(), loss);
                 let whole_loss = read(whole.step_unread(&data));
                 assert!((whole_loss - one.loss).abs() <= 1e-4 * one.loss, "{kind} step {step}: {whole_loss} vs {}", one.loss);
                 assert_eq!((cut.epoch(), cut.batch(), cut.steps()), (whole.epoch(), whole.batch(), whole.steps()));
@@ -597,8 +598,8 @@ mod tests {
             let err = cut.apply_gradients(&[0.0; 5]).unwrap_err().to_string();
             assert!(err.contains("not 5"), "{kind}: {err}");
             let short = GradientShare { loss: 0.0, gradients: vec![0.0; 5] };
-            assert!(cut.apply_shares(&[share(&cut, 0, 2), short]).is_err(), "{kind}: parts of unequal length are refused");
-            assert!(cut.apply_shares(&[]).is_err(), "{kind}: a step of no parts is refused");
+            assert!(cut.apply_shares(vec![share(&cut, 0, 2), short]).is_err(), "{kind}: parts of unequal length are refused");
+            assert!(cut.apply_shares(Vec::new()).is_err(), "{kind}: a step of no parts is refused");
             assert_eq!(cut.steps(), 3, "{kind}: a refused step changes nothing");
             assert!(pollster::block_on(cut.share_gradients(&data, 2, 2)).is_err(), "{kind}: part 2 of 2 is refused");
         }

@@ -259,8 +259,7 @@ impl Lab {
             self.pending = Some(pending);
             return Err(js_error(message));
         }
-        let shares: Vec<GradientShare> = pending.parts.into_iter().flatten().collect();
-        trainer.apply_shares(&shares).map_err(js_error)
+        trainer.apply_shares(pending.parts.into_iter().flatten().collect()).map_err(js_error)
     }
 
     /// Mean squared error per pixel over every loaded test image, and how many code numbers are
