@@ -11,6 +11,7 @@ pub mod flat_adam;
 pub mod model;
 pub mod predict;
 pub mod rng;
+pub mod sigmoid_mse;
 pub mod train;
 
 #[cfg(target_arch = "wasm32")]

@@ -12,6 +12,7 @@ use crate::data::{IMAGE_PIXELS, MnistSet, epoch_order};
 use crate::flat_adam::FlatAdam;
 use crate::model::{Autoencoder, CodeActivation, MAX_LATENT, ModelKind};
 use crate::predict::Codes;
+use crate::sigmoid_mse;
 
 /// How a run trains; the seed's choices are the defaults. `TrainingConfig::new(model)` takes
 /// them all, and `with_*` or struct update syntax changes one.
@@ -393,12 +394,32 @@ fn loss_and_gradients(model: &Autoencoder, images: Tensor<3>) -> (Tensor<1>, Gra
 /// [`loss_and_gradients`] of a part of a batch holding `share` of its images, both scaled by that
 /// share, so that the parts' results add up to the batch's.
 fn share_of_loss_and_gradients(model: &Autoencoder, images: Tensor<3>, share: f32) -> (Tensor<1>, GradientsParams) {
+    if fused_loss(&images.device()) {
+        return fused_share_of_loss_and_gradients(model, images, share);
+    }
     let reconstructions = model.forward(images.clone());
     let loss = MseLoss::new().forward(reconstructions, images, Reduction::Mean);
     // Scaling the loss, one number, scales every gradient on the way back for free.
     let loss = if share == 1.0 { loss } else { loss.mul_scalar(share) };
     let grads = GradientsParams::from_grads(loss.backward(), model);
     (loss.detach(), grads)
+}
+
+/// [`share_of_loss_and_gradients`] with the output sigmoid and the MSE as one pass over the
+/// logits ([`sigmoid_mse`]), its gradient handed to burn's backward pass at the logits.
+fn fused_share_of_loss_and_gradients(model: &Autoencoder, images: Tensor<3>, share: f32) -> (Tensor<1>, GradientsParams) {
+    let [batch, _, _] = images.dims();
+    let targets = images.clone().reshape([batch, IMAGE_PIXELS]);
+    let (loss, surrogate) = sigmoid_mse::loss_and_surrogate(model.logits(images), targets, share);
+    (loss, GradientsParams::from_grads(surrogate.backward(), model))
+}
+
+/// Whether training on `device` takes the output sigmoid and the MSE as one fused pass
+/// ([`sigmoid_mse`]): on the CPU in wasm, where burn's sigmoid is scalar libm and subnormal numbers
+/// cannot be flushed. Natively, `exp` is the platform's vectorised one and FTZ/DAZ is set, and on
+/// a GPU the loss stays on the device.
+fn fused_loss(device: &Device) -> bool {
+    cfg!(target_arch = "wasm32") && !crate::model::on_gpu(device)
 }
 
 /// The same loss and gradients as [`loss_and_gradients`] on the whole batch, computed on `cores`
@@ -605,6 +626,57 @@ mod tests {
         }
     }
 
+    /// The fused sigmoid and MSE that the CPU trains with in the browser gives every parameter
+    /// the gradient, and the batch the loss, of burn's own sigmoid and `MseLoss`.
+    #[test]
+    fn the_fused_loss_has_the_loss_and_gradients_of_burns() {
+        let data = Mnist::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))).unwrap().test.take(32);
+        let batch: Vec<usize> = (0..32).collect();
+        let device = Device::flex().autodiff();
+        let loss = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().unwrap()[0];
+        for kind in ModelKind::ALL {
+            let host = Device::flex();
+            host.seed(11);
+            let model = kind.init(None, &host).to_device(&device).train();
+            for share in [1.0, 0.25] {
+                let images = || data.batch(&batch, &device);
+                let (burns_loss, burns) = {
+                    let (l, g) = share_of_loss_and_gradients_unfused(&model, images(), share);
+                    (loss(l), g)
+                };
+                let (fused_loss, fused) = fused_share_of_loss_and_gradients(&model, images(), share);
+                let fused_loss = loss(fused_loss);
+                assert!((burns_loss - fused_loss).abs() <= 1e-5 * burns_loss, "{kind}: loss {burns_loss} vs fused {fused_loss}");
+                assert_same_gradients(&model, &burns, &fused, 1e-4);
+            }
+        }
+    }
+
+    /// burn's own loss, whatever the device: what [`share_of_loss_and_gradients`] does natively.
+    fn share_of_loss_and_gradients_unfused(model: &Autoencoder, images: Tensor<3>, share: f32) -> (Tensor<1>, GradientsParams) {
+        let loss = MseLoss::new().forward(model.forward(images.clone()), images, Reduction::Mean).mul_scalar(share);
+        (loss.clone().detach(), GradientsParams::from_grads(loss.backward(), model))
+    }
+
+    /// Every weight and bias of `model` has the same gradient in `a` and `b`, within `tolerance`
+    /// of the largest.
+    fn assert_same_gradients(model: &Autoencoder, a: &GradientsParams, b: &GradientsParams, tolerance: f32) {
+        struct Compare<'a>(&'a GradientsParams, &'a GradientsParams, f32, usize);
+        impl ModuleVisitor for Compare<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let values = |grads: &GradientsParams| grads.get::<D>(param.id).unwrap().into_data().try_into_vec::<f32>().unwrap();
+                let (a, b) = (values(self.0), values(self.1));
+                let scale = a.iter().fold(0f32, |m, g| m.max(g.abs()));
+                let worst = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+                assert!(worst <= self.2 * scale, "gradient of {:?} differs by {worst} (largest {scale})", param.id);
+                self.3 += 1;
+            }
+        }
+        let mut compare = Compare(a, b, tolerance, 0);
+        model.visit(&mut compare);
+        assert!(compare.3 >= 12, "{}: every weight and bias compared, {} were", model.kind(), compare.3);
+    }
+
     /// Cutting a batch over cores changes the order of some sums and nothing else: the loss and
     /// every parameter's gradient are those of the whole batch, also for parts of unequal size.
     #[test]
@@ -624,20 +696,7 @@ mod tests {
             // part weighted wrongly would be off by a tenth or more.
             assert!((whole_loss - split_loss).abs() <= 1e-4 * whole_loss, "{kind}: loss {whole_loss} vs {split_loss}");
 
-            struct Compare<'a>(&'a GradientsParams, &'a GradientsParams, usize);
-            impl ModuleVisitor for Compare<'_> {
-                fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                    let values = |grads: &GradientsParams| grads.get::<D>(param.id).unwrap().into_data().try_into_vec::<f32>().unwrap();
-                    let (whole, split) = (values(self.0), values(self.1));
-                    let scale = whole.iter().fold(0f32, |m, g| m.max(g.abs()));
-                    let worst = whole.iter().zip(&split).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-                    assert!(worst <= 1e-3 * scale, "gradient of {:?} differs by {worst} (largest {scale})", param.id);
-                    self.2 += 1;
-                }
-            }
-            let mut compare = Compare(&whole, &split, 0);
-            model.visit(&mut compare);
-            assert!(compare.2 >= 12, "{kind}: every weight and bias compared, {} were", compare.2);
+            assert_same_gradients(&model, &whole, &split, 1e-3);
         }
     }
 }

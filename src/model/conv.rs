@@ -11,7 +11,7 @@ use burn::tensor::IndexingUpdateOp;
 use burn::tensor::activation::{relu, sigmoid};
 
 use super::on_gpu;
-use crate::data::IMAGE_SIDE;
+use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Channel widths of the convolutional autoencoder.
 #[derive(Config, Debug)]
@@ -83,16 +83,25 @@ impl ConvAutoencoder {
     /// # Shapes
     /// - code: `[batch, latent]` -> images `[batch, 28, 28]` in [0, 1]
     pub fn decode(&self, code: Tensor<2>) -> Tensor<3> {
+        let [batch, _] = code.dims();
+        sigmoid(self.decode_logits(code)).reshape([batch, IMAGE_SIDE, IMAGE_SIDE])
+    }
+
+    /// The output layer before its sigmoid: what training's loss takes on the CPU in wasm.
+    ///
+    /// # Shapes
+    /// - code: `[batch, latent]` -> `[batch, 784]`
+    pub fn decode_logits(&self, code: Tensor<2>) -> Tensor<2> {
         let [batch, latent] = code.dims();
         if on_gpu(&code.device()) {
             let x = relu(self.dec1.forward(code.reshape([batch, latent, 1, 1]))); // [batch, 32, 7, 7]
             let x = relu(self.dec2.forward(x)); // [batch, 16, 14, 14]
-            return sigmoid(self.dec3.forward(x)).reshape([batch, IMAGE_SIDE, IMAGE_SIDE]);
+            return self.dec3.forward(x).reshape([batch, IMAGE_PIXELS]);
         }
         let x = relu(full_window_conv_transpose(&self.dec1, code.transpose())); // [32, 7*7*batch]
         let x = relu(strided_conv_transpose(&self.dec2, x, IMAGE_SIDE / 4, batch, Columns::PixelMajor)); // [16, 14*14*batch]
-        let x = clamped_sigmoid(strided_conv_transpose(&self.dec3, x, IMAGE_SIDE / 2, batch, Columns::ImageMajor)); // [1, batch*28*28]
-        x.reshape([batch, IMAGE_SIDE, IMAGE_SIDE])
+        let x = strided_conv_transpose(&self.dec3, x, IMAGE_SIDE / 2, batch, Columns::ImageMajor); // [1, batch*28*28]
+        x.reshape([batch, IMAGE_PIXELS])
     }
 
     /// # Shapes
@@ -209,26 +218,6 @@ impl Taps {
         made.push((self, device.clone(), idx.clone()));
         idx
     }
-}
-
-/// The largest logit magnitude the CPU form's output sigmoid sees: sigmoid(-30) is 9.4e-14, so
-/// its pixels differ from the plain sigmoid's by less than that.
-const LOGIT_LIMIT: f32 = 30.0;
-
-/// The CPU form's output: the sigmoid of `logits`, in wasm clamped to +-[`LOGIT_LIMIT`] first.
-///
-/// The clamp is for speed, not for the values. Once the model is sure of a pixel (the background's
-/// zeros, the ink's ones), its logit runs far out, and the loss's gradient through the sigmoid
-/// (about the pixel's error times the sigmoid's slope) falls below f32's smallest normal number.
-/// On x86 each operation on such a subnormal number takes a microcode assist of about a hundred
-/// cycles. The command line flushes them (FTZ/DAZ), but WebAssembly has no such mode, and the
-/// backward pass through this layer filled with them: in the browser a step took 21.0 ms after
-/// 300 steps without the clamp and 14.7 ms with it. Past the clamp the gradient is exactly 0.
-/// Natively the flushed subnormals cost nothing, while the clamp's two operations would (about
-/// 5% of a step, measured), so the command line keeps the plain sigmoid; so do the GPU forms and
-/// the dense model, whose wasm step did not change with it.
-fn clamped_sigmoid(logits: Tensor<2>) -> Tensor<2> {
-    if cfg!(target_arch = "wasm32") { sigmoid(logits.clamp(-LOGIT_LIMIT, LOGIT_LIMIT)) } else { sigmoid(logits) }
 }
 
 /// `y + bias` per channel (row).

@@ -65,7 +65,15 @@ impl DenseAutoencoder {
     /// - code: `[batch, latent]` -> images `[batch, 28, 28]` in [0, 1]
     pub fn decode(&self, code: Tensor<2>) -> Tensor<3> {
         let [batch, _] = code.dims();
-        sigmoid(through(&self.decoder, code)).reshape([batch, IMAGE_SIDE, IMAGE_SIDE])
+        sigmoid(self.decode_logits(code)).reshape([batch, IMAGE_SIDE, IMAGE_SIDE])
+    }
+
+    /// The last layer's output before its sigmoid: what training's loss takes on the CPU in wasm.
+    ///
+    /// # Shapes
+    /// - code: `[batch, latent]` -> `[batch, 784]`
+    pub fn decode_logits(&self, code: Tensor<2>) -> Tensor<2> {
+        through(&self.decoder, code)
     }
 
     /// # Shapes

@@ -180,6 +180,14 @@ impl Autoencoder {
         }
     }
 
+    /// `[batch, 28, 28]` -> the output layer before its sigmoid, `[batch, 784]`
+    pub fn logits(&self, images: Tensor<3>) -> Tensor<2> {
+        match self {
+            Autoencoder::Dense(m) => m.decode_logits(m.encode(images)),
+            Autoencoder::Conv(m) => m.decode_logits(m.encode(images)),
+        }
+    }
+
     /// `[batch, 28, 28]` -> `[batch, 28, 28]` in [0, 1]
     pub fn forward(&self, images: Tensor<3>) -> Tensor<3> {
         match self {
