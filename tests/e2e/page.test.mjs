@@ -224,7 +224,12 @@ test(`switching to dense trains a fresh model (${BACKEND})`, { timeout: RUN_MS }
   assert.ok(chart.points >= STEPS_BEFORE_PAUSE && chart.points < PAUSED_EPOCH_STEPS, `a fresh chart: ${chart.points}`);
   assert.equal(chart.testPoints, 0);
   assert.ok(chart.lastSmoothed < chart.firstLoss, `loss fell: first ${chart.firstLoss}, last ${chart.lastSmoothed}`);
-  // The drawing's reconstruction follows the model it now shows.
+  // The drawing's reconstruction follows the model it now shows. It is asked for again each
+  // time the grid is redrawn and comes after it: wait for it rather than read the tile while it
+  // still says "model loading…" or "working…".
+  await page.waitForFunction(() => document.getElementById('pad-output').dataset.empty === 'no', null, {
+    timeout: 60_000,
+  });
   const [output] = await canvasStats('#pad-output');
   assert.ok(isDrawn(output), 'the drawing is reconstructed by the dense model');
 });
