@@ -14,6 +14,19 @@ use crate::rng::SplitMix64;
 pub const IMAGE_SIDE: usize = 28;
 /// Pixels in one MNIST image.
 pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
+
+/// Each byte value's pixel in [0, 1], `p / 255.0`, made once: a batch is built on every training
+/// step, and in wasm building it a division per pixel into a growing vector took 2.7% of the
+/// dense model's step (V8's profiler, in Node).
+const UNIT_PIXEL: [f32; 256] = {
+    let mut table = [0.0; 256];
+    let mut p = 0;
+    while p < 256 {
+        table[p] = p as f32 / 255.0;
+        p += 1;
+    }
+    table
+};
 /// Digit classes.
 pub const NUM_CLASSES: usize = 10;
 
@@ -172,10 +185,12 @@ impl MnistSet {
 
     /// Pixels of the images at `indices`, scaled to [0, 1], concatenated.
     pub fn pixels_f32(&self, indices: impl IntoIterator<Item = usize>) -> Vec<f32> {
-        indices
-            .into_iter()
-            .flat_map(|i| self.image(i).iter().map(|&p| f32::from(p) / 255.0))
-            .collect()
+        let indices = indices.into_iter();
+        let mut pixels = Vec::with_capacity(indices.size_hint().0 * IMAGE_PIXELS);
+        for i in indices {
+            pixels.extend(self.image(i).iter().map(|&p| UNIT_PIXEL[usize::from(p)]));
+        }
+        pixels
     }
 
     /// The images at `indices` as a `[n, 28, 28]` tensor in [0, 1].

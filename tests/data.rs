@@ -46,6 +46,18 @@ fn reads_the_real_files_with_their_published_counts_and_first_labels() {
 }
 
 #[test]
+fn pixels_are_the_bytes_over_255_in_the_order_asked() {
+    let test = real().test;
+    let indices = [9_999, 0, 4, 0];
+    let pixels = test.pixels_f32(indices);
+    assert_eq!(pixels.len(), indices.len() * IMAGE_PIXELS);
+    let expected: Vec<f32> = indices.iter().flat_map(|&i| test.image(i).iter().map(|&p| f32::from(p) / 255.0)).collect();
+    // Bit for bit: the table holds exactly the quotients.
+    assert!(pixels.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(pixels.iter().any(|&p| p == 1.0) && pixels.iter().any(|&p| p > 0.0 && p < 1.0));
+}
+
+#[test]
 fn missing_file_names_the_file_and_the_fix() {
     let err = Mnist::load(Path::new("/nonexistent/mnist")).unwrap_err();
     assert!(matches!(err, DataError::Io { .. }), "{err}");
