@@ -83,7 +83,8 @@ async fn a_step_cut_over_two_labs_is_the_step_taken_whole() {
             let mut shares = Vec::new();
             for (part, lab) in labs.iter_mut().enumerate() {
                 let mut share = lab.share_gradients(part as u32, 2).await.unwrap();
-                shares.push((share.loss, share.take_gradients()));
+                shares.push((share.loss, share.take_gradients().to_vec()));
+                assert_eq!(share.take_gradients().length(), 0, "{model}: the gradient is handed over once");
             }
             if step == 0 {
                 // Part 1 has not come in to Lab 0 yet: refused, and nothing changes.

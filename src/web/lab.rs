@@ -227,7 +227,8 @@ impl Lab {
             return Err(js_error(CHANGED_IMAGES));
         }
         let share = trainer.share_gradients(&self.train, part as usize, parts as usize).await.map_err(js_error)?;
-        let out = StepShare { loss: share.loss, gradients: share.gradients.clone() };
+        // Copied straight from the part the Lab keeps into a JS array, not cloned in wasm first.
+        let out = StepShare { loss: share.loss, gradients: js_sys::Float32Array::from(&share.gradients[..]) };
         self.pending_part(part, parts)?.replace(share);
         Ok(out)
     }

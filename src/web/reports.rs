@@ -105,12 +105,14 @@ impl Reading {
 
 /// One worker's part of a training step cut over several workers (`Lab.shareGradients`): its
 /// share of the batch's loss and the flat gradient of that share, in parameter order. The
-/// workers' gradients, summed in worker order, are the step's (`Lab.applyGradients`).
+/// workers' gradients, summed in worker order, are the step's (`Lab.applyShares`).
 #[wasm_bindgen]
 pub struct StepShare {
     #[wasm_bindgen(readonly)]
     pub loss: f32,
-    pub(super) gradients: Vec<f32>,
+    /// Already on the JS side: the Lab keeps its own part in wasm memory, and this is the one
+    /// copy of it that goes out.
+    pub(super) gradients: js_sys::Float32Array,
 }
 
 #[wasm_bindgen]
@@ -118,7 +120,7 @@ impl StepShare {
     /// The gradient, handed over rather than copied (a second call gets an empty array): it is
     /// sent on to the other workers once a step.
     #[wasm_bindgen(js_name = takeGradients)]
-    pub fn take_gradients(&mut self) -> Vec<f32> {
-        std::mem::take(&mut self.gradients)
+    pub fn take_gradients(&mut self) -> js_sys::Float32Array {
+        std::mem::replace(&mut self.gradients, js_sys::Float32Array::new_with_length(0))
     }
 }
