@@ -225,13 +225,15 @@ test(`switching to dense trains a fresh model (${BACKEND})`, { timeout: RUN_MS }
   assert.equal(chart.testPoints, 0);
   assert.ok(chart.lastSmoothed < chart.firstLoss, `loss fell: first ${chart.firstLoss}, last ${chart.lastSmoothed}`);
   // The drawing's reconstruction follows the model it now shows. It is asked for again each
-  // time the grid is redrawn and comes after it: wait for it rather than read the tile while it
-  // still says "model loading…" or "working…".
-  await page.waitForFunction(() => document.getElementById('pad-output').dataset.empty === 'no', null, {
-    timeout: 60_000,
-  });
+  // time the grid is redrawn and comes after it: until then the tile holds the fresh model's
+  // reconstruction, a flat grey. The tile says which model made it (data-steps).
+  await page.waitForFunction(
+    (steps) => document.getElementById('pad-output').dataset.steps === String(steps),
+    chart.points,
+    { timeout: 60_000 },
+  );
   const [output] = await canvasStats('#pad-output');
-  assert.ok(isDrawn(output), 'the drawing is reconstructed by the dense model');
+  assert.ok(isDrawn(output), `the drawing is reconstructed by the dense model: ${JSON.stringify(output)}, ${chart.points} steps`);
 });
 
 test('a whole epoch ends with a test MSE point (CPU backend)', { timeout: RUN_MS }, async () => {

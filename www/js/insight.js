@@ -30,10 +30,12 @@ const interpView = new InterpolationView({ onActivate: (slot) => setActiveEnd(sl
 view.onGridPick = (i) => pickEnd(i);
 
 let drawingOutput = null; // the last reconstruction, shown beside a newer input until its own comes
+let drawingSteps = null; // the model's training steps when it was asked for
 
 async function reconstructDrawing() {
   if (pad.isEmpty || !app.worker || app.lostWhy) {
     drawingOutput = null;
+    drawingSteps = null;
     view.showDrawing(null, null, 'draw a digit');
     predictView.showGuesses(null, 'Draw a digit to see what the predictors make of it.');
     latentMap.mark(null);
@@ -45,22 +47,25 @@ async function reconstructDrawing() {
   } catch (err) {
     // prepareDrawing refuses an empty pad ("nothing drawn"): say what to do.
     drawingOutput = null;
+    drawingSteps = null;
     view.showDrawing(null, null, /nothing drawn/i.test(message(err)) ? 'draw a digit' : message(err));
     return;
   }
   if (drawing.superseded()) return; // drawn on meanwhile: take the newer ink
-  view.showDrawing(input, drawingOutput);
+  view.showDrawing(input, drawingOutput, undefined, drawingSteps);
   try {
     if (!app.modelReady) {
       view.showDrawing(input, null, 'model loading…');
       return;
     }
+    const steps = app.trainedSteps;
     const result = predictorsFresh()
       ? await app.lab.read(input).then((reading) => ({ output: reading.reconstruction, reading }))
       : { output: await app.lab.reconstruct(input), reading: null };
     drawingOutput = result.output;
+    drawingSteps = steps;
     if (!drawing.superseded() && !pad.isEmpty) {
-      view.showDrawing(input, result.output);
+      view.showDrawing(input, result.output, undefined, steps);
       predictView.showGuesses(result.reading, guessesWhy());
       latentMap.mark(result.reading ? [result.reading.x, result.reading.y] : null);
     }

@@ -304,10 +304,15 @@ export class View {
 
   // --- drawing pad ---------------------------------------------------------------------------
 
-  /** input, output: Float32Array(784) or null; a null tile shows `caption` instead. */
-  showDrawing(input, output, caption = 'draw a digit') {
+  /**
+   * input, output: Float32Array(784) or null; a null tile shows `caption` instead. `steps`: the
+   * model's training steps when `output` was asked for (data-steps; the grid's caption says the
+   * same of the grid).
+   */
+  showDrawing(input, output, caption = 'draw a digit', steps = null) {
     showTile($('pad-input'), $('pad-input-caption'), input, caption);
     showTile($('pad-output'), $('pad-output-caption'), output, output ? '' : input ? 'working…' : caption);
+    $('pad-output').dataset.steps = output && steps !== null ? String(steps) : '';
   }
 }
 
