@@ -84,6 +84,11 @@ impl ConvAutoencoder {
     /// - code: `[batch, latent]` -> images `[batch, 28, 28]` in [0, 1]
     pub fn decode(&self, code: Tensor<2>) -> Tensor<3> {
         let [batch, _] = code.dims();
+        if on_gpu(&code.device()) {
+            // The sigmoid before the reshape: burn's GPU convolutions leave their output
+            // channels-last, which a reshape first would copy (a dispatch more a step).
+            return sigmoid(self.gpu_logits(code)).reshape([batch, IMAGE_SIDE, IMAGE_SIDE]);
+        }
         sigmoid(self.decode_logits(code)).reshape([batch, IMAGE_SIDE, IMAGE_SIDE])
     }
 
@@ -92,16 +97,25 @@ impl ConvAutoencoder {
     /// # Shapes
     /// - code: `[batch, latent]` -> `[batch, 784]`
     pub fn decode_logits(&self, code: Tensor<2>) -> Tensor<2> {
-        let [batch, latent] = code.dims();
+        let [batch, _] = code.dims();
         if on_gpu(&code.device()) {
-            let x = relu(self.dec1.forward(code.reshape([batch, latent, 1, 1]))); // [batch, 32, 7, 7]
-            let x = relu(self.dec2.forward(x)); // [batch, 16, 14, 14]
-            return self.dec3.forward(x).reshape([batch, IMAGE_PIXELS]);
+            return self.gpu_logits(code).reshape([batch, IMAGE_PIXELS]);
         }
         let x = relu(full_window_conv_transpose(&self.dec1, code.transpose())); // [32, 7*7*batch]
         let x = relu(strided_conv_transpose(&self.dec2, x, IMAGE_SIDE / 4, batch, Columns::PixelMajor)); // [16, 14*14*batch]
         let x = strided_conv_transpose(&self.dec3, x, IMAGE_SIDE / 2, batch, Columns::ImageMajor); // [1, batch*28*28]
         x.reshape([batch, IMAGE_PIXELS])
+    }
+
+    /// The GPU form's output layer before its sigmoid.
+    ///
+    /// # Shapes
+    /// - code: `[batch, latent]` -> `[batch, 1, 28, 28]`
+    fn gpu_logits(&self, code: Tensor<2>) -> Tensor<4> {
+        let [batch, latent] = code.dims();
+        let x = relu(self.dec1.forward(code.reshape([batch, latent, 1, 1]))); // [batch, 32, 7, 7]
+        let x = relu(self.dec2.forward(x)); // [batch, 16, 14, 14]
+        self.dec3.forward(x)
     }
 
     /// # Shapes
