@@ -80,8 +80,13 @@ function guessesWhy() {
   return '';
 }
 
-/** A new model: the predictors, the map and the interpolation start over. */
-export function forgetPredictors() {
+/**
+ * A new model: the predictors, the map and the interpolation start over, and the drawing's last
+ * reconstruction, the old model's, is not shown again beside the next input.
+ */
+export function forgetOldModel() {
+  drawingOutput = null;
+  drawingSteps = null;
   app.predictorsStep = null;
   predictView.showReport(null, "Fit the predictors to read digits from this model's codes.");
   latentMap.clear('Fit the predictors to place the test digits on the map.');

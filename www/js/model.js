@@ -6,7 +6,7 @@ import { measureDeadCode, showCode } from './codefacts.js';
 import { GRID_DIGITS, TEST_IMAGES } from './constants.js';
 import { chunksFor } from './data.js';
 import { poolSize } from './pool.js';
-import { defaultInterpolationEnds, drawing, forgetPredictors, pad } from './insight.js';
+import { defaultInterpolationEnds, drawing, forgetOldModel, pad } from './insight.js';
 import { app, chart, chunks, updateSettingsNote, view } from './state.js';
 import { formatNumber } from './ui.js';
 
@@ -103,7 +103,7 @@ export async function modelChanged(settings, loaded) {
       ? `Loaded from ${loaded}: Resume or Step trains on from it, ${snap.batchesPerEpoch} batches of ${settings.batchSize} per epoch.`
       : `Not trained yet: ${snap.batchesPerEpoch} batches of ${settings.batchSize} per epoch.`,
   );
-  forgetPredictors();
+  forgetOldModel();
   view.setProjectionChoices(snap.latentSize);
   await refreshGrid();
   drawing();

@@ -2,7 +2,7 @@
 // (the checkpoint), what the page says when the worker is gone, and Continue, which starts a new
 // worker on those weights.
 import { BACKEND_NAMES, createLab, showBackendInfo, startWorker } from './backend.js';
-import { drawing, forgetPredictors } from './insight.js';
+import { drawing, forgetOldModel } from './insight.js';
 import { modelBytes } from './keep.js';
 import { WorkerGone } from './labworker.js';
 import { entriesFor, loadData, refreshGrid } from './model.js';
@@ -83,7 +83,7 @@ async function recover() {
     Object.assign(app, { applied: { ...settings, backend: lab.backend }, modelReady: true, trainedSteps: steps, msPerStep: null });
     app.loaded = kept?.loaded ?? null;
     app.checkpoint = kept ? { ...kept, settings: app.applied, at: performance.now() } : null;
-    forgetPredictors();
+    forgetOldModel();
     await refreshGrid();
     drawing();
     showBackendInfo(lab.backend);
