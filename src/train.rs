@@ -101,7 +101,7 @@ enum Optimizer {
 impl Optimizer {
     /// Adam for `model` (already on `device`): the flat one where it pays, on the CPU in wasm.
     fn for_model(model: &Autoencoder, device: &Device) -> Self {
-        if cfg!(target_arch = "wasm32") && !crate::model::on_gpu(device) {
+        if cpu_in_wasm(device) {
             Optimizer::Flat(FlatAdam::new(model))
         } else {
             Optimizer::Burn(AdamConfig::new().with_epsilon(1e-8).init())
@@ -394,7 +394,7 @@ fn loss_and_gradients(model: &Autoencoder, images: Tensor<3>) -> (Tensor<1>, Gra
 /// [`loss_and_gradients`] of a part of a batch holding `share` of its images, both scaled by that
 /// share, so that the parts' results add up to the batch's.
 fn share_of_loss_and_gradients(model: &Autoencoder, images: Tensor<3>, share: f32) -> (Tensor<1>, GradientsParams) {
-    if fused_loss(&images.device()) {
+    if cpu_in_wasm(&images.device()) {
         return fused_share_of_loss_and_gradients(model, images, share);
     }
     let reconstructions = model.forward(images.clone());
@@ -414,11 +414,11 @@ fn fused_share_of_loss_and_gradients(model: &Autoencoder, images: Tensor<3>, sha
     (loss, GradientsParams::from_grads(surrogate.backward(), model))
 }
 
-/// Whether training on `device` takes the output sigmoid and the MSE as one fused pass
-/// ([`sigmoid_mse`]): on the CPU in wasm, where burn's sigmoid is scalar libm and subnormal numbers
-/// cannot be flushed. Natively, `exp` is the platform's vectorised one and FTZ/DAZ is set, and on
-/// a GPU the loss stays on the device.
-fn fused_loss(device: &Device) -> bool {
+/// Whether `device` is the CPU backend in wasm, where training takes its own Adam ([`FlatAdam`])
+/// and its own loss ([`sigmoid_mse`]): there burn's elementwise operations are scalar passes over
+/// memory (its sigmoid's `exp` is libm's) and subnormal numbers cannot be flushed. Natively the
+/// platform's `exp` is vectorised and FTZ/DAZ is set, and on a GPU the work stays on the device.
+fn cpu_in_wasm(device: &Device) -> bool {
     cfg!(target_arch = "wasm32") && !crate::model::on_gpu(device)
 }
 
