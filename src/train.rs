@@ -395,8 +395,14 @@ fn loss_and_gradients(model: &Autoencoder, images: Tensor<3>) -> (Tensor<1>, Gra
 /// share, so that the parts' results add up to the batch's.
 fn share_of_loss_and_gradients(model: &Autoencoder, images: Tensor<3>, share: f32) -> (Tensor<1>, GradientsParams) {
     if cpu_in_wasm(&images.device()) {
-        return fused_share_of_loss_and_gradients(model, images, share);
+        fused_share_of_loss_and_gradients(model, images, share)
+    } else {
+        burns_share_of_loss_and_gradients(model, images, share)
     }
+}
+
+/// [`share_of_loss_and_gradients`] with burn's sigmoid and `MseLoss`: natively and on a GPU.
+fn burns_share_of_loss_and_gradients(model: &Autoencoder, images: Tensor<3>, share: f32) -> (Tensor<1>, GradientsParams) {
     let reconstructions = model.forward(images.clone());
     let loss = MseLoss::new().forward(reconstructions, images, Reduction::Mean);
     // Scaling the loss, one number, scales every gradient on the way back for free.
@@ -640,22 +646,14 @@ mod tests {
             let model = kind.init(None, &host).to_device(&device).train();
             for share in [1.0, 0.25] {
                 let images = || data.batch(&batch, &device);
-                let (burns_loss, burns) = {
-                    let (l, g) = share_of_loss_and_gradients_unfused(&model, images(), share);
-                    (loss(l), g)
-                };
+                let (burns_loss, burns) = burns_share_of_loss_and_gradients(&model, images(), share);
+                let burns_loss = loss(burns_loss);
                 let (fused_loss, fused) = fused_share_of_loss_and_gradients(&model, images(), share);
                 let fused_loss = loss(fused_loss);
                 assert!((burns_loss - fused_loss).abs() <= 1e-5 * burns_loss, "{kind}: loss {burns_loss} vs fused {fused_loss}");
                 assert_same_gradients(&model, &burns, &fused, 1e-4);
             }
         }
-    }
-
-    /// burn's own loss, whatever the device: what [`share_of_loss_and_gradients`] does natively.
-    fn share_of_loss_and_gradients_unfused(model: &Autoencoder, images: Tensor<3>, share: f32) -> (Tensor<1>, GradientsParams) {
-        let loss = MseLoss::new().forward(model.forward(images.clone()), images, Reduction::Mean).mul_scalar(share);
-        (loss.clone().detach(), GradientsParams::from_grads(loss.backward(), model))
     }
 
     /// Every weight and bias of `model` has the same gradient in `a` and `b`, within `tolerance`
