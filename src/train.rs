@@ -233,8 +233,10 @@ impl Trainer {
         }
         let share = indices.len() as f32 / batch.len() as f32;
         let (loss, grads) = share_of_loss_and_gradients(self.model(), data.batch(indices, &self.device), share);
-        let flat = flatten_gradients(self.model(), grads, &self.device.clone().without_autodiff());
-        let mut values = read_floats(Tensor::cat(vec![flat, loss], 0)).await?;
+        // The loss goes on the end of the gradients, so that one concatenation and one read take both.
+        let mut parts = gradient_parts(self.model(), grads, &self.device.clone().without_autodiff());
+        parts.push(loss);
+        let mut values = read_floats(Tensor::cat(parts, 0)).await?;
         let loss = values.pop().expect("the loss was read with the gradients");
         Ok(GradientShare { loss, gradients: values })
     }
@@ -283,7 +285,7 @@ impl Trainer {
             Optimizer::Burn(adam) => adam.step(self.config.learning_rate, model, grads),
             Optimizer::Flat(adam) => {
                 // The CPU's tensors are in memory: a synchronous read is a copy.
-                let flat = flatten_gradients(&model, grads, &self.device.clone().without_autodiff());
+                let flat = Tensor::cat(gradient_parts(&model, grads, &self.device.clone().without_autodiff()), 0);
                 let flat = flat.into_data().try_into_vec::<f32>().expect("f32 gradients");
                 adam.step(self.config.learning_rate, &flat, model, &self.device)
             }
@@ -342,9 +344,10 @@ pub struct GradientShare {
     pub gradients: Vec<f32>,
 }
 
-/// Every parameter's gradient in `grads` as one flat tensor on `device`, in the model's visitor
-/// order (zeros for a parameter without one, so that the layout depends on the model alone).
-fn flatten_gradients(model: &Autoencoder, mut grads: GradientsParams, device: &Device) -> Tensor<1> {
+/// Every parameter's gradient in `grads`, flattened, one tensor each on `device` in the model's
+/// visitor order (zeros for a parameter without one, so that the layout depends on the model
+/// alone): concatenated, the flat gradient that [`unflatten_gradients`] undoes.
+fn gradient_parts(model: &Autoencoder, mut grads: GradientsParams, device: &Device) -> Vec<Tensor<1>> {
     struct Flatten<'a> {
         grads: &'a mut GradientsParams,
         device: &'a Device,
@@ -362,10 +365,11 @@ fn flatten_gradients(model: &Autoencoder, mut grads: GradientsParams, device: &D
     }
     let mut visitor = Flatten { grads: &mut grads, device, parts: Vec::new() };
     model.visit(&mut visitor);
-    Tensor::cat(visitor.parts, 0)
+    visitor.parts
 }
 
-/// [`flatten_gradients`] undone: `flat` cut into the model's parameters' shapes, on `device`.
+/// The concatenated [`gradient_parts`] undone: `flat` cut into the model's parameters' shapes,
+/// on `device`.
 fn unflatten_gradients(model: &Autoencoder, flat: &[f32], device: &Device) -> GradientsParams {
     struct Unflatten<'a> {
         flat: &'a [f32],
