@@ -29,13 +29,13 @@ let activeEnd = 0;
 const interpView = new InterpolationView({ onActivate: (slot) => setActiveEnd(slot) });
 view.onGridPick = (i) => pickEnd(i);
 
-let drawingOutput = null; // the last reconstruction, shown beside a newer input until its own comes
-let drawingSteps = null; // the model's training steps when it was asked for
+// The last reconstruction, shown beside a newer input until its own comes: { output, steps }, the
+// model's training steps when it was asked for.
+let lastDrawing = null;
 
 async function reconstructDrawing() {
   if (pad.isEmpty || !app.worker || app.lostWhy) {
-    drawingOutput = null;
-    drawingSteps = null;
+    lastDrawing = null;
     view.showDrawing(null, null, 'draw a digit');
     predictView.showGuesses(null, 'Draw a digit to see what the predictors make of it.');
     latentMap.mark(null);
@@ -46,13 +46,12 @@ async function reconstructDrawing() {
     input = await app.worker.prepareDrawing(pad.ink(), pad.width, pad.height);
   } catch (err) {
     // prepareDrawing refuses an empty pad ("nothing drawn"): say what to do.
-    drawingOutput = null;
-    drawingSteps = null;
+    lastDrawing = null;
     view.showDrawing(null, null, /nothing drawn/i.test(message(err)) ? 'draw a digit' : message(err));
     return;
   }
   if (drawing.superseded()) return; // drawn on meanwhile: take the newer ink
-  view.showDrawing(input, drawingOutput, undefined, drawingSteps);
+  view.showDrawing(input, lastDrawing?.output ?? null, undefined, lastDrawing?.steps ?? null);
   try {
     if (!app.modelReady) {
       view.showDrawing(input, null, 'model loading…');
@@ -62,8 +61,7 @@ async function reconstructDrawing() {
     const result = predictorsFresh()
       ? await app.lab.read(input).then((reading) => ({ output: reading.reconstruction, reading }))
       : { output: await app.lab.reconstruct(input), reading: null };
-    drawingOutput = result.output;
-    drawingSteps = steps;
+    lastDrawing = { output: result.output, steps };
     if (!drawing.superseded() && !pad.isEmpty) {
       view.showDrawing(input, result.output, undefined, steps);
       predictView.showGuesses(result.reading, guessesWhy());
@@ -85,8 +83,7 @@ function guessesWhy() {
  * reconstruction, the old model's, is not shown again beside the next input.
  */
 export function forgetOldModel() {
-  drawingOutput = null;
-  drawingSteps = null;
+  lastDrawing = null;
   app.predictorsStep = null;
   predictView.showReport(null, "Fit the predictors to read digits from this model's codes.");
   latentMap.clear('Fit the predictors to place the test digits on the map.');
