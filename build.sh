@@ -174,6 +174,17 @@ test_native() {
   native_cargo test --release
 }
 
+browser_test_cargo() {
+  wasm_cargo test --profile web --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}" "${WASM_TEST_FLAGS[@]}" --test web "$@"
+}
+
+build_wasm_tests() {
+  ensure_wasm_toolchain
+  ensure_wasm_bindgen
+  log "building the browser tests for wasm32 (a cold build of burn takes about 25 minutes)"
+  browser_test_cargo --no-run
+}
+
 test_browser() {
   ensure_wasm_toolchain
   ensure_chromium
@@ -182,7 +193,7 @@ test_browser() {
   # The runner's default 20 s per run is far too short for a software GPU compiling its kernels
   # (the browser tests take minutes on 2 cores).
   export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-900}"
-  wasm_cargo test --profile web --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}" "${WASM_TEST_FLAGS[@]}" --test web
+  browser_test_cargo
 }
 
 test_page() {
@@ -208,8 +219,29 @@ test_page() {
   grep -q '"model":"conv"' <<<"$report" || die "the command line read the page's model file as something else: $report"
 }
 
+# The native and the wasm32 builds share nothing (two target directories, two cargo locks), and
+# neither keeps both cores busy for long: the wasm side ends in single-threaded LTO links of the
+# page and of the browser tests. So the native tests build and run while the wasm side builds,
+# and the browser and page tests, which time the page, run after both, on a quiet machine.
 cmd_test() {
-  test_native
+  # Installs first, one at a time: apt and npm each take a lock.
+  ensure_chromium
+  ensure_node_modules
+  ensure_wasm_toolchain
+  local native_log="$LAB_CACHE/test-native.log"
+  mkdir -p "$LAB_CACHE"
+  log "native build and tests in the background (log: $native_log), while the wasm builds"
+  { test_native && native_cargo build --release; } >"$native_log" 2>&1 &
+  NATIVE_PID=$!
+  # A failed wasm build ends the script here (set -e): take the native side down with it.
+  trap 'kill $NATIVE_PID 2>/dev/null || true' EXIT
+  build_wasm_tests
+  build_wasm
+  local native_ok=0
+  wait "$NATIVE_PID" || native_ok=$?
+  trap - EXIT
+  cat "$native_log"
+  [ "$native_ok" = 0 ] || die "the native build or tests failed (above)"
   test_browser
   test_page
 }
