@@ -91,7 +91,7 @@ test('the CPU backend trains on one worker per core (at most 4), and the page sa
   if (expected > 1) assert.match(text, new RegExp(`trains on ${expected} workers`));
   else assert.match(text, /trains on one worker/);
 
-  await setSettings(page, { model: 'conv', backend: 'cpu', subset: '10000', epochs: '5' });
+  await setSettings(page, { model: 'conv', backend: 'cpu', subset: '10000', epochs: '100' });
   await page.click('#train');
   await waitForState(page, 'training', READY_MS);
   await waitForPoints(10);
@@ -106,7 +106,7 @@ test('the CPU backend trains on one worker per core (at most 4), and the page sa
 test('a helper worker that dies is recovered like a lost GPU device: the last weights kept, training goes on', { timeout: RUN_MS }, async () => {
   await page.goto(new URL('?backend=cpu&workers=2', LAB_URL).href);
   await waitForState(page, 'ready', READY_MS);
-  await setSettings(page, { model: 'dense', backend: 'cpu', subset: '10000', epochs: '10' });
+  await setSettings(page, { model: 'dense', backend: 'cpu', subset: '10000', epochs: '100' });
   await page.click('#train');
   await waitForState(page, 'training', READY_MS);
   await waitForPoints(10);

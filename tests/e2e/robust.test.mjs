@@ -27,6 +27,9 @@ const GPU_STEPS = LONG ? 1000 : 64;
 const LONG_TASK_LIMIT_MS = 100;
 const WATCH_MS = 30_000;
 const FLAT = 0.05; // memory after 2n steps within 5% of memory after n
+// Epochs for the runs that must still be training when a test looks: 100 epochs of 10,000 images
+// is 31,300 steps, minutes on any machine (10 epochs ended within a 30 s watch on a fast one).
+const MANY_EPOCHS = '100';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 // What the tests measured, written to artifacts/robust.json at the end.
@@ -219,7 +222,7 @@ test('without WebGPU the page says so and trains on the CPU fallback; a subset l
 test(`no main-thread task over ${LONG_TASK_LIMIT_MS} ms during ${WATCH_MS / 1000} s of training in the worker, drawing meanwhile`, { timeout: RUN_MS }, async (t) => {
   await page.goto(LAB_URL);
   await waitForState(page, 'ready', READY_MS);
-  await setSettings({ model: 'conv', backend: 'cpu', subset: '10000', epochs: '10', learningRate: '0.001' });
+  await setSettings({ model: 'conv', backend: 'cpu', subset: '10000', epochs: MANY_EPOCHS, learningRate: '0.001' });
   await page.click('#train');
   await waitForState(page, 'training', READY_MS);
   await waitForPoints(1);
@@ -252,7 +255,7 @@ test(`memory stays flat on the CPU backend: ${CPU_STEPS} and ${2 * CPU_STEPS} st
   // pool of one worker per core: every worker's JS heap is counted.
   await page.click('#pause');
   await waitForState(page, 'paused', 60_000);
-  await setSettings({ model: 'conv', backend: 'cpu', subset: '10000', epochs: '10', learningRate: '0.001' });
+  await setSettings({ model: 'conv', backend: 'cpu', subset: '10000', epochs: MANY_EPOCHS, learningRate: '0.001' });
   await page.click('#train');
   await waitForState(page, 'training', READY_MS);
   const { first } = await memoryStaysFlat(t, CPU_STEPS);
@@ -298,7 +301,7 @@ test('a lost GPU device keeps the last weights and training continues in a new w
 });
 
 test('a hidden tab pauses when asked to and picks up again; otherwise it trains on, and Pause still answers at once', { timeout: RUN_MS }, async (t) => {
-  await setSettings({ model: 'dense', backend: 'cpu', subset: '10000', epochs: '20' });
+  await setSettings({ model: 'dense', backend: 'cpu', subset: '10000', epochs: MANY_EPOCHS });
   await page.click('#train');
   await waitForState(page, 'training', READY_MS);
   await waitForPoints(5);
