@@ -3,7 +3,7 @@
 #
 #   ./build.sh serve        build the wasm, the page's data and serve www/ on http://127.0.0.1:8000
 #   ./build.sh build        build everything the page needs into www/pkg and www/data
-#   ./build.sh test         every test: native, in the browser (wasm-bindgen-test), the page (playwright)
+#   ./build.sh test         every test: native, the wasm module in the browser, the page (playwright)
 #   ./build.sh fuzz         the parsers fed 100,000 malformed inputs each (FUZZ_CASES, FUZZ_SEED to change)
 #   ./build.sh train ...    native training, e.g. ./build.sh train --model conv --epochs 1
 #   ./build.sh bench ...    native training throughput, e.g. ./build.sh bench --model dense
@@ -48,7 +48,6 @@ native_cargo() {
 # source Debian ships with its Rust (rustc-web), since rustup cannot download the target offline.
 WASM_ENV=()
 WASM_BUILD_STD=()
-WASM_TEST_FLAGS=()
 ensure_wasm_toolchain() {
   if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     WASM_ENV=(env)
@@ -59,21 +58,12 @@ ensure_wasm_toolchain() {
   fi
   # Keep this environment identical from build to build: any change rebuilds all of burn.
   WASM_ENV=(env PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc)
-  # `test` is built for the page too: then the page and the browser tests share one standard
-  # library, and so one build of burn (without it a cold machine compiles burn for wasm32 twice).
-  # Tests keep the panic strategy of everything else on wasm32 (abort); without that flag cargo
-  # builds a second, unwinding standard library for them and the two clash.
-  WASM_BUILD_STD=(-Zbuild-std=std,panic_abort,test)
-  WASM_TEST_FLAGS=(-Zpanic-abort-tests)
+  WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
 }
 
 # Callers run ensure_wasm_toolchain first: it sets the flags they pass.
 wasm_cargo() {
-  # The runner and chromedriver only matter to `cargo test`; they change no build fingerprint.
-  "${WASM_ENV[@]}" CARGO_TARGET_DIR="$WASM_TARGET" \
-    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$TOOLS/bin/wasm-bindgen-test-runner" \
-    CHROMEDRIVER=/usr/bin/chromedriver \
-    cargo "$@"
+  "${WASM_ENV[@]}" CARGO_TARGET_DIR="$WASM_TARGET" cargo "$@"
 }
 
 # wasm-bindgen's CLI must be exactly the version of the wasm-bindgen crate in Cargo.lock.
@@ -92,8 +82,8 @@ ensure_wasm_bindgen() {
 }
 
 ensure_chromium() {
-  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-    apt_install chromium chromium-driver
+  if [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium
   fi
 }
 
@@ -174,26 +164,15 @@ test_native() {
   native_cargo test --release
 }
 
-browser_test_cargo() {
-  wasm_cargo test --profile web --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}" "${WASM_TEST_FLAGS[@]}" --test web "$@"
-}
-
-build_wasm_tests() {
-  ensure_wasm_toolchain
-  ensure_wasm_bindgen
-  log "building the browser tests for wasm32 (a cold build of burn takes about 25 minutes)"
-  browser_test_cargo --no-run
-}
-
+# The page's own wasm module (www/pkg), called from JavaScript in headless Chromium on WebGPU
+# (SwiftShader where there is no GPU): tests/e2e/module.test.mjs. `test_page` runs it with the rest.
 test_browser() {
-  ensure_wasm_toolchain
   ensure_chromium
-  ensure_wasm_bindgen
-  log "browser tests (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader)"
-  # The runner's default 20 s per run is far too short for a software GPU compiling its kernels
-  # (the browser tests take minutes on 2 cores).
-  export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-900}"
-  browser_test_cargo
+  ensure_node_modules
+  cmd_build
+  start_server
+  log "module tests in headless Chromium (WebGPU on SwiftShader)"
+  LAB_URL="http://127.0.0.1:$PORT/" node --test tests/e2e/module.test.mjs
 }
 
 test_page() {
@@ -209,7 +188,7 @@ test_page() {
   log "training a conv model on 10,000 images for the page tests to load"
   native_cargo run --release --quiet -- train --model conv --epochs 1 --train-limit 10000 --save "$model" >/dev/null
   rm -f "$ROOT/tests/e2e/artifacts/downloaded-conv.bin" # the page tests write it anew
-  log "page tests (playwright-core driving Debian's chromium)"
+  log "the module's tests and the page tests (playwright-core driving Debian's chromium)"
   LAB_URL="http://127.0.0.1:$PORT/" LAB_MODEL_FILE="$model" node --test tests/e2e/
   # The other way round: a model file the page wrote loads on the command line.
   log "checking that the page's downloaded model file loads natively"
@@ -219,30 +198,8 @@ test_page() {
   grep -q '"model":"conv"' <<<"$report" || die "the command line read the page's model file as something else: $report"
 }
 
-# The native and the wasm32 builds share nothing (two target directories, two cargo locks), and
-# neither keeps both cores busy for long: the wasm side ends in single-threaded LTO links of the
-# page and of the browser tests. So the native tests build and run while the wasm side builds,
-# and the browser and page tests, which time the page, run after both, on a quiet machine.
 cmd_test() {
-  # Installs first, one at a time: apt and npm each take a lock.
-  ensure_chromium
-  ensure_node_modules
-  ensure_wasm_toolchain
-  local native_log="$LAB_CACHE/test-native.log"
-  mkdir -p "$LAB_CACHE"
-  log "native build and tests in the background (log: $native_log), while the wasm builds"
-  { test_native && native_cargo build --release; } >"$native_log" 2>&1 &
-  NATIVE_PID=$!
-  # A failed wasm build ends the script here (set -e): take the native side down with it.
-  trap 'kill $NATIVE_PID 2>/dev/null || true' EXIT
-  build_wasm_tests
-  build_wasm
-  local native_ok=0
-  wait "$NATIVE_PID" || native_ok=$?
-  trap - EXIT
-  cat "$native_log"
-  [ "$native_ok" = 0 ] || die "the native build or tests failed (above)"
-  test_browser
+  test_native
   test_page
 }
 

@@ -25,8 +25,8 @@ unsafe extern "C" {
 /// Runs the constructors, once. This call matters for speed: when no code calls
 /// `__wasm_call_ctors`, wasm-ld makes every export rerun all the constructors on each call
 /// ("command" modules), and the glue calls exports thousands of times per training step (measured
-/// on a dense step in Chromium: 2.4 s of constructor reruns in a 2.9 s step). Called from `start`
-/// for the page, and from `Lab::create` for harnesses (wasm-bindgen-test) that skip `start`.
+/// on a dense step in Chromium: 2.4 s of constructor reruns in a 2.9 s step). Called from `start`,
+/// and again (then a no-op) from `Lab::create`, so that no Lab runs without them.
 pub(super) fn run_constructors() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     // SAFETY: runs once, before any code that relies on what the constructors register.

@@ -1,8 +1,6 @@
 // Launches Debian's Chromium headless with a working WebGPU adapter on machines without a GPU,
 // shared by the page test and the benchmark. SwiftShader (a CPU Vulkan) backs WebGPU; without
-// --use-vulkan=swiftshader the adapter request never resolves. The flags are webdriver.json's,
-// the file wasm-bindgen-test-runner reads for the browser tests, so both run the same browser.
-import { readFileSync } from 'node:fs';
+// --use-vulkan=swiftshader the adapter request never resolves.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +10,20 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 export const LAB_URL = process.env.LAB_URL ?? 'http://127.0.0.1:8000/';
 
-const WEBDRIVER = JSON.parse(readFileSync(new URL('../../webdriver.json', import.meta.url), 'utf8'));
-// The runner adds its own --headless; here it is ours to give.
-export const CHROMIUM_ARGS = ['--headless=new', ...WEBDRIVER['goog:chromeOptions'].args];
+// The background-networking flags keep Chromium from calling out to a closed network at start.
+export const CHROMIUM_ARGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader',
+];
 
 /**
  * Starts Chromium with a fresh profile in a temporary directory.

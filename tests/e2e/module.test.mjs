@@ -1,0 +1,334 @@
+// The page's wasm module at its boundary, on the real WebGPU path: the module the page ships
+// (www/pkg), loaded in headless Chromium and called from JavaScript as the page's worker calls
+// it. WebGPU comes from SwiftShader where there is no GPU.
+//
+// These test the module itself, one call at a time; the page tests around them test it as a
+// person uses it. A Rust test harness compiled to wasm would test a second build of the same
+// code, and link all of burn a second time to make it.
+//
+//   LAB_URL=http://127.0.0.1:8000/ node --test tests/e2e/module.test.mjs
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
+
+const IMAGE_PIXELS = 28 * 28;
+const IMAGES = 256;
+const RUN_MS = 600_000;
+
+/** The first `n` real MNIST test digits as one page chunk: an images IDX record, then a labels
+ * IDX record, gzipped (what tools/export-web-data.mjs writes and `MnistSet::from_chunk` reads). */
+function mnistChunk(n) {
+  const read = (file) => gunzipSync(readFileSync(new URL(`../../data/mnist/${file}`, import.meta.url)));
+  const images = read('t10k-images-idx3-ubyte.gz');
+  const labels = read('t10k-labels-idx1-ubyte.gz');
+  const imagesHeader = Buffer.from(images.subarray(0, 16));
+  imagesHeader.writeUInt32BE(n, 4);
+  const labelsHeader = Buffer.from(labels.subarray(0, 8));
+  labelsHeader.writeUInt32BE(n, 4);
+  return gzipSync(Buffer.concat([imagesHeader, images.subarray(16, 16 + n * IMAGE_PIXELS), labelsHeader, labels.subarray(8, 8 + n)]));
+}
+
+// Runs in the page: loads the module and leaves what the tests share on `window.t`.
+async function setUp({ chunkBase64, images }) {
+  const m = await import(new URL('pkg/autoencoder_lab.js', location.href).href);
+  await m.default();
+  const chunk = Uint8Array.from(atob(chunkBase64), (c) => c.charCodeAt(0));
+  const t = { m, chunk };
+  t.steps = async (lab, n) => {
+    const losses = [];
+    while (losses.length < n) losses.push(...(await lab.step(n - losses.length)));
+    return losses;
+  };
+  t.labWithData = async () => {
+    const lab = await m.Lab.create('webgpu');
+    const added = [lab.addData('train', chunk), lab.addData('test', chunk)];
+    if (added[0] !== images || added[1] !== images) throw new Error(`addData took ${added} images of ${images}`);
+    return lab;
+  };
+  /** Losses of the first `n` steps of `model` on `backend`, seed 3. */
+  t.firstLosses = async (backend, model, n) => {
+    const lab = await m.Lab.create(backend);
+    lab.addData('train', chunk);
+    lab.reset(model, 32, 1e-3, 3, 0);
+    const losses = await t.steps(lab, n);
+    lab.free();
+    return losses;
+  };
+  /** The message `call` fails with, or null when it does not fail. */
+  t.failure = async (call) => {
+    try {
+      await call();
+      return null;
+    } catch (err) {
+      return err instanceof Error ? err.message : `not an Error: ${String(err)}`;
+    }
+  };
+  window.t = t;
+}
+
+let browser;
+let page;
+
+before(async () => {
+  await assertServerUp(LAB_URL);
+  browser = await launchBrowser();
+  page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  page.on('pageerror', (err) => console.error(`page error: ${err.message}`));
+  // An empty document of the lab's own origin, so that the module and its wasm load as the
+  // page's worker loads them, without the page itself starting up beside the tests.
+  const blank = new URL('module-test.html', LAB_URL).href;
+  await page.route(blank, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>module test</title>' }));
+  await page.goto(blank);
+  await page.evaluate(setUp, { chunkBase64: mnistChunk(IMAGES).toString('base64'), images: IMAGES });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/** A failure message that says what went wrong, not that the module trapped (a Rust panic). */
+function assertCleanFailure(message, what) {
+  assert.ok(message !== null, `${what} was accepted`);
+  assert.doesNotMatch(message, /unreachable|RuntimeError|panicked/, `${what} panicked instead of failing: ${message}`);
+}
+
+for (const model of ['dense', 'conv']) {
+  test(`the ${model} model trains on WebGPU: ten steps lower the loss and the test MSE`, { timeout: RUN_MS }, async () => {
+    const r = await page.evaluate(async (model) => {
+      const lab = await t.labWithData();
+      lab.reset(model, 32, 1e-3, 1, 0);
+      const named = lab.model;
+      const untrained = (await lab.evaluate()).testMse;
+      const losses = await t.steps(lab, 10);
+      const evaluation = await lab.evaluate();
+      const r = { named, untrained, losses, steps: lab.steps, mse: evaluation.testMse, dead: evaluation.deadCodeUnits, deadAlone: await lab.deadCodeUnits() };
+      lab.free();
+      return r;
+    }, model);
+    assert.equal(r.named, model);
+    assert.equal(r.steps, 10);
+    assert.equal(r.losses.length, 10);
+    const first = (r.losses[0] + r.losses[1]) / 2;
+    const last = (r.losses[8] + r.losses[9]) / 2;
+    assert.ok(last < first, `losses ${r.losses}`);
+    assert.ok(Number.isFinite(r.mse) && r.mse < r.untrained, `test MSE ${r.untrained} untrained, ${r.mse} after 10 steps`);
+    // The same pass's codes give the count the encoder alone gives.
+    assert.equal(r.dead, r.deadAlone);
+  });
+}
+
+test('a step cut over two CPU Labs is the step taken whole, and leaves both the same to the bit', { timeout: RUN_MS }, async () => {
+  for (const model of ['dense', 'conv']) {
+    const r = await page.evaluate(async (model) => {
+      const whole = await t.firstLosses('cpu', model, 4);
+      const labs = [];
+      for (let i = 0; i < 2; i++) {
+        const lab = await t.m.Lab.create('cpu');
+        lab.addData('train', t.chunk);
+        lab.reset(model, 32, 1e-3, 3, 0);
+        labs.push(lab);
+      }
+      const r = { whole, parts: [], noPartYet: await t.failure(() => labs[0].applyShares()), handedOnce: [] };
+      for (let step = 0; step < whole.length; step++) {
+        const shares = [];
+        for (const [part, lab] of labs.entries()) {
+          const share = await lab.shareGradients(part, 2);
+          shares.push({ loss: share.loss, gradients: share.takeGradients() });
+          r.handedOnce.push(share.takeGradients().length === 0);
+          share.free();
+        }
+        if (step === 0) {
+          // Part 1 has not come in to Lab 0 yet: refused, and nothing changes.
+          r.partMissing = await t.failure(() => labs[0].applyShares());
+          r.stepsAfterRefusal = labs[0].steps;
+        }
+        labs[0].addShare(1, 2, shares[1].loss, shares[1].gradients);
+        labs[1].addShare(0, 2, shares[0].loss, shares[0].gradients);
+        r.parts.push([labs[0].applyShares(), labs[1].applyShares()]);
+      }
+      r.steps = labs.map((lab) => lab.steps);
+      r.otherLength = await t.failure(() => labs[0].addShare(1, 2, 0, new Float32Array(3)));
+      labs.forEach((lab) => lab.free());
+      return r;
+    }, model);
+    assertCleanFailure(r.noPartYet, `${model}: a step with no part computed`);
+    assertCleanFailure(r.partMissing, `${model}: a step with part 1 missing`);
+    assert.equal(r.stepsAfterRefusal, 0, `${model}: a refused step changed the model`);
+    assert.ok(r.handedOnce.every(Boolean), `${model}: a gradient was handed over twice`);
+    for (const [step, [a, b]] of r.parts.entries()) {
+      assert.ok(Object.is(a, b), `${model} step ${step}: the two copies differ: ${a} and ${b}`);
+      const expected = r.whole[step];
+      assert.ok(Math.abs(a - expected) <= 1e-4 * expected, `${model} step ${step}: whole ${expected}, in two parts ${a}`);
+    }
+    assert.deepEqual(r.steps, [4, 4]);
+    assertCleanFailure(r.otherLength, `${model}: a gradient of another length`);
+  }
+});
+
+test('the CPU fallback and WebGPU train the same model on the same seed', { timeout: RUN_MS }, async () => {
+  for (const model of ['dense', 'conv']) {
+    const { cpu, gpu } = await page.evaluate(async (model) => ({ cpu: await t.firstLosses('cpu', model, 6), gpu: await t.firstLosses('webgpu', model, 6) }), model);
+    for (const [step, c] of cpu.entries()) {
+      // Sums run in another order on the GPU: equal up to float rounding, not bit for bit.
+      assert.ok(Math.abs(c - gpu[step]) <= 1e-3 * Math.abs(c), `${model} step ${step}: cpu ${cpu} webgpu ${gpu}`);
+    }
+  }
+});
+
+test('the GPU memory pool is reported on WebGPU only; the Rust heap count follows the data', { timeout: RUN_MS }, async () => {
+  const r = await page.evaluate(async () => {
+    const lab = await t.labWithData();
+    lab.reset('dense', 32, 1e-3, 0, 0);
+    await lab.step(2);
+    const memory = lab.gpuMemory;
+    const gpu = memory && { allocations: memory.allocations, inUse: memory.bytesInUse, reserved: memory.bytesReserved };
+    lab.free();
+    const cpu = await t.m.Lab.create('cpu');
+    const cpuMemory = cpu.gpuMemory;
+    const empty = t.m.heapBytes();
+    cpu.addData('train', t.chunk);
+    const loaded = t.m.heapBytes();
+    cpu.clearData();
+    const cleared = t.m.heapBytes();
+    cpu.free();
+    return { gpu, cpuMemory: cpuMemory ?? null, empty, loaded, cleared };
+  });
+  assert.ok(r.gpu, 'a pool report on WebGPU');
+  assert.ok(r.gpu.allocations >= 1 && r.gpu.inUse > 0, JSON.stringify(r.gpu));
+  assert.ok(r.gpu.reserved >= r.gpu.inUse, JSON.stringify(r.gpu));
+  assert.equal(r.cpuMemory, null, 'no pool report on the CPU');
+  // 256 images of 784 one-byte pixels come in with the chunk and go with clearData.
+  assert.ok(r.loaded - r.empty >= IMAGES * IMAGE_PIXELS, `the heap grew ${r.loaded - r.empty} bytes with the data`);
+  assert.ok(r.loaded - r.cleared >= IMAGES * IMAGE_PIXELS, `the heap shrank ${r.loaded - r.cleared} bytes as the data went`);
+});
+
+test('reconstruct gives 784 pixels in [0, 1] per image, encode a 64-number code', { timeout: RUN_MS }, async () => {
+  const r = await page.evaluate(async () => {
+    const lab = await t.labWithData();
+    lab.reset('conv', 32, 1e-3, 0, 0);
+    const pixels = lab.testPixels(0, 3);
+    const out = await lab.reconstruct(pixels);
+    const codes = await lab.encode(pixels);
+    lab.free();
+    return { pixels: pixels.length, out: out.length, inRange: out.every((v) => v >= 0 && v <= 1), codes: codes.length };
+  });
+  assert.deepEqual(r, { pixels: 3 * IMAGE_PIXELS, out: 3 * IMAGE_PIXELS, inRange: true, codes: 3 * 64 });
+});
+
+test('bad input is an error with a message, not a panic, and the model stays usable', { timeout: RUN_MS }, async () => {
+  const r = await page.evaluate(async () => {
+    const lab = await t.labWithData();
+    const f = t.failure;
+    const pixel = (v, n = 784) => new Float32Array(n).fill(v);
+    const r = {
+      'reconstruct with no model': await f(() => lab.reconstruct(pixel(0))),
+      'an unknown model': await f(() => lab.reset('foo', 32, 1e-3, 0, 0)),
+      'batch size 0': await f(() => lab.reset('dense', 0, 1e-3, 0, 0)),
+      'a negative learning rate': await f(() => lab.reset('dense', 32, -1, 0, 0)),
+    };
+    lab.reset('dense', 32, 1e-3, 0, 0);
+    Object.assign(r, {
+      'pixels of no whole image': await f(() => lab.reconstruct(pixel(0.5, 100))),
+      'no pixels': await f(() => lab.reconstruct(new Float32Array(0))),
+      'pixels above 1': await f(() => lab.reconstruct(pixel(2))),
+      'a chunk that is not one': await f(() => lab.addData('train', new TextEncoder().encode('not a chunk'))),
+      'an unknown split': await f(() => lab.addData('validation', t.chunk)),
+      'a blank drawing': await f(() => t.m.prepareDrawing(new Float32Array(100), 10, 10)),
+      'a drawing of the wrong size': await f(() => t.m.prepareDrawing(new Float32Array(10).fill(1), 10, 10)),
+    });
+    // A failed call leaves the model usable.
+    const after = (await lab.step(1)).length;
+    lab.free();
+    return { failures: r, after };
+  });
+  for (const [what, message] of Object.entries(r.failures)) assertCleanFailure(message, what);
+  assert.equal(r.after, 1, 'a step after the failures');
+});
+
+test('a model file round-trips off the GPU, a wrong or cut file is refused, and the predictors read its codes', { timeout: RUN_MS }, async () => {
+  const r = await page.evaluate(async () => {
+    const lab = await t.labWithData();
+    lab.reset('dense', 32, 1e-3, 0, 0);
+    await lab.step(3);
+    const pixels = lab.testPixels(0, 1);
+    const before = await lab.reconstruct(pixels);
+    // Saving reads the weights off the GPU, which must happen asynchronously in a browser.
+    const bytes = await lab.save('{"steps": 3}');
+    lab.reset('dense', 32, 1e-3, 7, 0);
+    const r = {
+      asConv: await t.failure(() => lab.load(bytes, 'conv', 32, 1e-3, 0)),
+      cut: await t.failure(() => lab.load(bytes.subarray(0, bytes.length >> 1), 'dense', 32, 1e-3, 0)),
+      summary: lab.load(bytes, 'dense', 32, 1e-3, 0),
+    };
+    const after = await lab.reconstruct(pixels);
+    r.diff = before.reduce((max, v, i) => Math.max(max, Math.abs(v - after[i])), 0);
+
+    const report = await lab.fitPredictors(256, 5, 3);
+    r.report = { train: report.trainCodes, test: report.testCodes, k: report.k, confusion: report.knnConfusion.reduce((a, b) => a + b, 0) };
+    r.fresh = lab.predictorsFresh;
+    const reading = await lab.read(pixels);
+    r.reading = { reconstruction: reading.reconstruction.length, linearSum: reading.linear.reduce((a, b) => a + b, 0) };
+    r.mapPoints = lab.mapPoints().length;
+    r.decoded = (await lab.decodePoint(reading.x, reading.y)).length;
+    r.nanPoint = await t.failure(() => lab.decodePoint(NaN, 0));
+    r.path = (await lab.interpolate(0, 1, 4)).length;
+    r.missingImage = await t.failure(() => lab.interpolate(0, 999, 4));
+    lab.free();
+    return r;
+  });
+  assertCleanFailure(r.asConv, 'a dense model file loaded as conv');
+  assertCleanFailure(r.cut, 'a model file cut in half');
+  assert.equal(r.summary, '{"steps":3}');
+  assert.ok(r.diff < 1e-5, `the loaded model reconstructs differently: ${r.diff}`);
+  assert.deepEqual(r.report, { train: 256, test: 256, k: 5, confusion: 256 });
+  assert.ok(r.fresh, 'the predictors are fresh');
+  assert.equal(r.reading.reconstruction, IMAGE_PIXELS);
+  assert.ok(Math.abs(r.reading.linearSum - 1) < 1e-4, `the linear probabilities sum to ${r.reading.linearSum}`);
+  assert.equal(r.mapPoints, 2 * 256);
+  assert.equal(r.decoded, IMAGE_PIXELS);
+  assertCleanFailure(r.nanPoint, 'a map point at NaN');
+  assert.equal(r.path, 4 * IMAGE_PIXELS);
+  assertCleanFailure(r.missingImage, 'a test image that is not loaded');
+});
+
+test("the code's activation is set, reported and kept in the model file", { timeout: RUN_MS }, async () => {
+  const r = await page.evaluate(async () => {
+    const lab = await t.labWithData();
+    const r = { none: lab.codeActivation ?? null };
+    lab.reset('dense', 32, 1e-3, 0, 0);
+    r.dense = lab.codeActivation;
+    lab.reset('conv', 32, 1e-3, 0, 0, '');
+    r.conv = lab.codeActivation;
+    r.linearConv = await t.failure(() => lab.reset('conv', 32, 1e-3, 0, 0, 'linear'));
+    r.tanh = await t.failure(() => lab.reset('dense', 32, 1e-3, 0, 0, 'tanh'));
+    // A refused reset keeps the model it had.
+    r.kept = lab.model;
+
+    lab.reset('dense', 32, 1e-3, 0, 0, 'relu');
+    r.relu = lab.codeActivation;
+    await lab.step(2);
+    const codes = await lab.encode(lab.testPixels(0, 8));
+    r.negative = codes.filter((c) => c < 0).length;
+    r.dead = await lab.deadCodeUnits();
+    const bytes = await lab.save('{}');
+    lab.reset('dense', 32, 1e-3, 0, 0);
+    lab.load(bytes, 'dense', 32, 1e-3, 0);
+    r.loaded = lab.codeActivation;
+    r.predictorsDead = (await lab.fitPredictors(256, 5, 1)).deadCodeUnits;
+    lab.free();
+    return r;
+  });
+  assert.equal(r.none, null, 'no model yet');
+  assert.equal(r.dense, 'linear');
+  assert.equal(r.conv, 'relu');
+  assertCleanFailure(r.linearConv, 'a linear conv code');
+  assertCleanFailure(r.tanh, 'an unknown activation');
+  assert.equal(r.kept, 'conv');
+  assert.equal(r.relu, 'relu');
+  assert.equal(r.negative, 0, 'a ReLU code went negative');
+  assert.ok(r.dead <= 3, `${r.dead} dead code units of 3`);
+  assert.equal(r.loaded, 'relu', "the file's code activation was lost");
+  assert.equal(r.predictorsDead, r.dead, 'the predictors count the dead units as deadCodeUnits does');
+});
