@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 
 const CHUNK_IMAGES = 1000;
@@ -74,6 +75,20 @@ function be32(...words) {
   return out;
 }
 
+/**
+ * Images `start` to `start + n` as one chunk: `images` and `labels` are the bodies of MNIST's IDX
+ * records (after their headers). The page tests make their small chunks with it too.
+ */
+export function chunk(images, labels, start, n) {
+  const raw = Buffer.concat([
+    be32(IMAGES_MAGIC, n, IMAGE_SIDE, IMAGE_SIDE),
+    images.subarray(start * IMAGE_PIXELS, (start + n) * IMAGE_PIXELS),
+    be32(LABELS_MAGIC, n),
+    labels.subarray(start, start + n),
+  ]);
+  return gzipSync(raw, { level: 9 });
+}
+
 function main() {
   const { dataDir, out } = args();
   let sumsText;
@@ -94,13 +109,7 @@ function main() {
     index[split] = [];
     for (let start = 0, i = 0; start < images.count; start += CHUNK_IMAGES, i += 1) {
       const n = Math.min(CHUNK_IMAGES, images.count - start);
-      const raw = Buffer.concat([
-        be32(IMAGES_MAGIC, n, IMAGE_SIDE, IMAGE_SIDE),
-        images.body.subarray(start * IMAGE_PIXELS, (start + n) * IMAGE_PIXELS),
-        be32(LABELS_MAGIC, n),
-        labels.body.subarray(start, start + n),
-      ]);
-      const bytes = gzipSync(raw, { level: 9 });
+      const bytes = chunk(images.body, labels.body, start, n);
       const file = `${split}-${String(i).padStart(2, '0')}.idx.gz`;
       writeFileSync(join(out, file), bytes);
       index[split].push({ file, images: n, bytes: bytes.length, sha256: sha256(bytes) });
@@ -111,4 +120,4 @@ function main() {
   console.error(`wrote ${count('train')} training and ${count('test')} test images to ${out}`);
 }
 
-main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) main();

@@ -10,24 +10,20 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
+import { gunzipSync } from 'node:zlib';
+import { chunk } from '../../tools/export-web-data.mjs';
+import { LAB_URL } from './browser.mjs';
+import { openLabPage } from './pagekit.mjs';
 
 const IMAGE_PIXELS = 28 * 28;
 const IMAGES = 256;
 const RUN_MS = 600_000;
 
-/** The first `n` real MNIST test digits as one page chunk: an images IDX record, then a labels
- * IDX record, gzipped (what tools/export-web-data.mjs writes and `MnistSet::from_chunk` reads). */
+/** The first `n` real MNIST test digits as one page chunk, as tools/export-web-data.mjs cuts them. */
 function mnistChunk(n) {
   const read = (file) => gunzipSync(readFileSync(new URL(`../../data/mnist/${file}`, import.meta.url)));
-  const images = read('t10k-images-idx3-ubyte.gz');
-  const labels = read('t10k-labels-idx1-ubyte.gz');
-  const imagesHeader = Buffer.from(images.subarray(0, 16));
-  imagesHeader.writeUInt32BE(n, 4);
-  const labelsHeader = Buffer.from(labels.subarray(0, 8));
-  labelsHeader.writeUInt32BE(n, 4);
-  return gzipSync(Buffer.concat([imagesHeader, images.subarray(16, 16 + n * IMAGE_PIXELS), labelsHeader, labels.subarray(8, 8 + n)]));
+  // The bodies after the IDX headers: 16 bytes for images, 8 for labels.
+  return chunk(read('t10k-images-idx3-ubyte.gz').subarray(16), read('t10k-labels-idx1-ubyte.gz').subarray(8), 0, n);
 }
 
 // Runs in the page: loads the module and leaves what the tests share on `window.t`.
@@ -70,12 +66,10 @@ async function setUp({ chunkBase64, images }) {
 
 let browser;
 let page;
+const problems = [];
 
 before(async () => {
-  await assertServerUp(LAB_URL);
-  browser = await launchBrowser();
-  page = browser.context.pages()[0] ?? (await browser.context.newPage());
-  page.on('pageerror', (err) => console.error(`page error: ${err.message}`));
+  ({ browser, page } = await openLabPage(problems));
   // An empty document of the lab's own origin, so that the module and its wasm load as the
   // page's worker loads them, without the page itself starting up beside the tests.
   const blank = new URL('module-test.html', LAB_URL).href;
@@ -331,4 +325,8 @@ test("the code's activation is set, reported and kept in the model file", { time
   assert.ok(r.dead <= 3, `${r.dead} dead code units of 3`);
   assert.equal(r.loaded, 'relu', "the file's code activation was lost");
   assert.equal(r.predictorsDead, r.dead, 'the predictors count the dead units as deadCodeUnits does');
+});
+
+test('no console errors, page errors or failed requests', () => {
+  assert.deepEqual(problems, []);
 });
