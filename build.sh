@@ -2,7 +2,7 @@
 # The one entry point: build, serve, test, train and benchmark the autoencoder lab.
 #
 #   ./build.sh serve        build the wasm, the page's data and serve www/ on http://127.0.0.1:8000
-#   ./build.sh build        build everything the page needs into www/pkg and www/data
+#   ./build.sh build        build everything the page needs into www/pkg, www/pkg-cpu and www/data
 #   ./build.sh test         every test: native, the wasm module in the browser, the page (playwright)
 #   ./build.sh fuzz         the parsers fed 100,000 malformed inputs each (FUZZ_CASES, FUZZ_SEED to change)
 #   ./build.sh train ...    native training, e.g. ./build.sh train --model conv --epochs 1
@@ -96,13 +96,21 @@ ensure_node_modules() {
 }
 
 # --- build ---------------------------------------------------------------------------------------
+# The page's two wasm modules, from the one crate: www/pkg has WebGPU (burn's wgpu and cubecl, with
+# fusion) and the CPU; www/pkg-cpu has the CPU alone, a fifth of the bytes. The page trains on the
+# CPU module until WebGPU is chosen (www/js/worker.js). Each has a profile of its own, so that
+# each has its own directory: both are autoencoder_lab.wasm.
 build_wasm() {
   ensure_wasm_toolchain
   ensure_wasm_bindgen
-  log "building the wasm (release profile 'web'; a cold build of burn takes about 20 minutes)"
-  wasm_cargo build --lib --profile web --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}"
+  log "building the WebGPU module (profile 'web'; a cold build of burn takes 10-20 minutes)"
+  wasm_cargo build --lib --profile web --features fusion --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}"
   "$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-dir www/pkg \
     "$WASM_TARGET/wasm32-unknown-unknown/web/$CRATE.wasm"
+  log "building the CPU module (profile 'web-cpu', without wgpu; 6-12 minutes cold)"
+  wasm_cargo build --lib --profile web-cpu --no-default-features --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}"
+  "$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-dir www/pkg-cpu \
+    "$WASM_TARGET/wasm32-unknown-unknown/web-cpu/$CRATE.wasm"
 }
 
 build_data() {
@@ -127,7 +135,7 @@ cmd_build() {
   build_wasm
   build_data
   build_vendor
-  log "built: www/pkg ($(du -sh www/pkg | cut -f1)), www/data ($(du -sh www/data | cut -f1)), www/vendor"
+  log "built: www/pkg ($(du -sh www/pkg | cut -f1)), www/pkg-cpu ($(du -sh www/pkg-cpu | cut -f1)), www/data ($(du -sh www/data | cut -f1)), www/vendor"
 }
 
 # The page's Content-Security-Policy goes out as a header too (tools/serve.py says why).

@@ -182,10 +182,13 @@ mod cli {
     fn device(choice: DeviceChoice) -> Result<(Device, &'static str)> {
         match choice {
             DeviceChoice::Cpu => Ok((Device::flex(), "flex (CPU)")),
+            #[cfg(feature = "webgpu")]
             DeviceChoice::Wgpu => Device::wgpu_options()
                 .init()
                 .map(|d| (d, "wgpu"))
                 .map_err(|e| anyhow!("no usable GPU for --device wgpu ({e}); use --device cpu")),
+            #[cfg(not(feature = "webgpu"))]
+            DeviceChoice::Wgpu => Err(anyhow!("built without the `webgpu` feature: use --device cpu")),
         }
     }
 

@@ -64,8 +64,15 @@ impl FromStr for CodeActivation {
 
 /// Whether `device` is a GPU (burn's cubecl backends: WebGPU, Vulkan, Metal...), where the models
 /// pick the layer forms that suit a GPU, rather than those fastest on the CPU.
+#[cfg(feature = "webgpu")]
 pub(crate) fn on_gpu(device: &Device) -> bool {
     device.as_dispatch().identity().is_some()
+}
+
+/// Built without burn's wgpu backend (the page's CPU module), every device is the CPU.
+#[cfg(not(feature = "webgpu"))]
+pub(crate) fn on_gpu(_: &Device) -> bool {
+    false
 }
 
 /// Which architecture, as named on the command line and on the page.

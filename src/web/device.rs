@@ -1,6 +1,7 @@
 //! Where the wasm module meets its host: the static constructors run once, the page's one WebGPU
 //! device, and a model copied off the GPU so that it can be written to a file.
 
+#[cfg(feature = "webgpu")]
 use std::cell::RefCell;
 
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
@@ -11,6 +12,7 @@ use super::js_error;
 use crate::model::Autoencoder;
 use crate::train::read_floats;
 
+#[cfg(feature = "webgpu")]
 thread_local! {
     // WebGPU can be initialised once per page; a second `Lab` reuses the first device.
     static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
@@ -33,6 +35,7 @@ pub(super) fn run_constructors() {
     ONCE.call_once(|| unsafe { __wasm_call_ctors() });
 }
 
+#[cfg(feature = "webgpu")]
 pub(super) async fn webgpu_device() -> Result<Device, JsError> {
     if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
         return Ok(device);
@@ -44,6 +47,12 @@ pub(super) async fn webgpu_device() -> Result<Device, JsError> {
     })?;
     WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
     Ok(device)
+}
+
+/// The page's CPU module (built without the `webgpu` feature) has no WebGPU to open.
+#[cfg(not(feature = "webgpu"))]
+pub(super) async fn webgpu_device() -> Result<Device, JsError> {
+    Err(js_error("this is the CPU-only module (www/pkg-cpu), built without WebGPU: load www/pkg for the WebGPU backend"))
 }
 
 /// A copy of `model` on the CPU backend, its parameters read back in one async transfer.

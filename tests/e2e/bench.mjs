@@ -17,14 +17,16 @@
 // bench-web makes it), for the browser/native ratio. Prints a table per backend, then exactly one JSON line last:
 // {"adapter":..,"backends":{"webgpu":{"dense":{images_per_sec,first_step_ms,ready_ms,
 // dispatches_per_step,workers,native_images_per_sec,ratio_to_native},..},"cpu":{..}},
-// "native":{"dense":..},"wasm_gzip_bytes":..}
-import { existsSync, readFileSync } from 'node:fs';
+// "native":{"dense":..},"wasm_gzip_bytes":{"webgpu":..,"cpu":..}}, each backend's wasm module as
+// served, gzipped at level 9 (the CPU trains in the CPU-only module, www/pkg-cpu).
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
 
-const WASM = fileURLToPath(new URL('../../www/pkg/autoencoder_lab_bg.wasm', import.meta.url));
+// Each backend's wasm module, as the page's worker loads it (www/js/worker.js).
+const MODULES = { webgpu: 'pkg/autoencoder_lab_bg.wasm', cpu: 'pkg-cpu/autoencoder_lab_bg.wasm' };
 
 const { values: opts } = parseArgs({
   options: {
@@ -100,12 +102,15 @@ async function measure(backend, model) {
   }
 }
 
-function wasmGzipBytes() {
-  if (!existsSync(WASM)) {
-    console.error(`bench: ${WASM} is missing (build it with ./build.sh build); wasm_gzip_bytes is null`);
-    return null;
+/** { webgpu, cpu }: each module's bytes gzipped at level 9, as the server sends it; null if missing. */
+async function wasmGzipBytes() {
+  const sizes = {};
+  for (const [backend, path] of Object.entries(MODULES)) {
+    const response = await fetch(new URL(path, LAB_URL));
+    if (!response.ok) console.error(`bench: ${path} is missing (build it with ./build.sh build)`);
+    sizes[backend] = response.ok ? gzipSync(Buffer.from(await response.arrayBuffer()), { level: 9 }).length : null;
   }
-  return gzipSync(readFileSync(WASM), { level: 9 }).length;
+  return sizes;
 }
 
 const round = (v, digits) => (v === null || v === undefined ? null : Number(v.toFixed(digits)));
@@ -134,7 +139,7 @@ for (const backend of backends) {
     results[backend][model] = await measure(backend, model).catch((err) => fail(err.message));
   }
 }
-const wasmGzip = wasmGzipBytes();
+const wasmGzip = await wasmGzipBytes();
 
 // The human tables, one per backend.
 let adapter = null;
@@ -166,7 +171,8 @@ for (const [backend, byModel] of Object.entries(results)) {
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   }
 }
-console.log(`wasm gzip -9: ${wasmGzip === null ? 'missing' : `${(wasmGzip / 1e6).toFixed(2)} MB (${wasmGzip} bytes)`}`);
+const mb = (n) => (n === null ? 'missing' : `${(n / 1e6).toFixed(2)} MB (${n} bytes)`);
+console.log(`wasm gzip -9: WebGPU module ${mb(wasmGzip.webgpu)}, CPU module ${mb(wasmGzip.cpu)}`);
 
 // The machine-readable line, last.
 const summary = (r, model) => ({

@@ -1,6 +1,7 @@
-// The page's wasm module at its boundary, on the real WebGPU path: the module the page ships
-// (www/pkg), loaded in headless Chromium and called from JavaScript as the page's worker calls
-// it. WebGPU comes from SwiftShader where there is no GPU.
+// The page's wasm modules at their boundary, on the real WebGPU path: the two modules the page
+// ships (www/pkg with WebGPU, www/pkg-cpu with the CPU alone), loaded in headless Chromium and
+// called from JavaScript as the page's worker calls them. WebGPU comes from SwiftShader where
+// there is no GPU.
 //
 // These test the module itself, one call at a time; the page tests around them test it as a
 // person uses it. A Rust test harness compiled to wasm would test a second build of the same
@@ -26,12 +27,17 @@ function mnistChunk(n) {
   return chunk(read('t10k-images-idx3-ubyte.gz').subarray(16), read('t10k-labels-idx1-ubyte.gz').subarray(8), 0, n);
 }
 
-// Runs in the page: loads the module and leaves what the tests share on `window.t`.
+// Runs in the page: loads both modules and leaves what the tests share on `window.t`: `m`, the
+// WebGPU module, and `cpu`, the CPU module.
 async function setUp({ chunkBase64, images }) {
-  const m = await import(new URL('pkg/autoencoder_lab.js', location.href).href);
-  await m.default();
+  const load = async (pkg) => {
+    const m = await import(new URL(`${pkg}/autoencoder_lab.js`, location.href).href);
+    await m.default();
+    return m;
+  };
+  const [m, cpu] = [await load('pkg'), await load('pkg-cpu')];
   const chunk = Uint8Array.from(atob(chunkBase64), (c) => c.charCodeAt(0));
-  const t = { m, chunk };
+  const t = { m, cpu, chunk };
   t.steps = async (lab, n) => {
     const losses = [];
     while (losses.length < n) losses.push(...(await lab.step(n - losses.length)));
@@ -43,9 +49,9 @@ async function setUp({ chunkBase64, images }) {
     if (added[0] !== images || added[1] !== images) throw new Error(`addData took ${added} images of ${images}`);
     return lab;
   };
-  /** Losses of the first `n` steps of `model` on `backend`, seed 3. */
-  t.firstLosses = async (backend, model, n) => {
-    const lab = await m.Lab.create(backend);
+  /** Losses of the first `n` steps of `model` on `backend` (in `module`), seed 3. */
+  t.firstLosses = async (backend, model, n, module = m) => {
+    const lab = await module.Lab.create(backend);
     lab.addData('train', chunk);
     lab.reset(model, 32, 1e-3, 3, 0);
     const losses = await t.steps(lab, n);
@@ -116,10 +122,11 @@ for (const model of ['dense', 'conv']) {
 test('a step cut over two CPU Labs is the step taken whole, and leaves both the same to the bit', { timeout: RUN_MS }, async () => {
   for (const model of ['dense', 'conv']) {
     const r = await page.evaluate(async (model) => {
-      const whole = await t.firstLosses('cpu', model, 4);
+      // In the CPU module, as the page's worker pool runs it.
+      const whole = await t.firstLosses('cpu', model, 4, t.cpu);
       const labs = [];
       for (let i = 0; i < 2; i++) {
-        const lab = await t.m.Lab.create('cpu');
+        const lab = await t.cpu.Lab.create('cpu');
         lab.addData('train', t.chunk);
         lab.reset(model, 32, 1e-3, 3, 0);
         labs.push(lab);
@@ -161,14 +168,39 @@ test('a step cut over two CPU Labs is the step taken whole, and leaves both the 
   }
 });
 
-test('the CPU fallback and WebGPU train the same model on the same seed', { timeout: RUN_MS }, async () => {
+test('both modules and both backends train the same model on the same seed', { timeout: RUN_MS }, async () => {
   for (const model of ['dense', 'conv']) {
-    const { cpu, gpu } = await page.evaluate(async (model) => ({ cpu: await t.firstLosses('cpu', model, 6), gpu: await t.firstLosses('webgpu', model, 6) }), model);
+    const { cpu, cpuInFull, gpu } = await page.evaluate(
+      async (model) => ({
+        cpu: await t.firstLosses('cpu', model, 6, t.cpu),
+        cpuInFull: await t.firstLosses('cpu', model, 6, t.m),
+        gpu: await t.firstLosses('webgpu', model, 6),
+      }),
+      model,
+    );
+    // The same flex code, built twice: the CPU module and the WebGPU module's CPU backend agree
+    // to the bit, so a model moved between them trains on as it would have.
+    assert.deepEqual(cpuInFull, cpu, `${model}: the CPU module and the WebGPU module's CPU backend`);
     for (const [step, c] of cpu.entries()) {
       // Sums run in another order on the GPU: equal up to float rounding, not bit for bit.
       assert.ok(Math.abs(c - gpu[step]) <= 1e-3 * Math.abs(c), `${model} step ${step}: cpu ${cpu} webgpu ${gpu}`);
     }
   }
+});
+
+test('the CPU module has no WebGPU, says so, and is a fraction of the WebGPU module', { timeout: RUN_MS }, async () => {
+  const r = await page.evaluate(async () => {
+    const size = async (pkg) => (await (await fetch(`${pkg}/autoencoder_lab_bg.wasm`)).arrayBuffer()).byteLength;
+    return {
+      refused: await t.failure(() => t.cpu.Lab.create('webgpu')),
+      cpuBytes: await size('pkg-cpu'),
+      fullBytes: await size('pkg'),
+    };
+  });
+  assertCleanFailure(r.refused, 'a WebGPU Lab in the CPU module');
+  assert.match(r.refused, /CPU-only module.*www\/pkg/);
+  // 3.3 and 18.1 MB when measured: wgpu and cubecl are most of the WebGPU module.
+  assert.ok(r.cpuBytes < r.fullBytes / 3, `the CPU module is ${r.cpuBytes} bytes, the WebGPU module ${r.fullBytes}`);
 });
 
 test('the GPU memory pool is reported on WebGPU only; the Rust heap count follows the data', { timeout: RUN_MS }, async () => {
@@ -179,13 +211,13 @@ test('the GPU memory pool is reported on WebGPU only; the Rust heap count follow
     const memory = lab.gpuMemory;
     const gpu = memory && { allocations: memory.allocations, inUse: memory.bytesInUse, reserved: memory.bytesReserved };
     lab.free();
-    const cpu = await t.m.Lab.create('cpu');
+    const cpu = await t.cpu.Lab.create('cpu');
     const cpuMemory = cpu.gpuMemory;
-    const empty = t.m.heapBytes();
+    const empty = t.cpu.heapBytes();
     cpu.addData('train', t.chunk);
-    const loaded = t.m.heapBytes();
+    const loaded = t.cpu.heapBytes();
     cpu.clearData();
-    const cleared = t.m.heapBytes();
+    const cleared = t.cpu.heapBytes();
     cpu.free();
     return { gpu, cpuMemory: cpuMemory ?? null, empty, loaded, cleared };
   });

@@ -219,6 +219,23 @@ test('without WebGPU the page says so and trains on the CPU fallback; a subset l
   }
 });
 
+test('Train while WebGPU is still being timed: training starts at once on the CPU, and the line says WebGPU was not timed', { timeout: READY_MS }, async () => {
+  await page.goto(LAB_URL);
+  await waitForState(page, 'ready', READY_MS);
+  const info = page.locator('#backend-info');
+  // WebGPU's module is fetched and both backends timed after the page is ready: seconds here.
+  assert.equal(await info.getAttribute('data-timing'), 'running');
+  assert.match(await info.innerText(), /^Backend: CPU \(WebAssembly\), for now: WebGPU .* is being timed against it in the background/);
+  await page.click('#train');
+  await waitForState(page, 'training', READY_MS);
+  await waitForPoints(5);
+  assert.equal(await info.getAttribute('data-timing'), 'stopped');
+  assert.equal(await page.locator('#backend').inputValue(), 'cpu');
+  assert.match(await info.innerText(), /^Backend: CPU \(WebAssembly\)\. WebGPU .* was not timed against the CPU: training began before the timing ended\. WebGPU is one click away/);
+  await page.click('#pause');
+  await waitForState(page, 'paused', 60_000);
+});
+
 test(`no main-thread task over ${LONG_TASK_LIMIT_MS} ms during ${WATCH_MS / 1000} s of training in the worker, drawing meanwhile`, { timeout: RUN_MS }, async (t) => {
   await page.goto(LAB_URL);
   await waitForState(page, 'ready', READY_MS);

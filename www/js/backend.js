@@ -1,6 +1,11 @@
 // The backend choice: whether WebGPU is there and what it runs on, which backend the page picks
-// by default (the faster of the two, timed at start) and says why, and starting the training
-// worker and a Lab on a backend (falling back to the CPU when WebGPU will not start).
+// by default (the faster of the two, timed once the page is ready) and says why, and starting the
+// training worker and a Lab on a backend (falling back to the CPU when WebGPU will not start).
+//
+// The page is ready to train on the CPU before WebGPU is timed: the CPU's wasm module is 0.7 MB,
+// WebGPU's 3.5 MB (build.sh), and the first step should not wait on the larger download. WebGPU
+// is fetched and timed in the background while the page waits for the person, and the page moves
+// to it if it is faster and nothing has been trained yet; training stops the timing.
 import { chunksFor } from './data.js';
 import { LabWorker, WorkerGone } from './labworker.js';
 import { measureBackends } from './measure.js';
@@ -45,37 +50,62 @@ function askedBackend() {
 }
 
 /**
- * At start, where WebGPU has an adapter and the address asks for no backend: times a few steps
- * of `settings`' model on each backend (measure.js, in workers) and picks the faster. Timed once,
- * for the model the page starts with, not again when the model changes: by then the person may
- * have picked a backend by hand, which a new timing must not overrule, and the line says which
- * model was timed.
+ * Where WebGPU has an adapter and the address asks for no backend: times a few steps of
+ * `settings`' model on each backend (measure.js, in workers of their own), in the background,
+ * and calls `onTimed()` with app.measured set once both are timed. Timed once, for the model the
+ * page starts with, not again when the model changes: by then the person may have picked a
+ * backend by hand, which a new timing must not overrule, and the line says which model was timed.
+ * The page going into training or compare mode stops the timing (app.timing.stop, by setMode):
+ * it would slow the training, and the training would skew it.
  */
-export async function pickByMeasuring(settings) {
-  if (app.measured || !app.gpu.available || askedBackend()) return;
-  view.setStatus('Timing a few training steps on each backend, to train on the faster one…');
-  // Two batches of the subset's first images, which training fetches anyway.
-  const entries = chunksFor(app.index.train, Math.min(settings.subset, 2 * settings.batchSize));
-  await chunks.fetchAll(entries);
-  app.measured = await measureBackends(settings, entries.map((e) => chunks.get(e.file)));
-  chooseDefaultBackend();
+export function timeBackends(settings, onTimed) {
+  if (app.measured || app.timing || !app.gpu.available || askedBackend()) return;
+  const abort = new AbortController();
+  const timing = {
+    running: true,
+    stoppedBy: null,
+    stop(why) {
+      if (!this.running) return;
+      this.running = false;
+      this.stoppedBy = why;
+      abort.abort();
+      showBackendInfo(app.labBackend);
+    },
+  };
+  app.timing = timing;
+  showBackendInfo();
+  (async () => {
+    // Two batches of the subset's first images, which training fetches anyway.
+    const entries = chunksFor(app.index.train, Math.min(settings.subset, 2 * settings.batchSize));
+    await chunks.fetchAll(entries);
+    if (!timing.running) return;
+    const measured = await measureBackends(settings, entries.map((e) => chunks.get(e.file)), abort.signal);
+    if (!timing.running || !measured) return;
+    timing.running = false;
+    app.measured = measured;
+    await onTimed();
+  })().catch((err) => timing.stop(`it failed: ${message(err)}`));
 }
 
 /** The backend the page starts on, and what decided it. */
-function defaultBackend() {
-  const { gpu, measured } = app;
+export function defaultBackend() {
+  const { gpu, measured, timing } = app;
   const asked = askedBackend();
   if (asked === 'cpu' || (asked === 'webgpu' && gpu.available)) return { backend: asked, by: 'address' };
   if (!gpu.available) return { backend: 'cpu', by: 'no-webgpu' };
   if (measured?.chosen) return { backend: measured.chosen, by: 'measured' };
-  // Not timed (the address asked for WebGPU without an adapter, or both timings failed): a
-  // software adapter loses to the CPU by 20-100x, a real GPU is worth a try.
+  // Until WebGPU is timed (or when training stopped the timing), the CPU: its module is the
+  // small one, and it is never 20-100x slower, as WebGPU is on a software adapter.
+  if (!measured) return { backend: 'cpu', by: timing?.stoppedBy ? 'stopped' : 'timing' };
+  // Both timings failed: a software adapter loses to the CPU by 20-100x, a real GPU is worth a try.
   return { backend: gpu.software ? 'cpu' : 'webgpu', by: 'adapter' };
 }
 
+/** Puts the default backend in the form; app.backendByPage remembers it, to tell a pick by hand. */
 export function chooseDefaultBackend() {
   view.setBackendAvailable('webgpu', app.gpu.available, app.gpu.why ?? '');
-  view.setField('backend', defaultBackend().backend);
+  app.backendByPage = defaultBackend().backend;
+  view.setField('backend', app.backendByPage);
   showBackendInfo();
 }
 
@@ -113,6 +143,7 @@ export function showBackendInfo(running = null) {
   const figures = {
     chosen: chosen.backend,
     chosenBy: chosen.by,
+    timing: !app.timing ? '' : app.timing.running ? 'running' : app.timing.stoppedBy ? 'stopped' : 'done',
     measuredCpu: rate('cpu'),
     measuredWebgpu: rate('webgpu'),
     cpuWorkers: String(workers),
@@ -131,6 +162,21 @@ function backendText(backend, gpu, measured, chosen) {
     ];
   }
   if (chosen.by === 'measured') return [measuredText(backend, gpu, measured), backend === measured.chosen ? 'info' : 'warn'];
+  const adapter = `${gpu.name}${gpu.software ? ', a software adapter (no GPU)' : ''}`;
+  if (chosen.by === 'timing') {
+    return [
+      `Backend: ${BACKEND_NAMES[backend]}, for now: WebGPU (adapter: ${adapter}) is being timed against it in the background, ` +
+        'and the page moves to the faster of the two unless training starts first.',
+      'info',
+    ];
+  }
+  if (chosen.by === 'stopped') {
+    return [
+      `Backend: ${BACKEND_NAMES[backend]}. WebGPU (adapter: ${adapter}) was not timed against the CPU: ${app.timing.stoppedBy}. ` +
+        'WebGPU is one click away in the Backend menu.',
+      'info',
+    ];
+  }
   if (gpu.software) {
     return [
       `Backend: ${BACKEND_NAMES[backend]}. The WebGPU adapter is ${gpu.name}, a software adapter (no GPU): ` +
@@ -159,9 +205,9 @@ function measuredText(backend, gpu, measured) {
       : `${speed(fast)} against ${BACKEND_NAMES[slow]}'s ${speed(slow)}`;
   const faster = `the faster on this machine at training the ${measured.model === 'conv' ? 'convolutional' : measured.model} model (timed at start)`;
   const adapter = `WebGPU adapter: ${gpu.name}${gpu.software ? ', a software adapter (no GPU)' : ''}.`;
-  return backend === fast
-    ? `Backend: ${BACKEND_NAMES[fast]}, ${faster}: ${race}. ${adapter} ${BACKEND_NAMES[slow]} is one click away in the Backend menu.`
-    : `Backend: ${BACKEND_NAMES[backend]}, picked by hand. ${BACKEND_NAMES[fast]} was ${faster}: ${race}. ${adapter}`;
+  if (backend === fast) return `Backend: ${BACKEND_NAMES[fast]}, ${faster}: ${race}. ${adapter} ${BACKEND_NAMES[slow]} is one click away in the Backend menu.`;
+  const why = measured.late ? 'kept: the model had changed by the time the timing ended' : 'picked by hand';
+  return `Backend: ${BACKEND_NAMES[backend]}, ${why}. ${BACKEND_NAMES[fast]} was ${faster}: ${race}. ${adapter}`;
 }
 
 /** Why neither backend could be timed, when that was tried. */
@@ -169,16 +215,20 @@ function failedText(measured) {
   return measured ? ` (Timing both at start failed: the CPU: ${measured.cpu.why}; WebGPU: ${measured.webgpu.why}.)` : '';
 }
 
-/** A new training worker with the wasm loaded; onGone(worker, why) if it dies. */
-export async function startWorker(onGone) {
+/**
+ * A new training worker with the wasm module for `backend` loaded (the CPU's small one, or
+ * WebGPU's: worker.js); onGone(worker, why) if it dies.
+ */
+export async function startWorker(onGone, backend) {
   const worker = new LabWorker({ onGone: (why) => onGone(worker, why) });
   try {
-    await worker.init();
+    await worker.init(backend);
     return worker;
   } catch (err) {
     worker.terminate();
+    const pkg = backend === 'webgpu' ? 'www/pkg' : 'www/pkg-cpu';
     throw new Error(
-      `the training worker did not start: the WebAssembly package in www/pkg did not load (${message(err)}); build it with ./build.sh build`,
+      `the training worker did not start: the WebAssembly package in ${pkg} did not load (${message(err)}); build it with ./build.sh build`,
     );
   }
 }

@@ -49,7 +49,7 @@ async function run() {
   const workers = backend === 'cpu' ? poolSize({ model, batchSize: batch }) : 1;
   const adapter = backend === 'webgpu' ? await gpuAdapterName() : `wasm32 cpu (${workers} worker${workers === 1 ? '' : 's'})`;
   const worker = new LabWorker();
-  await worker.init();
+  await worker.init(backend);
   const lab = backend === 'cpu' ? await LabPool.create(worker, backend, workers) : await worker.createLab(backend);
 
   // Enough images that every timed step is a full batch inside the first epoch.

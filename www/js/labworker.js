@@ -57,13 +57,17 @@ export class LabWorker {
     });
   }
 
-  async init() {
-    await this.call('init');
+  /**
+   * Loads the wasm module the worker starts with: 'cpu' (www/pkg-cpu, the CPU backend alone) or
+   * 'webgpu' (www/pkg, WebGPU and the CPU). A Lab on WebGPU loads the WebGPU module when asked for.
+   */
+  async init(module) {
+    await this.call('init', [module]);
   }
 
   async createLab(backend) {
     const { value } = await this.call('create', [backend]);
-    return new RemoteLab(this, value.lab, value.snap);
+    return new RemoteLab(this, value.lab, value.snap, value.module);
   }
 
   async prepareDrawing(ink, width, height) {
@@ -118,13 +122,14 @@ export class LabWorker {
  * One Lab in the worker. `snap` holds its counters as of the last answer, so the page can read
  * them at any time without asking; `lastMs` is the time the worker spent on the last call
  * (training time, without the waits in the queue) and `lastDispatches` the WebGPU compute
- * dispatches it made (0 on the CPU).
+ * dispatches it made (0 on the CPU). `module` names the wasm module it lives in (worker.js).
  */
 export class RemoteLab {
-  constructor(worker, id, snap) {
+  constructor(worker, id, snap, module) {
     this.worker = worker;
     this.id = id;
     this.snap = snap;
+    this.module = module;
     this.lastMs = 0;
     this.lastDispatches = 0;
   }

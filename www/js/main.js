@@ -9,7 +9,7 @@
 //   recovery.js  checkpoints, a lost device or worker, Continue
 //   insight.js   the drawing, the predictors, the latent map, interpolation
 //   keep.js      downloading, loading and keeping models
-import { chooseDefaultBackend, pickByMeasuring, probeWebGPU, showBackendInfo } from './backend.js';
+import { BACKEND_NAMES, chooseDefaultBackend, probeWebGPU, showBackendInfo, timeBackends } from './backend.js';
 import { chunksFor, fetchIndex, totalBytes } from './data.js';
 import { changeProjection, fitPredictors, interpolate, pad } from './insight.js';
 import { offerKeptModels, onLoadModel, onSaveModel } from './keep.js';
@@ -29,7 +29,7 @@ export async function start() {
     }
     if (!app.worker) {
       view.setStatus('Loading the WebAssembly module…');
-      app.worker = await newWorker();
+      app.worker = await newWorker(view.readFields().backend);
     }
     if (!app.index) {
       view.setStatus('Loading the data index…');
@@ -39,18 +39,45 @@ export async function start() {
     const { settings, errors } = checkSettings();
     view.showFieldErrors(errors);
     if (!settings) throw new Error('some settings are not valid: fix the marked fields, then press Retry');
-    await pickByMeasuring(settings);
-    // The settings again, with the backend the timing picked.
-    await prepare(checkSettings().settings, { fallBackToCpu: true });
+    await prepare(settings, { fallBackToCpu: true });
     setMode('idle');
     view.setStatus('Ready: press Train, or draw a digit to see what the untrained model makes of it.');
     offerKeptModels();
+    timeBackends(settings, moveToFaster);
   } catch (err) {
     setMode('error');
     view.setStatus(`Could not start: ${message(err)}`, 'error', () => start());
     view.setProgress(0, 'Stopped: see the message at the top, then press Retry.');
     if (!app.gridPixels) view.showReconstructions(null, 'No test digits yet: the data did not load.');
   }
+}
+
+/**
+ * Once both backends are timed: moves the page to the faster, where it is not on it yet and the
+ * person has changed nothing (no step trained, no model loaded, the same model, the backend the
+ * page chose); otherwise the backend line says what was measured and the model stays where it is.
+ */
+async function moveToFaster() {
+  const { measured } = app;
+  const untouched =
+    app.mode === 'idle' && app.modelReady && app.trainedSteps === 0 && !app.loaded &&
+    app.applied?.model === measured.model && view.readFields().backend === app.backendByPage;
+  if (!untouched) {
+    measured.late = true;
+    showBackendInfo(app.labBackend);
+    return;
+  }
+  chooseDefaultBackend();
+  const { settings } = checkSettings();
+  if (!settings || settings.backend === app.labBackend) return;
+  setMode('busy');
+  try {
+    await prepare(settings, { fallBackToCpu: true });
+    view.setStatus(`Ready on ${BACKEND_NAMES[app.labBackend]}, the faster here: press Train, or draw a digit.`);
+  } catch (err) {
+    view.setStatus(`Could not move to ${BACKEND_NAMES[settings.backend]}: ${message(err)}`, 'error');
+  }
+  setMode(app.modelReady ? 'idle' : 'error');
 }
 
 const on = (control, event, handler) => view.controls[control].addEventListener(event, handler);

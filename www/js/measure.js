@@ -1,6 +1,6 @@
-// Times a short training run on each backend at start, so that the page trains on whichever is
-// faster on this machine rather than guessing from the adapter's name: the small dense model
-// can train faster on the CPU than on a real GPU, and a software adapter is 20-100x slower.
+// Times a short training run on each backend, so that the page trains on whichever is faster on
+// this machine rather than guessing from the adapter's name: the small dense model can train
+// faster on the CPU than on a real GPU, and a software adapter is 20-100x slower.
 //
 // Each backend runs in a throwaway worker of its own, not in the page's: a first WebGPU step
 // compiles every kernel, which takes seconds on a slow adapter, and a step cannot be abandoned
@@ -11,8 +11,11 @@
 import { LabWorker } from './labworker.js';
 import { LabPool, poolSize } from './pool.js';
 
+// A backend whose wasm module (fetched here first, for WebGPU's: 3.5 MB) has not loaded after this
+// long loses; the time it takes is the connection's, not the backend's, so it is not timed.
+const LOAD_LIMIT_MS = 60_000;
 // A backend whose first (warm-up) step, which compiles its kernels, has not finished this long
-// after its worker was asked to start loses: the page's start waits no longer than this.
+// after its module loaded loses.
 // (SwiftShader's first conv step took 1.3-1.7 s on this project's machine when it was idle.)
 const WARMUP_LIMIT_MS = 3000;
 // Then as many steps as fit this long, a few per call, timed in the worker.
@@ -38,16 +41,18 @@ function before(promise, deadline, why) {
 /**
  * Trains `settings`' model on `backend` from `chunks` (training data chunk bytes) in a worker of
  * its own (workers, for the CPU's pool). Resolves to { imagesPerSec, dispatchesPerStep, workers,
- * steps } or { why } when it lost or failed; never rejects.
+ * steps } or { why } when it lost, failed or `signal` stopped it; never rejects.
  */
-async function timeBackend(backend, settings, chunks) {
+async function timeBackend(backend, settings, chunks, signal) {
   const worker = new LabWorker({ name: `timing the ${backend} backend` });
-  const started = performance.now();
-  const warmedBy = started + WARMUP_LIMIT_MS;
+  const stop = () => worker.terminate('the timing was stopped');
+  signal.addEventListener('abort', stop);
   try {
+    await before(worker.init(backend), performance.now() + LOAD_LIMIT_MS, `its wasm module had not loaded after ${ms(LOAD_LIMIT_MS)}`);
+    const started = performance.now();
+    const warmedBy = started + WARMUP_LIMIT_MS;
     const lab = await before(
       (async () => {
-        await worker.init();
         // The CPU as the page would train on it: for the conv model a pool, one worker per core.
         const lab = backend === 'cpu' ? await LabPool.create(worker, backend, poolSize(settings)) : await worker.createLab(backend);
         for (const chunk of chunks) await lab.addData('train', chunk);
@@ -79,6 +84,7 @@ async function timeBackend(backend, settings, chunks) {
   } catch (err) {
     return { why: err instanceof TooSlow ? err.message : `it failed: ${err instanceof Error ? err.message : err}` };
   } finally {
+    signal.removeEventListener('abort', stop);
     worker.terminate('the backend measurement is over');
   }
 }
@@ -86,11 +92,14 @@ async function timeBackend(backend, settings, chunks) {
 /**
  * Times both backends, one after the other so that neither slows the other down, and picks the
  * one that trained more images a second. Resolves to { model, cpu, webgpu, chosen } where cpu and
- * webgpu are timeBackend's results and chosen is null when neither finished.
+ * webgpu are timeBackend's results and chosen is null when neither finished; or to null when
+ * `signal` stopped it.
  */
-export async function measureBackends(settings, chunks) {
-  const cpu = await timeBackend('cpu', settings, chunks);
-  const webgpu = await timeBackend('webgpu', settings, chunks);
+export async function measureBackends(settings, chunks, signal) {
+  const cpu = await timeBackend('cpu', settings, chunks, signal);
+  if (signal.aborted) return null;
+  const webgpu = await timeBackend('webgpu', settings, chunks, signal);
+  if (signal.aborted) return null;
   const speed = (r) => r.imagesPerSec ?? 0;
   const chosen = speed(cpu) === 0 && speed(webgpu) === 0 ? null : speed(webgpu) > speed(cpu) ? 'webgpu' : 'cpu';
   return { model: settings.model, cpu, webgpu, chosen };

@@ -54,8 +54,9 @@ export class LabPool {
         const name = `${worker.name} ${k + 1} of ${size}`;
         helpers.push(new LabWorker({ name, onGone: (why) => worker.kill(`${name} stopped: ${why}`) }));
       }
-      // Each loads the wasm module at once: the browser compiles them side by side.
-      const labs = await Promise.all(helpers.map((helper) => helper.init().then(() => helper.createLab(backend))));
+      // Each loads the lead's wasm module at once (the browser compiles them side by side): the
+      // same code in every part, so that the copies stay the same to the bit.
+      const labs = await Promise.all(helpers.map((helper) => helper.init(lead.module).then(() => helper.createLab(backend))));
       // A channel between every two workers: each sends its part to all the others.
       const all = [lead, ...labs];
       const links = all.map(() => ({ peers: [], ports: [] }));

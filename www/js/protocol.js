@@ -23,7 +23,7 @@ export const LAB_METHODS = [
   'interpolate', // (test digit a, test digit b, points) -> Float32Array points * 784
 ];
 
-// Worker commands that are not Lab methods: init() and create(backend), prepareDrawing(ink,
+// Worker commands that are not Lab methods: init(module) and create(backend), prepareDrawing(ink,
 // width, height) with no Lab; free(), memory(), joinPool(part, parts, peers, ports) and
 // stepPooled(steps) of one Lab (a worker pool's: pool.js and poolstep.js).
 

@@ -36,8 +36,8 @@ export function checkpointOf(bytes) {
   return { bytes, steps: app.trainedSteps, epoch, settings: app.applied, loaded: app.loaded, at: performance.now() };
 }
 
-/** A new training worker for the page; when it dies, workerGone says so. */
-export const newWorker = () => startWorker(workerGone);
+/** A new training worker for the page, with `backend`'s wasm module; when it dies, workerGone says so. */
+export const newWorker = (backend) => startWorker(workerGone, backend);
 
 /** The worker is gone: say why and what was kept, and offer to go on. */
 function workerGone(worker, why) {
@@ -67,7 +67,7 @@ async function recover() {
   app.lab = null;
   app.labFiles = '';
   try {
-    const worker = await newWorker();
+    const worker = await newWorker(settings.backend);
     app.worker = worker;
     const lab = await createLab(worker, settings.backend, settings, 'WebGPU did not start again after the device was lost');
     app.lab = lab;

@@ -18,6 +18,8 @@ export const app = {
   index: null, // data/index.json
   gpu: null, // what probeWebGPU found
   measured: null, // both backends' speed, timed at start (measure.js), where WebGPU has an adapter
+  timing: null, // that timing while it runs in the background: { running, stoppedBy, stop(why) }
+  backendByPage: null, // the backend the page put in the form (not one picked by hand)
   lab: null, // a RemoteLab in the worker
   labBackend: null,
   snap: null, // the lab's counters as of its last answer
@@ -78,9 +80,13 @@ export function can(control) {
   return modes.includes(app.mode) && (!condition || CONDITIONS[condition]());
 }
 
-/** Enters `mode` and shows what works in it; while the worker is lost, only recovery leaves. */
+/**
+ * Enters `mode` and shows what works in it; while the worker is lost, only recovery leaves.
+ * Training (or comparing) stops the backends' timing at start, if it still runs (backend.js).
+ */
 export function setMode(mode, { leavingLost = false } = {}) {
   if (app.mode !== 'lost' || leavingLost) app.mode = mode;
+  if (app.mode === 'training' || app.mode === 'comparing') app.timing?.stop('training began before the timing ended');
   updateControls();
 }
 

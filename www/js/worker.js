@@ -1,4 +1,4 @@
-// The training worker: owns the wasm module, the device and every Lab, so that the page's main
+// The training worker: owns the wasm modules, the device and every Lab, so that the page's main
 // thread only draws. Speaks the protocol of labworker.js:
 //
 //   in:  { id, command, lab?, args }      one command, args positional, answered once
@@ -10,13 +10,32 @@
 // worker spent on the call (`ms`) and the WebGPU compute dispatches it made (`dispatches`). Commands run one at a time, in the order they came: a
 // wasm-bindgen object refuses a second call while an async one is pending, and the page relies
 // on that order. Typed-array results are transferred, not copied.
-import init, { Lab, heapBytes, prepareDrawing } from '../pkg/autoencoder_lab.js';
 import { countDispatches, gpuWork } from './gpucount.js';
 import { PoolLink } from './poolstep.js';
 import { LAB_METHODS } from './protocol.js';
 
-let wasm = null; // the module's exports, for its memory size
+// The page's two builds of the wasm (build.sh): `cpu`, the CPU backend alone, a fifth of the
+// bytes; and `webgpu`, WebGPU and the CPU. `init` loads the one the worker starts with, which
+// also serves its CPU Labs; the WebGPU module is fetched only when a Lab on WebGPU is asked for,
+// so a page that trains on the CPU never downloads it.
+const MODULES = { cpu: '../pkg-cpu/autoencoder_lab.js', webgpu: '../pkg/autoencoder_lab.js' };
+const modules = {}; // name -> a promise of { Lab, heapBytes, prepareDrawing, memory }
+let first = null; // the name `init` loaded
+
+function load(name) {
+  if (!MODULES[name]) throw new Error(`unknown wasm module ${name}: choose ${Object.keys(MODULES).join(' or ')}`);
+  modules[name] ??= (async () => {
+    const m = await import(MODULES[name]);
+    const { memory } = await m.default();
+    return { Lab: m.Lab, heapBytes: m.heapBytes, prepareDrawing: m.prepareDrawing, memory };
+  })();
+  // A module that failed to load is asked for again next time, not remembered as failed.
+  modules[name].catch(() => delete modules[name]);
+  return modules[name];
+}
+
 const labs = new Map();
+const moduleOf = new Map(); // Lab id -> the module it lives in
 let nextLab = 1;
 const pools = new Map(); // Lab id -> its PoolLink, for a Lab in a worker pool (pool.js)
 
@@ -93,21 +112,27 @@ async function callLab(lab, command, args) {
 
 // Commands that are not Lab methods; each takes (lab or null, args, lab id).
 const commands = {
-  async init() {
-    wasm ??= await init();
+  /** Loads wasm module `name` ('cpu' or 'webgpu'), the worker's first. */
+  async init(_, [name = 'cpu']) {
+    await load(name);
+    first ??= name;
     return null;
   },
 
+  /** A Lab on `backend`: WebGPU's in the WebGPU module, the CPU's in the worker's first. */
   async create(_, [backend]) {
-    const lab = await Lab.create(backend);
+    const name = backend === 'webgpu' ? 'webgpu' : first;
+    const lab = await (await load(name)).Lab.create(backend);
     const id = nextLab++;
     labs.set(id, lab);
-    return { lab: id, snap: snapshot(lab) };
+    moduleOf.set(id, name);
+    return { lab: id, module: name, snap: snapshot(lab) };
   },
 
   free(lab, _, id) {
     lab.free();
     labs.delete(id);
+    moduleOf.delete(id);
     pools.delete(id);
     return null;
   },
@@ -129,12 +154,13 @@ const commands = {
    * What could leak: the Rust heap's live bytes, the wasm memory (its high-water mark: it only
    * ever grows) and the GPU pool (WebGPU only).
    */
-  memory(lab) {
-    return { gpu: plain(lab.gpuMemory) ?? null, heapBytes: heapBytes(), wasmBytes: wasm.memory.buffer.byteLength };
+  async memory(lab, _, id) {
+    const { heapBytes, memory } = await load(moduleOf.get(id));
+    return { gpu: plain(lab.gpuMemory) ?? null, heapBytes: heapBytes(), wasmBytes: memory.buffer.byteLength };
   },
 
-  prepareDrawing(_, [ink, width, height]) {
-    return prepareDrawing(ink, width, height);
+  async prepareDrawing(_, [ink, width, height]) {
+    return (await load(first)).prepareDrawing(ink, width, height);
   },
 };
 
@@ -151,7 +177,7 @@ self.onmessage = ({ data }) => {
 async function handle({ id, command, lab: labId, args = [] }) {
   try {
     if (!PASSED_TO_LAB.has(command) && !commands[command]) throw new Error(`unknown command ${command}`);
-    if (!wasm && command !== 'init') throw new Error('the worker was not initialised');
+    if (!first && command !== 'init') throw new Error('the worker was not initialised');
     const lab = GLOBAL.has(command) ? null : labOf(labId);
     const t0 = performance.now();
     const d0 = gpuWork.dispatches;
