@@ -8,6 +8,7 @@
 #   ./build.sh train ...    native training, e.g. ./build.sh train --model conv --epochs 1
 #   ./build.sh bench ...    native training throughput, e.g. ./build.sh bench --model dense
 #   ./build.sh bench-web    the page's training throughput in headless Chromium, WebGPU and CPU backends
+#   ./build.sh bench-start  how long the page takes to be ready to train, and the wasm it fetched by then
 #
 # The page needs a server rather than file://: browsers refuse to fetch wasm and data files from
 # file:// pages, and serve .wasm with the wrong MIME type from most file systems.
@@ -234,6 +235,14 @@ cmd_bench_web() {
   LAB_URL="http://127.0.0.1:$PORT/" node tests/e2e/bench.mjs --native "$native" "$@"
 }
 
+cmd_bench_start() {
+  ensure_chromium
+  ensure_node_modules
+  cmd_build
+  start_server
+  LAB_URL="http://127.0.0.1:$PORT/" node tests/e2e/startup.mjs "$@"
+}
+
 case "${1:-}" in
   build) cmd_build ;;
   serve) cmd_serve ;;
@@ -244,5 +253,6 @@ case "${1:-}" in
   fuzz) shift; cmd_fuzz "$@" ;;
   train | eval | bench) native_cargo run --release --quiet -- "$@" ;;
   bench-web) shift; cmd_bench_web "$@" ;;
-  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  bench-start) shift; cmd_bench_start "$@" ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
