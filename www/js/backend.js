@@ -164,18 +164,20 @@ function backendText(backend, gpu, measured, chosen) {
   if (chosen.by === 'measured') return [measuredText(backend, gpu, measured), backend === measured.chosen ? 'info' : 'warn'];
   const adapter = `${gpu.name}${gpu.software ? ', a software adapter (no GPU)' : ''}`;
   if (chosen.by === 'timing') {
-    return [
-      `Backend: ${BACKEND_NAMES[backend]}, for now: WebGPU (adapter: ${adapter}) is being timed against it in the background, ` +
-        'and the page moves to the faster of the two unless training starts first.',
-      'info',
-    ];
+    const text =
+      backend === 'cpu'
+        ? `Backend: ${BACKEND_NAMES.cpu}, for now: WebGPU (adapter: ${adapter}) is being timed against it in the background, ` +
+          'and the page moves to the faster of the two unless training starts first.'
+        : `Backend: WebGPU (adapter: ${adapter}), picked by hand while it is being timed against the CPU in the background.`;
+    return [text, 'info'];
   }
   if (chosen.by === 'stopped') {
-    return [
-      `Backend: ${BACKEND_NAMES[backend]}. WebGPU (adapter: ${adapter}) was not timed against the CPU: ${app.timing.stoppedBy}. ` +
-        'WebGPU is one click away in the Backend menu.',
-      'info',
-    ];
+    const untimed = `WebGPU (adapter: ${adapter}) was not timed against the CPU: ${app.timing.stoppedBy}.`;
+    const text =
+      backend === 'cpu'
+        ? `Backend: ${BACKEND_NAMES.cpu}. ${untimed} WebGPU is one click away in the Backend menu.`
+        : `Backend: WebGPU, picked by hand. ${untimed}`;
+    return [text, 'info'];
   }
   if (gpu.software) {
     return [

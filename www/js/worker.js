@@ -17,21 +17,25 @@ import { LAB_METHODS } from './protocol.js';
 // The page's two builds of the wasm (build.sh): `cpu`, the CPU backend alone, a fifth of the
 // bytes; and `webgpu`, WebGPU and the CPU. `init` loads the one the worker starts with, which
 // also serves its CPU Labs; the WebGPU module is fetched only when a Lab on WebGPU is asked for,
-// so a page that trains on the CPU never downloads it.
+// so a worker that trains on the CPU never fetches it.
 const MODULES = { cpu: '../pkg-cpu/autoencoder_lab.js', webgpu: '../pkg/autoencoder_lab.js' };
 const modules = {}; // name -> a promise of { Lab, heapBytes, prepareDrawing, memory }
 let first = null; // the name `init` loaded
 
 function load(name) {
   if (!MODULES[name]) throw new Error(`unknown wasm module ${name}: choose ${Object.keys(MODULES).join(' or ')}`);
-  modules[name] ??= (async () => {
+  if (modules[name]) return modules[name];
+  const loading = (async () => {
     const m = await import(MODULES[name]);
     const { memory } = await m.default();
     return { Lab: m.Lab, heapBytes: m.heapBytes, prepareDrawing: m.prepareDrawing, memory };
   })();
-  // A module that failed to load is asked for again next time, not remembered as failed.
-  modules[name].catch(() => delete modules[name]);
-  return modules[name];
+  modules[name] = loading;
+  // A module that failed to load is fetched again when next asked for, not remembered as failed.
+  loading.catch(() => {
+    if (modules[name] === loading) delete modules[name];
+  });
+  return loading;
 }
 
 const labs = new Map();
