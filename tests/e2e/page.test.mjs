@@ -22,6 +22,7 @@ import {
   openPage,
   setSettings as setSettingsOf,
   waitForState as waitForStateOf,
+  watchStart,
 } from './pagekit.mjs';
 
 const BACKEND = process.env.LAB_BACKEND ?? 'webgpu';
@@ -99,21 +100,12 @@ const drawSeven = () =>
 // --- the tests, in the order a person would go ------------------------------------------------
 
 test('the page loads, fetches the data and says which backend it uses', { timeout: READY_MS }, async () => {
-  // Every wasm module asked for, and when; and when the page first said it was ready.
-  const wasm = [];
-  page.on('request', (r) => r.url().endsWith('.wasm') && wasm.push({ path: new URL(r.url()).pathname, at: Date.now() }));
-  await page.addInitScript(() => {
-    new MutationObserver(() => {
-      if (document.body?.dataset.state === 'ready') window.readyAt ??= Date.now();
-    }).observe(document, { attributes: true, subtree: true, attributeFilter: ['data-state'] });
-  });
+  const start = await watchStart(page);
   await page.goto(LAB_URL);
   await waitForState('ready', READY_MS);
   // Ready to train on the CPU module alone (each worker of the pool asks for it): WebGPU's, five
   // times its size, is fetched after, to be timed.
-  const readyAt = await page.evaluate(() => window.readyAt);
-  const beforeReady = new Set(wasm.filter((r) => r.at <= readyAt).map((r) => r.path));
-  assert.deepEqual([...beforeReady], ['/pkg-cpu/autoencoder_lab_bg.wasm'], 'the wasm fetched before the page was ready');
+  assert.deepEqual(await start.wasmBeforeReady(), ['/pkg-cpu/autoencoder_lab_bg.wasm'], 'the wasm fetched before the page was ready');
   const backendInfo = await page.locator('#backend-info').innerText();
   assert.match(backendInfo, /backend|WebGPU/i);
   // The originals row shows the 16 test digits; the row below, the untrained model's output.

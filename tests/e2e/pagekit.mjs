@@ -26,6 +26,30 @@ export async function openLabPage(problems) {
   return openPage(problems);
 }
 
+/**
+ * Watches a page's start, from before its navigation: every .wasm request and when it was made,
+ * and when body[data-state] first said ready (window.readyAt, by the page's clock, which is this
+ * machine's). `readyAt()` is that time once it has come; `wasmBeforeReady()` the distinct paths
+ * of the wasm modules asked for by then.
+ */
+export async function watchStart(page) {
+  const asked = [];
+  page.on('request', (r) => r.url().endsWith('.wasm') && asked.push({ path: new URL(r.url()).pathname, at: Date.now() }));
+  await page.addInitScript(() => {
+    new MutationObserver(() => {
+      if (document.body?.dataset.state === 'ready') window.readyAt ??= Date.now();
+    }).observe(document, { attributes: true, subtree: true, attributeFilter: ['data-state'] });
+  });
+  const readyAt = () => page.evaluate(() => window.readyAt);
+  return {
+    readyAt,
+    async wasmBeforeReady() {
+      const at = await readyAt();
+      return [...new Set(asked.filter((r) => r.at <= at).map((r) => r.path))];
+    },
+  };
+}
+
 /** The model file the command line wrote for the page tests (`LAB_MODEL_FILE`), which must exist. */
 export function requireModelFile(file) {
   assert.ok(file && existsSync(file), `LAB_MODEL_FILE must name a model file (got ${file})`);

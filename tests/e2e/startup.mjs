@@ -10,6 +10,7 @@
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
+import { watchStart } from './pagekit.mjs';
 
 const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
 const runs = Number(opts.runs);
@@ -20,19 +21,11 @@ async function loadOnce() {
   const browser = await launchBrowser();
   try {
     const page = browser.context.pages()[0] ?? (await browser.context.newPage());
-    const asked = [];
-    page.on('request', (r) => r.url().endsWith('.wasm') && asked.push({ path: new URL(r.url()).pathname, at: Date.now() }));
-    // The moment the page first says ready, by the page's clock (the same machine's as ours).
-    await page.addInitScript(() => {
-      new MutationObserver(() => {
-        if (document.body?.dataset.state === 'ready') window.readyAt ??= Date.now();
-      }).observe(document, { attributes: true, subtree: true, attributeFilter: ['data-state'] });
-    });
+    const start = await watchStart(page);
     const t0 = Date.now();
     await page.goto(LAB_URL);
     await page.waitForFunction(() => window.readyAt, null, { timeout: 180_000, polling: 50 });
-    const readyAt = await page.evaluate(() => window.readyAt);
-    return { readyMs: readyAt - t0, wasm: [...new Set(asked.filter((r) => r.at <= readyAt).map((r) => r.path))] };
+    return { readyMs: (await start.readyAt()) - t0, wasm: await start.wasmBeforeReady() };
   } finally {
     await browser.close();
   }
