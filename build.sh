@@ -3,7 +3,7 @@
 #
 #   ./build.sh serve        build the wasm, the page's data and serve www/ on http://127.0.0.1:8000
 #   ./build.sh build        build everything the page needs into www/pkg, www/pkg-cpu and www/data
-#   ./build.sh test         every test: native, the wasm module in the browser, the page (playwright)
+#   ./build.sh test         every test: native, the wasm modules in the browser, the page (playwright)
 #   ./build.sh fuzz         the parsers fed 100,000 malformed inputs each (FUZZ_CASES, FUZZ_SEED to change)
 #   ./build.sh train ...    native training, e.g. ./build.sh train --model conv --epochs 1
 #   ./build.sh bench ...    native training throughput, e.g. ./build.sh bench --model dense
