@@ -199,7 +199,7 @@ test('the CPU module has no WebGPU, says so, and is a fraction of the WebGPU mod
   });
   assertCleanFailure(r.refused, 'a WebGPU Lab in the CPU module');
   assert.match(r.refused, /CPU-only module.*www\/pkg/);
-  // 3.3 and 18.1 MB when measured: wgpu and cubecl are most of the WebGPU module.
+  // 3.3 and 14.5 MB when measured: wgpu and cubecl are most of the WebGPU module.
   assert.ok(r.cpuBytes < r.fullBytes / 3, `the CPU module is ${r.cpuBytes} bytes, the WebGPU module ${r.fullBytes}`);
 });
 

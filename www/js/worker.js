@@ -14,10 +14,11 @@ import { countDispatches, gpuWork } from './gpucount.js';
 import { PoolLink } from './poolstep.js';
 import { LAB_METHODS } from './protocol.js';
 
-// The page's two builds of the wasm (build.sh): `cpu`, the CPU backend alone, a fifth of the
-// bytes; and `webgpu`, WebGPU and the CPU. `init` loads the one the worker starts with, which
-// also serves its CPU Labs; the WebGPU module is fetched only when a Lab on WebGPU is asked for,
-// so a worker that trains on the CPU never fetches it.
+// The page's two builds of the wasm (build.sh): `cpu`, the CPU backend alone, its hot loops at
+// full optimisation, a fifth of the bytes; and `webgpu`, WebGPU (and a CPU backend built for
+// size, which draws each model's first weights and copies models off the GPU). `init` loads the
+// one the worker starts with. A Lab loads its backend's module when first asked for: CPU Labs
+// always train in the CPU module, and a worker that trains on the CPU never fetches WebGPU's.
 const MODULES = { cpu: '../pkg-cpu/autoencoder_lab.js', webgpu: '../pkg/autoencoder_lab.js' };
 const modules = {}; // name -> a promise of { Lab, heapBytes, prepareDrawing, memory }
 let first = null; // the name `init` loaded
@@ -123,9 +124,9 @@ const commands = {
     return null;
   },
 
-  /** A Lab on `backend`: WebGPU's in the WebGPU module, the CPU's in the worker's first. */
+  /** A Lab on `backend`, in that backend's module. */
   async create(_, [backend]) {
-    const name = backend === 'webgpu' ? 'webgpu' : first;
+    const name = backend === 'webgpu' ? 'webgpu' : 'cpu';
     const lab = await (await load(name)).Lab.create(backend);
     const id = nextLab++;
     labs.set(id, lab);
