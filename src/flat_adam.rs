@@ -38,6 +38,11 @@ impl FlatAdam {
         Self { moment_1: zeros.clone(), moment_2: zeros, params, time: 0 }
     }
 
+    /// Every parameter, flat, as of the last step.
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
     pub fn len(&self) -> usize {
         self.params.len()
     }

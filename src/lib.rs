@@ -5,6 +5,7 @@
 //! `src/main.rs` is the native command line.
 
 pub mod checkpoint;
+pub mod cpu_step;
 pub mod data;
 pub mod digit;
 pub mod flat_adam;

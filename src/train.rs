@@ -9,6 +9,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 use crate::data::{IMAGE_PIXELS, MnistSet, epoch_order};
+use crate::cpu_step::CpuStep;
 use crate::flat_adam::FlatAdam;
 use crate::model::{Autoencoder, CodeActivation, MAX_LATENT, ModelKind};
 use crate::predict::Codes;
@@ -92,17 +93,24 @@ pub struct Trainer {
 }
 
 /// Adam, as burn has it, or on the CPU in wasm as one flat pass over every parameter
-/// ([`FlatAdam`]: no flush-to-zero there, and a dozen passes over memory fewer).
+/// ([`FlatAdam`]: no flush-to-zero there, and a dozen passes over memory fewer), with the
+/// hand-written step ([`CpuStep`]) computing the gradients from the parameters it holds.
 enum Optimizer {
     Burn(ModuleOptimizer),
-    Flat(FlatAdam),
+    Flat(FlatAdam, Option<CpuStep>),
 }
 
 impl Optimizer {
+    /// The flat Adam, and the hand-written step where the model's parameters are laid out as it
+    /// expects (the seed's models always are; otherwise burn's autodiff takes the gradients).
+    fn flat(model: &Autoencoder) -> Self {
+        Optimizer::Flat(FlatAdam::new(model), CpuStep::for_model(model))
+    }
+
     /// Adam for `model` (already on `device`): the flat one where it pays, on the CPU in wasm.
     fn for_model(model: &Autoencoder, device: &Device) -> Self {
         if cpu_in_wasm(device) {
-            Optimizer::Flat(FlatAdam::new(model))
+            Optimizer::flat(model)
         } else {
             Optimizer::Burn(AdamConfig::new().with_epsilon(1e-8).init())
         }
@@ -204,6 +212,14 @@ impl Trainer {
     pub fn step_unread(&mut self, data: &MnistSet) -> Tensor<1> {
         assert_eq!(data.len(), self.order.len(), "the training set changed under the trainer");
         let batch = &self.order[self.next_batch()];
+        if let Optimizer::Flat(adam, Some(step)) = &mut self.optimizer {
+            let pixels = data.pixels_f32(batch.iter().copied());
+            let (loss, gradient) = step.loss_and_gradient(adam.params(), &pixels, 1.0);
+            let model = self.model.take().expect("the model is only taken during a step");
+            let model = adam.step(self.config.learning_rate, &gradient, model, &self.device);
+            self.advance(model);
+            return Tensor::from_data(TensorData::new(vec![loss], [1]), &self.device);
+        }
         let model = self.model.take().expect("the model is only taken during a step");
         let (loss, grads) = match self.cores_for(batch.len()) {
             #[cfg(not(target_arch = "wasm32"))]
@@ -219,7 +235,7 @@ impl Trainer {
     /// of its gradient, flattened (see [`GradientShare`]). The batch is cut as
     /// [`split_loss_and_gradients`] cuts it, so the parts' shares add up to the whole batch's.
     /// Nothing changes until [`Trainer::apply_gradients`].
-    pub async fn share_gradients(&self, data: &MnistSet, part: usize, parts: usize) -> Result<GradientShare, TrainError> {
+    pub async fn share_gradients(&mut self, data: &MnistSet, part: usize, parts: usize) -> Result<GradientShare, TrainError> {
         if parts == 0 || part >= parts {
             return Err(TrainError::Config(format!("part {part} of {parts}: parts are numbered from 0 to {parts} - 1")));
         }
@@ -232,6 +248,11 @@ impl Trainer {
             return Ok(GradientShare { loss: 0.0, gradients: vec![0.0; self.model().num_params()] });
         }
         let share = indices.len() as f32 / batch.len() as f32;
+        if let Optimizer::Flat(adam, Some(step)) = &mut self.optimizer {
+            let pixels = data.pixels_f32(indices.iter().copied());
+            let (loss, gradients) = step.loss_and_gradient(adam.params(), &pixels, share);
+            return Ok(GradientShare { loss, gradients });
+        }
         let (loss, grads) = share_of_loss_and_gradients(self.model(), data.batch(indices, &self.device), share);
         // The loss goes on the end of the gradients, so that one concatenation and one read take both.
         let mut parts = gradient_parts(self.model(), grads, &self.device.clone().without_autodiff());
@@ -250,7 +271,7 @@ impl Trainer {
         }
         let model = self.model.take().expect("the model is only taken during a step");
         let model = match &mut self.optimizer {
-            Optimizer::Flat(adam) => adam.step(self.config.learning_rate, gradients, model, &self.device),
+            Optimizer::Flat(adam, _) => adam.step(self.config.learning_rate, gradients, model, &self.device),
             Optimizer::Burn(adam) => {
                 let grads = unflatten_gradients(&model, gradients, &self.device.clone().without_autodiff());
                 adam.step(self.config.learning_rate, model, grads)
@@ -283,7 +304,7 @@ impl Trainer {
     fn apply(&mut self, model: Autoencoder, grads: GradientsParams) {
         let model = match &mut self.optimizer {
             Optimizer::Burn(adam) => adam.step(self.config.learning_rate, model, grads),
-            Optimizer::Flat(adam) => {
+            Optimizer::Flat(adam, _) => {
                 // The CPU's tensors are in memory: a synchronous read is a copy.
                 let flat = Tensor::cat(gradient_parts(&model, grads, &self.device.clone().without_autodiff()), 0);
                 let flat = flat.into_data().try_into_vec::<f32>().expect("f32 gradients");
@@ -548,9 +569,10 @@ mod tests {
     use crate::data::Mnist;
 
     impl Trainer {
-        /// This trainer on the flat Adam the browser's CPU backend uses, wherever it runs.
+        /// This trainer on the flat Adam and the hand-written step the browser's CPU backend
+        /// uses, wherever it runs.
         fn with_flat_adam(mut self) -> Self {
-            self.optimizer = Optimizer::Flat(FlatAdam::new(self.model()));
+            self.optimizer = Optimizer::flat(self.model());
             self
         }
     }
@@ -592,7 +614,7 @@ mod tests {
         let data = Mnist::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))).unwrap().test.take(70);
         let device = Device::flex();
         let read = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().unwrap()[0];
-        let share = |t: &Trainer, part, parts| pollster::block_on(t.share_gradients(&data, part, parts)).unwrap();
+        let share = |t: &mut Trainer, part, parts| pollster::block_on(t.share_gradients(&data, part, parts)).unwrap();
         for kind in ModelKind::ALL {
             let mut whole = Trainer::new(TrainingConfig::new(kind).with_seed(3), &device, data.len()).unwrap();
             // The same weights, copied: a second seeded draw could interleave with another test's.
@@ -600,10 +622,10 @@ mod tests {
             // Three steps: two full batches of 32 and the epoch's last, of 6 images, which leaves
             // one of the four parts empty.
             for step in 0..3 {
-                let one = share(&cut, 0, 1);
+                let one = share(&mut cut, 0, 1);
                 let parts = 4;
-                let shares: Vec<GradientShare> = (0..parts).map(|p| share(&cut, p, parts)).collect();
-                assert_eq!(share(&cut, 1, parts), shares[1], "{kind} step {step}: a part's share differs the second time");
+                let shares: Vec<GradientShare> = (0..parts).map(|p| share(&mut cut, p, parts)).collect();
+                assert_eq!(share(&mut cut, 1, parts), shares[1], "{kind} step {step}: a part's share differs the second time");
                 let loss: f32 = shares.iter().map(|s| s.loss).sum();
                 assert!((loss - one.loss).abs() <= 1e-4 * one.loss, "{kind} step {step}: loss {} whole vs {loss} in parts", one.loss);
                 let mut sum = vec![0f32; one.gradients.len()];
@@ -622,14 +644,15 @@ mod tests {
                 assert_eq!((cut.epoch(), cut.batch(), cut.steps()), (whole.epoch(), whole.batch(), whole.steps()));
             }
             assert_eq!(cut.epoch(), 1, "{kind}: 70 images in batches of 32 are one epoch of 3 steps");
-            let next = share(&cut, 0, 1).loss;
+            let next = share(&mut cut, 0, 1).loss;
             let whole_next = read(whole.step_unread(&data));
             assert!((next - whole_next).abs() <= 1e-3 * whole_next, "{kind}: after 3 steps {next} vs {whole_next}");
 
             let err = cut.apply_gradients(&[0.0; 5]).unwrap_err().to_string();
             assert!(err.contains("not 5"), "{kind}: {err}");
             let short = GradientShare { loss: 0.0, gradients: vec![0.0; 5] };
-            assert!(cut.apply_shares(vec![share(&cut, 0, 2), short]).is_err(), "{kind}: parts of unequal length are refused");
+            let first = share(&mut cut, 0, 2);
+            assert!(cut.apply_shares(vec![first, short]).is_err(), "{kind}: parts of unequal length are refused");
             assert!(cut.apply_shares(Vec::new()).is_err(), "{kind}: a step of no parts is refused");
             assert_eq!(cut.steps(), 3, "{kind}: a refused step changes nothing");
             assert!(pollster::block_on(cut.share_gradients(&data, 2, 2)).is_err(), "{kind}: part 2 of 2 is refused");

@@ -127,6 +127,11 @@ impl ConvAutoencoder {
     pub fn latent_size(&self) -> usize {
         self.enc3.weight.dims()[0]
     }
+
+    /// The channels after the first and second layers, and the code's: `[c1, c2, latent]`.
+    pub(crate) fn channels(&self) -> [usize; 3] {
+        [self.enc1.weight.dims()[0], self.enc2.weight.dims()[0], self.latent_size()]
+    }
 }
 
 // How the layers run on the CPU. The parameters are burn's Conv2d and ConvTranspose2d (so the
@@ -147,7 +152,7 @@ impl ConvAutoencoder {
 
 /// The order of a feature map's columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Columns {
+pub(crate) enum Columns {
     /// (image, pixel): how images come in and go out, `[batch, 28, 28]` without a copy.
     ImageMajor,
     /// (pixel, image): between layers, so that the 7x7 layers read and write a plain
@@ -194,7 +199,7 @@ fn tap_columns(
 
 /// Which list of tap columns: the layer's direction, its sides, the batch and the column order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Taps {
+pub(crate) enum Taps {
     /// A convolution's gather, `side` -> `side / 2`.
     Gather { side: usize, batch: usize, columns: Columns },
     /// A transposed convolution's scatter, `side` -> `2 * side`.
@@ -202,7 +207,7 @@ enum Taps {
 }
 
 impl Taps {
-    fn columns(self) -> Vec<i64> {
+    pub(crate) fn columns(self) -> Vec<i64> {
         // Output (oy, ox) of a convolution reads input (2*oy - 1 + ky, 2*ox - 1 + kx); input
         // (iy, ix) of a transposed convolution writes output (2*iy - 1 + ky, 2*ix - 1 + kx).
         let two_times_minus_one = |a: usize, k: usize| (2 * a + k).checked_sub(1);

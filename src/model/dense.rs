@@ -86,6 +86,13 @@ impl DenseAutoencoder {
         self.encoder.last().map(|l| l.weight.dims()[1]).unwrap_or(0)
     }
 
+    /// The encoder's widths, input first: `[784, h1, h2, h3, latent]` (the decoder mirrors them).
+    pub(crate) fn widths(&self) -> Vec<usize> {
+        let mut widths: Vec<usize> = self.encoder.iter().map(|l| l.weight.dims()[0]).collect();
+        widths.extend(self.encoder.last().map(|l| l.weight.dims()[1]));
+        widths
+    }
+
     pub fn code_activation(&self) -> CodeActivation {
         self.code_activation
     }

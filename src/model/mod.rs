@@ -9,6 +9,7 @@ use std::str::FromStr;
 use burn::prelude::*;
 
 pub use conv::{ConvAutoencoder, ConvAutoencoderConfig};
+pub(crate) use conv::{Columns, Taps};
 pub use dense::{DenseAutoencoder, DenseAutoencoderConfig};
 
 /// The widest latent code any model here may have; a training run and a model file both refuse a

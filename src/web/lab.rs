@@ -222,7 +222,7 @@ impl Lab {
     /// Lab keeps its own part; `applyShares` takes the step once every part is in.
     #[wasm_bindgen(js_name = shareGradients)]
     pub async fn share_gradients(&mut self, part: u32, parts: u32) -> Result<StepShare, JsError> {
-        let trainer = self.trainer.as_ref().ok_or_else(|| js_error("no model yet: reset one first"))?;
+        let trainer = self.trainer.as_mut().ok_or_else(|| js_error("no model yet: reset one first"))?;
         if trainer.train_len() != self.train.len() {
             return Err(js_error(CHANGED_IMAGES));
         }

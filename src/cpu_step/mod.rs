@@ -1,0 +1,224 @@
+//! The training step of the CPU in wasm, written out by hand: forward, loss and backward of both
+//! models over flat parameters, with a matrix product of its own ([`matmul`]).
+//!
+//! burn's autodiff on its CPU backend spends most of a step in `gemm`'s matrix kernel, whose
+//! WebAssembly form spills registers in V8 (see [`matmul`]), and the rest in one pass over memory
+//! per tensor operation, allocations and the graph's bookkeeping. Profiled in Node (a one-worker
+//! conv step, V8's sampling profiler), gemm's 12 x 4 kernel alone took 72% of the step and
+//! burn-flex's gathers and scatters 8%.
+//!
+//! Here a step reads the parameters where [`crate::flat_adam::FlatAdam`] keeps them, in the
+//! model's visitor order, and writes the gradient in that same order, so that Adam, the pool's
+//! exchange of gradients and burn's model (which Adam writes back into after every step) are as
+//! before. The arithmetic is the models' CPU form (`src/model`): the same layouts (a feature map
+//! is `[channels, pixels x batch]`), the same taps, the same fused sigmoid and MSE
+//! ([`sigmoid_mse`]); only the order of some sums differs. The tests check the loss and every
+//! parameter's gradient against burn's autodiff, for both models.
+
+mod conv;
+mod dense;
+pub mod matmul;
+
+use crate::data::IMAGE_PIXELS;
+use burn::module::Module;
+
+use crate::model::{Autoencoder, CodeActivation};
+
+/// A model's shape, as the hand-written step needs it, and the buffers a step reuses.
+pub struct CpuStep {
+    net: Net,
+}
+
+enum Net {
+    Dense(dense::Dense),
+    Conv(conv::Conv),
+}
+
+impl CpuStep {
+    /// The step for `model`'s architecture, or `None` for a model whose parameters are not laid
+    /// out as this step expects (then burn's autodiff trains it).
+    pub fn for_model(model: &Autoencoder) -> Option<Self> {
+        let net = match model {
+            Autoencoder::Dense(m) => Net::Dense(dense::Dense::new(m.widths(), m.code_activation() == CodeActivation::Relu)),
+            Autoencoder::Conv(m) => Net::Conv(conv::Conv::new(m.channels())),
+        };
+        let step = Self { net };
+        (step.param_count() == model.num_params()).then_some(step)
+    }
+
+    fn param_count(&self) -> usize {
+        match &self.net {
+            Net::Dense(d) => d.param_count(),
+            Net::Conv(c) => c.param_count(),
+        }
+    }
+
+    /// The loss of `pixels` (`n` images of 784 numbers in [0, 1], row-major) times `scale`, and
+    /// its gradient with respect to every parameter in `params` (flat, the model's visitor order),
+    /// in the same order. `scale` is the share of a batch these images are (1 for a whole batch).
+    pub fn loss_and_gradient(&mut self, params: &[f32], pixels: &[f32], scale: f32) -> (f32, Vec<f32>) {
+        assert_eq!(params.len(), self.param_count(), "parameters of another model");
+        assert_eq!(pixels.len() % IMAGE_PIXELS, 0, "whole images only");
+        let batch = pixels.len() / IMAGE_PIXELS;
+        let mut gradient = vec![0.0; params.len()];
+        if batch == 0 {
+            return (0.0, gradient);
+        }
+        let loss = match &mut self.net {
+            Net::Dense(d) => d.step(params, pixels, batch, scale, &mut gradient),
+            Net::Conv(c) => c.step(params, pixels, batch, scale, &mut gradient),
+        };
+        (loss, gradient)
+    }
+}
+
+/// Adds `bias[r / rows_per_bias]` to every element of row `r` of a row-major matrix with `cols`
+/// columns (a bias per channel, a channel being `rows_per_bias` rows).
+fn add_row_bias(x: &mut [f32], cols: usize, bias: &[f32], rows_per_bias: usize) {
+    for (r, row) in x.chunks_exact_mut(cols).enumerate() {
+        let b = bias[r / rows_per_bias];
+        row.iter_mut().for_each(|v| *v += b);
+    }
+}
+
+/// `x[r, c] += bias[c]`: a bias per column of a row-major matrix (the dense layers' layout).
+fn add_col_bias(x: &mut [f32], bias: &[f32]) {
+    for row in x.chunks_exact_mut(bias.len()) {
+        row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+    }
+}
+
+fn relu(x: &mut [f32]) {
+    x.iter_mut().for_each(|v| *v = v.max(0.0));
+}
+
+/// The gradient through a ReLU whose output was `out`: zero where the output is 0 (burn's rule).
+fn relu_back(grad: &mut [f32], out: &[f32]) {
+    grad.iter_mut().zip(out).for_each(|(g, &o)| *g = if o > 0.0 { *g } else { 0.0 });
+}
+
+/// `sums[r / rows_per_sum] += sum of row r`, for a row-major matrix with `cols` columns.
+fn row_sums(x: &[f32], cols: usize, rows_per_sum: usize, sums: &mut [f32]) {
+    for (r, row) in x.chunks_exact(cols).enumerate() {
+        sums[r / rows_per_sum] += sum(row);
+    }
+}
+
+/// A sum in 8 running lanes, added at the end: one chain of additions would wait on each
+/// addition's latency (and cannot be vectorised, since it fixes the order), 8 can go at once.
+fn sum(x: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let rest: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(l, v)| *l += v);
+    }
+    lanes.iter().sum::<f32>() + rest
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::{ModuleVisitor, Param};
+    use burn::prelude::*;
+    use burn::optim::GradientsParams;
+
+    use super::*;
+    use crate::model::ModelKind;
+    use crate::sigmoid_mse::loss_and_surrogate;
+
+    fn flat_params(model: &Autoencoder) -> Vec<f32> {
+        struct Read(Vec<f32>);
+        impl ModuleVisitor for Read {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.extend(param.val().into_data().try_into_vec::<f32>().unwrap());
+            }
+        }
+        let mut read = Read(Vec::new());
+        model.visit(&mut read);
+        read.0
+    }
+
+    /// burn's autodiff through the models' CPU form and the same fused loss: the loss and the
+    /// flat gradient, in the model's visitor order.
+    fn burns(model: &Autoencoder, pixels: &[f32], scale: f32) -> (f32, Vec<f32>) {
+        let device = Device::flex().autodiff();
+        let model = model.clone().to_device(&device).train();
+        let batch = pixels.len() / IMAGE_PIXELS;
+        let images = Tensor::<3>::from_data(TensorData::new(pixels.to_vec(), [batch, 28, 28]), &device);
+        let targets = images.clone().reshape([batch, IMAGE_PIXELS]);
+        let (loss, surrogate) = loss_and_surrogate(model.logits(images), targets, scale);
+        let mut grads = GradientsParams::from_grads(surrogate.backward(), &model);
+        struct Flat<'a>(&'a mut GradientsParams, Vec<f32>);
+        impl ModuleVisitor for Flat<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                match self.0.remove::<D>(param.id) {
+                    Some(g) => self.1.extend(g.into_data().try_into_vec::<f32>().unwrap()),
+                    None => self.1.extend(std::iter::repeat_n(0.0, param.shape().num_elements())),
+                }
+            }
+        }
+        let mut flat = Flat(&mut grads, Vec::new());
+        model.visit(&mut flat);
+        (loss.into_scalar(), flat.1)
+    }
+
+    /// Real-looking images: strokes of ink on a blank background, different in each image.
+    fn images(n: usize) -> Vec<f32> {
+        let mut pixels = vec![0.0; n * IMAGE_PIXELS];
+        for (i, image) in pixels.chunks_exact_mut(IMAGE_PIXELS).enumerate() {
+            for y in 4..24 {
+                let x = 6 + (y * (i + 3) / 7) % 16;
+                image[y * 28 + x] = 1.0;
+                image[y * 28 + x + 1] = 0.5 + 0.05 * (i % 10) as f32;
+            }
+        }
+        pixels
+    }
+
+    fn assert_same(kind: &str, (loss, grad): (f32, Vec<f32>), (want_loss, want_grad): (f32, Vec<f32>)) {
+        assert!((loss - want_loss).abs() <= 1e-5 * want_loss.abs().max(1e-3), "{kind}: loss {loss} against burn's {want_loss}");
+        assert_eq!(grad.len(), want_grad.len());
+        let scale = want_grad.iter().fold(0f32, |m, g| m.max(g.abs()));
+        assert!(scale > 0.0, "{kind}: burn's gradient is all zeros, so the comparison would prove nothing");
+        for (i, (g, w)) in grad.iter().zip(&want_grad).enumerate() {
+            assert!((g - w).abs() <= 1e-4 * scale, "{kind}: gradient {i} is {g}, burn's {w} (largest {scale})");
+        }
+    }
+
+    fn check(model: Autoencoder, batches: &[usize], kind: &str) {
+        let params = flat_params(&model);
+        let mut step = CpuStep::for_model(&model).expect("the seed's models have the expected layout");
+        for &batch in batches {
+            let pixels = images(batch);
+            for scale in [1.0, 0.25] {
+                let ours = step.loss_and_gradient(&params, &pixels, scale);
+                assert_same(&format!("{kind}, batch {batch}, scale {scale}"), ours, burns(&model, &pixels, scale));
+            }
+        }
+    }
+
+    #[test]
+    fn the_dense_step_gives_burns_loss_and_gradients() {
+        let device = Device::flex();
+        check(ModelKind::Dense.init(None, &device), &[32, 5, 1], "dense");
+        let relu = ModelKind::Dense.init_with(Some(8), CodeActivation::Relu, &device).unwrap();
+        check(relu, &[7], "dense, ReLU code of 8");
+    }
+
+    #[test]
+    fn the_conv_step_gives_burns_loss_and_gradients() {
+        let device = Device::flex();
+        check(ModelKind::Conv.init(None, &device), &[16, 3, 1], "conv");
+        check(ModelKind::Conv.init(Some(10), &device), &[5], "conv, code of 10");
+    }
+
+    #[test]
+    fn parameters_of_another_model_are_refused() {
+        let device = Device::flex();
+        let dense = ModelKind::Dense.init(None, &device);
+        let conv = ModelKind::Conv.init(None, &device);
+        let mut step = CpuStep::for_model(&dense).unwrap();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step.loss_and_gradient(&flat_params(&conv), &images(1), 1.0)));
+        assert!(result.is_err());
+    }
+}
