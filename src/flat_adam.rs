@@ -52,8 +52,12 @@ impl FlatAdam {
     }
 
     /// One Adam step with `gradients` (flat, `len()` numbers) at learning rate `lr`, written into
-    /// `model`, which must be the model this was made for, on `device`.
-    pub fn step(&mut self, lr: f64, gradients: &[f32], model: Autoencoder, device: &Device) -> Autoencoder {
+    /// `model`, which must be the model this was made for, on `device`. `tracked`: whether burn's
+    /// autodiff takes the next gradients from the model. An autodiff device keeps a graph node
+    /// for every parameter marked for gradients until a backward pass frees it, so the
+    /// parameters are marked only where one will run (without, the hand-written step's model
+    /// grew the heap by 8 KB a step).
+    pub fn step(&mut self, lr: f64, gradients: &[f32], model: Autoencoder, device: &Device, tracked: bool) -> Autoencoder {
         assert_eq!(gradients.len(), self.params.len(), "a gradient for another model");
         self.time += 1;
         // burn's `AdaptiveMomentum::transform`: the bias corrections folded into two factors.
@@ -65,7 +69,7 @@ impl FlatAdam {
         for i in done..params.len() {
             step.one(&mut params[i], gradients[i], &mut m[i], &mut v[i]);
         }
-        write_params(model, &self.params, device)
+        write_params(model, &self.params, device, tracked)
     }
 }
 
@@ -141,10 +145,11 @@ fn flat_params(model: &Autoencoder) -> Vec<f32> {
 
 /// `model` with its parameters replaced by `flat`'s values (same order), as trainable tensors
 /// on `device`; every parameter keeps its id.
-fn write_params(model: Autoencoder, flat: &[f32], device: &Device) -> Autoencoder {
+fn write_params(model: Autoencoder, flat: &[f32], device: &Device, tracked: bool) -> Autoencoder {
     struct Write<'a> {
         flat: &'a [f32],
         device: &'a Device,
+        tracked: bool,
     }
     impl ModuleMapper for Write<'_> {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
@@ -152,11 +157,12 @@ fn write_params(model: Autoencoder, flat: &[f32], device: &Device) -> Autoencode
             let shape = tensor.shape();
             let (values, rest) = self.flat.split_at(shape.num_elements());
             self.flat = rest;
-            let updated = Tensor::<D>::from_data(TensorData::new(values.to_vec(), shape), self.device).require_grad();
+            let updated = Tensor::<D>::from_data(TensorData::new(values.to_vec(), shape), self.device);
+            let updated = if self.tracked { updated.require_grad() } else { updated };
             Param::from_mapped_value(id, updated, mapper)
         }
     }
-    model.map(&mut Write { flat, device })
+    model.map(&mut Write { flat, device, tracked })
 }
 
 #[cfg(test)]

@@ -216,7 +216,7 @@ impl Trainer {
             let pixels = data.pixels_f32(batch.iter().copied());
             let (loss, gradient) = step.loss_and_gradient(adam.params(), &pixels, 1.0);
             let model = self.model.take().expect("the model is only taken during a step");
-            let model = adam.step(self.config.learning_rate, &gradient, model, &self.device);
+            let model = adam.step(self.config.learning_rate, &gradient, model, &self.device, false);
             self.advance(model);
             return Tensor::from_data(TensorData::new(vec![loss], [1]), &self.device);
         }
@@ -271,7 +271,7 @@ impl Trainer {
         }
         let model = self.model.take().expect("the model is only taken during a step");
         let model = match &mut self.optimizer {
-            Optimizer::Flat(adam, _) => adam.step(self.config.learning_rate, gradients, model, &self.device),
+            Optimizer::Flat(adam, step) => adam.step(self.config.learning_rate, gradients, model, &self.device, step.is_none()),
             Optimizer::Burn(adam) => {
                 let grads = unflatten_gradients(&model, gradients, &self.device.clone().without_autodiff());
                 adam.step(self.config.learning_rate, model, grads)
@@ -308,7 +308,7 @@ impl Trainer {
                 // The CPU's tensors are in memory: a synchronous read is a copy.
                 let flat = Tensor::cat(gradient_parts(&model, grads, &self.device.clone().without_autodiff()), 0);
                 let flat = flat.into_data().try_into_vec::<f32>().expect("f32 gradients");
-                adam.step(self.config.learning_rate, &flat, model, &self.device)
+                adam.step(self.config.learning_rate, &flat, model, &self.device, true)
             }
         };
         self.advance(model);
