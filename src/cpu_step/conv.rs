@@ -91,7 +91,7 @@ impl Conv {
         let (c1, c2, lat) = (self.c1, self.c2, self.latent);
         let (n0, n1, n2) = (IMAGE_PIXELS * batch, P1 * batch, P2 * batch);
 
-        // Each layer's (weight, bias), read and written in place.
+        // Each layer's weight and bias, as slices of `params`, and where their gradients go.
         let mut at = 0;
         let mut params_of = Vec::with_capacity(6);
         let mut ranges = Vec::with_capacity(6);

@@ -2,7 +2,7 @@
 //! `[inputs, outputs]`, then `b`), ReLU between layers, the code's own activation after the 4th,
 //! and the fused sigmoid and MSE at the end. Activations are row-major `[batch, features]`.
 
-use super::matmul::{View, matmul};
+use super::matmul::{View, matmul, matmul_into};
 use super::{add_col_bias, relu, relu_back};
 use crate::sigmoid_mse::sigmoid_mse;
 
@@ -71,9 +71,7 @@ impl Dense {
         // gradient at its input (not needed below the first).
         for (l, &(i, o)) in shapes.iter().enumerate().rev() {
             let (w_grad, b_grad) = gradient[offsets[l]..][..i * o + o].split_at_mut(i * o);
-            let mut dw = Vec::new();
-            matmul(&mut dw, View::rows(&self.inputs[l], batch, i).t(), View::rows(&self.grad, batch, o));
-            w_grad.copy_from_slice(&dw);
+            matmul_into(w_grad, View::rows(&self.inputs[l], batch, i).t(), View::rows(&self.grad, batch, o));
             for row in self.grad.chunks_exact(o) {
                 b_grad.iter_mut().zip(row).for_each(|(s, g)| *s += g);
             }
