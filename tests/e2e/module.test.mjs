@@ -178,8 +178,9 @@ test('both modules and both backends train the same model on the same seed', { t
       }),
       model,
     );
-    // The same flex code, built twice: the CPU module and the WebGPU module's CPU backend agree
-    // to the bit, so a model moved between them trains on as it would have.
+    // The same CPU training step (src/cpu_step), built twice: the CPU module and the WebGPU
+    // module's CPU backend agree to the bit, so a model moved between them trains on as it would
+    // have. Against WebGPU (burn's kernels) this checks the hand-written step's SIMD code.
     assert.deepEqual(cpuInFull, cpu, `${model}: the CPU module and the WebGPU module's CPU backend`);
     for (const [step, c] of cpu.entries()) {
       // Sums run in another order on the GPU: equal up to float rounding, not bit for bit.
