@@ -29,9 +29,11 @@ pub struct CpuStep {
     net: Net,
 }
 
+/// Boxed: the buffers' handles alone are hundreds of bytes, and the step lives in the trainer's
+/// optimizer, next to much smaller ones.
 enum Net {
-    Dense(dense::Dense),
-    Conv(conv::Conv),
+    Dense(Box<dense::Dense>),
+    Conv(Box<conv::Conv>),
 }
 
 impl CpuStep {
@@ -39,8 +41,8 @@ impl CpuStep {
     /// out as this step expects (then burn's autodiff trains it).
     pub fn for_model(model: &Autoencoder) -> Option<Self> {
         let net = match model {
-            Autoencoder::Dense(m) => Net::Dense(dense::Dense::new(m.widths(), m.code_activation() == CodeActivation::Relu)),
-            Autoencoder::Conv(m) => Net::Conv(conv::Conv::new(m.channels())),
+            Autoencoder::Dense(m) => Net::Dense(Box::new(dense::Dense::new(m.widths(), m.code_activation() == CodeActivation::Relu))),
+            Autoencoder::Conv(m) => Net::Conv(Box::new(conv::Conv::new(m.channels()))),
         };
         let step = Self { net };
         (step.param_count() == model.num_params()).then_some(step)
