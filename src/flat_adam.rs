@@ -130,7 +130,7 @@ fn flush(x: f32) -> f32 {
 
 /// Every parameter's values, flat, in the model's visitor order. Reads synchronously: the CPU
 /// backend's tensors are in memory.
-fn flat_params(model: &Autoencoder) -> Vec<f32> {
+pub(crate) fn flat_params(model: &Autoencoder) -> Vec<f32> {
     struct Read(Vec<f32>);
     impl ModuleVisitor for Read {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {

@@ -107,6 +107,13 @@ impl Optimizer {
         Optimizer::Flat(FlatAdam::new(model), CpuStep::for_model(model))
     }
 
+    /// The hand-written step's loss and flat gradient for the images at `indices`, a `share` of
+    /// the batch, where this optimizer has the step (the CPU in wasm); `None` elsewhere.
+    fn hand_written(&mut self, data: &MnistSet, indices: &[usize], share: f32) -> Option<(f32, Vec<f32>)> {
+        let Optimizer::Flat(adam, Some(step)) = self else { return None };
+        Some(step.loss_and_gradient(adam.params(), &data.pixels_f32(indices.iter().copied()), share))
+    }
+
     /// Adam for `model` (already on `device`): the flat one where it pays, on the CPU in wasm.
     fn for_model(model: &Autoencoder, device: &Device) -> Self {
         if cpu_in_wasm(device) {
@@ -212,12 +219,8 @@ impl Trainer {
     pub fn step_unread(&mut self, data: &MnistSet) -> Tensor<1> {
         assert_eq!(data.len(), self.order.len(), "the training set changed under the trainer");
         let batch = &self.order[self.next_batch()];
-        if let Optimizer::Flat(adam, Some(step)) = &mut self.optimizer {
-            let pixels = data.pixels_f32(batch.iter().copied());
-            let (loss, gradient) = step.loss_and_gradient(adam.params(), &pixels, 1.0);
-            let model = self.model.take().expect("the model is only taken during a step");
-            let model = adam.step(self.config.learning_rate, &gradient, model, &self.device, false);
-            self.advance(model);
+        if let Some((loss, gradient)) = self.optimizer.hand_written(data, batch, 1.0) {
+            self.apply_gradients(&gradient).expect("the step's own gradient is the model's length");
             return Tensor::from_data(TensorData::new(vec![loss], [1]), &self.device);
         }
         let model = self.model.take().expect("the model is only taken during a step");
@@ -248,9 +251,7 @@ impl Trainer {
             return Ok(GradientShare { loss: 0.0, gradients: vec![0.0; self.model().num_params()] });
         }
         let share = indices.len() as f32 / batch.len() as f32;
-        if let Optimizer::Flat(adam, Some(step)) = &mut self.optimizer {
-            let pixels = data.pixels_f32(indices.iter().copied());
-            let (loss, gradients) = step.loss_and_gradient(adam.params(), &pixels, share);
+        if let Some((loss, gradients)) = self.optimizer.hand_written(data, indices, share) {
             return Ok(GradientShare { loss, gradients });
         }
         let (loss, grads) = share_of_loss_and_gradients(self.model(), data.batch(indices, &self.device), share);
@@ -368,7 +369,7 @@ pub struct GradientShare {
 /// Every parameter's gradient in `grads`, flattened, one tensor each on `device` in the model's
 /// visitor order (zeros for a parameter without one, so that the layout depends on the model
 /// alone): concatenated, the flat gradient that [`unflatten_gradients`] undoes.
-fn gradient_parts(model: &Autoencoder, mut grads: GradientsParams, device: &Device) -> Vec<Tensor<1>> {
+pub(crate) fn gradient_parts(model: &Autoencoder, mut grads: GradientsParams, device: &Device) -> Vec<Tensor<1>> {
     struct Flatten<'a> {
         grads: &'a mut GradientsParams,
         device: &'a Device,

@@ -8,7 +8,7 @@
 //! `[inputs, outputs, kh, kw]`), dec2 (`[c2, c1, 3, 3]`), dec3 (`[c1, 1, 3, 3]`), each with its bias.
 
 use super::matmul::{View, matmul, matmul_into};
-use super::{add_row_bias, relu, relu_back, row_sums};
+use super::{Layer, add_row_bias, relu, relu_back, row_sums};
 use crate::data::IMAGE_PIXELS;
 use crate::model::{Columns, Taps};
 use crate::sigmoid_mse::sigmoid_mse;
@@ -21,6 +21,8 @@ pub(super) struct Conv {
     c1: usize,
     c2: usize,
     latent: usize,
+    /// Each layer's place in the parameters, enc1 to dec3.
+    layers: [Layer; 6],
     /// The tap tables for the last batch size (`u32::MAX` for a tap in the padding).
     taps: Option<(usize, TapTables)>,
     buffers: Buffers,
@@ -70,17 +72,14 @@ struct Buffers {
 
 impl Conv {
     pub(super) fn new([c1, c2, latent]: [usize; 3]) -> Self {
-        Self { c1, c2, latent, taps: None, buffers: Buffers::default() }
-    }
-
-    /// Each layer's weight and bias sizes, in parameter order.
-    fn sizes(&self) -> [(usize, usize); 6] {
-        let (c1, c2, l) = (self.c1, self.c2, self.latent);
-        [(c1 * 9, c1), (c2 * c1 * 9, c2), (l * c2 * P2, l), (l * c2 * P2, c2), (c2 * c1 * 9, c1), (c1 * 9, 1)]
+        // Each layer's weight and bias sizes, in parameter order.
+        let sizes = [(c1 * 9, c1), (c2 * c1 * 9, c2), (latent * c2 * P2, latent), (latent * c2 * P2, c2), (c2 * c1 * 9, c1), (c1 * 9, 1)];
+        let layers = Layer::laid_out(sizes).try_into().unwrap_or_else(|_| unreachable!("six sizes, six layers"));
+        Self { c1, c2, latent, layers, taps: None, buffers: Buffers::default() }
     }
 
     pub(super) fn param_count(&self) -> usize {
-        self.sizes().iter().map(|(w, b)| w + b).sum()
+        Layer::count(&self.layers)
     }
 
     pub(super) fn step(&mut self, params: &[f32], pixels: &[f32], batch: usize, scale: f32, gradient: &mut [f32]) -> f32 {
@@ -91,16 +90,8 @@ impl Conv {
         let (c1, c2, lat) = (self.c1, self.c2, self.latent);
         let (n0, n1, n2) = (IMAGE_PIXELS * batch, P1 * batch, P2 * batch);
 
-        // Each layer's weight and bias, as slices of `params`, and where their gradients go.
-        let mut at = 0;
-        let mut params_of = Vec::with_capacity(6);
-        let mut ranges = Vec::with_capacity(6);
-        for (w, b) in self.sizes() {
-            params_of.push((&params[at..at + w], &params[at + w..at + w + b]));
-            ranges.push((at, w, b));
-            at += w + b;
-        }
-        let [(w1, b1), (w2, b2), (w3, b3), (w4, b4), (w5, b5), (w6, b6)] = params_of[..] else { unreachable!() };
+        let [enc1, enc2, enc3, dec1, dec2, dec3] = self.layers;
+        let [(w1, b1), (w2, b2), (w3, b3), (w4, b4), (w5, b5), (w6, b6)] = self.layers.map(|layer| layer.of(params));
         let bf = &mut self.buffers;
 
         // Forward.
@@ -136,51 +127,49 @@ impl Conv {
 
         // Backward, layer by layer from the logits: each layer's weight and bias gradient go
         // straight to their places in `gradient`.
-        let mut layers = ranges.into_iter().rev();
-        let mut next = || layers.next().expect("six layers");
 
         // dec3: the logits' gradient back through the scatter is a gather of it.
-        let (at, w, b) = next();
-        row_sums(&g_logits, n0, 1, &mut gradient[at + w..at + w + b]);
+        let (w_grad, b_grad) = dec3.of_mut(gradient);
+        row_sums(&g_logits, n0, 1, b_grad);
         gather(&mut bf.g_cols, &g_logits, &taps.scatter3, 1, n0, n1);
-        matmul_into(&mut gradient[at..at + w], View::rows(&bf.a5, c1, n1), View::rows(&bf.g_cols, 9, n1).t());
+        matmul_into(w_grad, View::rows(&bf.a5, c1, n1), View::rows(&bf.g_cols, 9, n1).t());
         matmul(&mut bf.g_a, View::rows(w6, c1, 9), View::rows(&bf.g_cols, 9, n1));
         relu_back(&mut bf.g_a, &bf.a5);
 
         // dec2.
-        let (at, w, b) = next();
-        row_sums(&bf.g_a, n1, 1, &mut gradient[at + w..at + w + b]);
+        let (w_grad, b_grad) = dec2.of_mut(gradient);
+        row_sums(&bf.g_a, n1, 1, b_grad);
         gather(&mut bf.g_cols, &bf.g_a, &taps.scatter2, c1, n1, n2);
-        matmul_into(&mut gradient[at..at + w], View::rows(&bf.a4, c2, n2), View::rows(&bf.g_cols, c1 * 9, n2).t());
+        matmul_into(w_grad, View::rows(&bf.a4, c2, n2), View::rows(&bf.g_cols, c1 * 9, n2).t());
         matmul(&mut bf.g_b, View::rows(w5, c2, c1 * 9), View::rows(&bf.g_cols, c1 * 9, n2));
         relu_back(&mut bf.g_b, &bf.a4);
 
         // dec1: its bias is per output channel, 49 rows of `[c2 * 49, batch]` each.
-        let (at, w, b) = next();
-        row_sums(&bf.g_b, batch, P2, &mut gradient[at + w..at + w + b]);
-        matmul_into(&mut gradient[at..at + w], View::rows(&bf.code, lat, batch), View::rows(&bf.g_b, c2 * P2, batch).t());
+        let (w_grad, b_grad) = dec1.of_mut(gradient);
+        row_sums(&bf.g_b, batch, P2, b_grad);
+        matmul_into(w_grad, View::rows(&bf.code, lat, batch), View::rows(&bf.g_b, c2 * P2, batch).t());
         matmul(&mut bf.g_a, View::rows(w4, lat, c2 * P2), View::rows(&bf.g_b, c2 * P2, batch));
         relu_back(&mut bf.g_a, &bf.code);
 
         // enc3.
-        let (at, w, b) = next();
-        row_sums(&bf.g_a, batch, 1, &mut gradient[at + w..at + w + b]);
-        matmul_into(&mut gradient[at..at + w], View::rows(&bf.g_a, lat, batch), View::rows(&bf.a2, c2 * P2, batch).t());
+        let (w_grad, b_grad) = enc3.of_mut(gradient);
+        row_sums(&bf.g_a, batch, 1, b_grad);
+        matmul_into(w_grad, View::rows(&bf.g_a, lat, batch), View::rows(&bf.a2, c2 * P2, batch).t());
         matmul(&mut bf.g_b, View::rows(w3, lat, c2 * P2).t(), View::rows(&bf.g_a, lat, batch));
         relu_back(&mut bf.g_b, &bf.a2);
 
         // enc2: the gradient at its taps goes back to the pixels they were gathered from.
-        let (at, w, b) = next();
-        row_sums(&bf.g_b, n2, 1, &mut gradient[at + w..at + w + b]);
-        matmul_into(&mut gradient[at..at + w], View::rows(&bf.g_b, c2, n2), View::rows(&bf.cols2, c1 * 9, n2).t());
+        let (w_grad, b_grad) = enc2.of_mut(gradient);
+        row_sums(&bf.g_b, n2, 1, b_grad);
+        matmul_into(w_grad, View::rows(&bf.g_b, c2, n2), View::rows(&bf.cols2, c1 * 9, n2).t());
         matmul(&mut bf.g_cols, View::rows(w2, c2, c1 * 9).t(), View::rows(&bf.g_b, c2, n2));
         scatter_add(&mut bf.g_a, &bf.g_cols, &taps.gather2, c1, n1, n2);
         relu_back(&mut bf.g_a, &bf.a1);
 
         // enc1: the images need no gradient.
-        let (at, w, b) = next();
-        row_sums(&bf.g_a, n1, 1, &mut gradient[at + w..at + w + b]);
-        matmul_into(&mut gradient[at..at + w], View::rows(&bf.g_a, c1, n1), View::rows(&bf.cols1, 9, n1).t());
+        let (w_grad, b_grad) = enc1.of_mut(gradient);
+        row_sums(&bf.g_a, n1, 1, b_grad);
+        matmul_into(w_grad, View::rows(&bf.g_a, c1, n1), View::rows(&bf.cols1, 9, n1).t());
 
         loss
     }

@@ -74,6 +74,46 @@ impl CpuStep {
     }
 }
 
+/// Where one layer's weight and bias lie in the flat parameters (weight first, then bias, as
+/// the model's visitor meets them), and so in the flat gradient.
+#[derive(Clone, Copy)]
+struct Layer {
+    at: usize,
+    weights: usize,
+    biases: usize,
+}
+
+impl Layer {
+    /// The layers of `sizes` (each layer's weight and bias lengths, in parameter order), laid
+    /// end to end.
+    fn laid_out(sizes: impl IntoIterator<Item = (usize, usize)>) -> Vec<Layer> {
+        let mut at = 0;
+        sizes
+            .into_iter()
+            .map(|(weights, biases)| {
+                let layer = Layer { at, weights, biases };
+                at += weights + biases;
+                layer
+            })
+            .collect()
+    }
+
+    /// How many parameters `layers` hold together.
+    fn count(layers: &[Layer]) -> usize {
+        layers.last().map_or(0, |l| l.at + l.weights + l.biases)
+    }
+
+    /// This layer's weight and bias in `params`.
+    fn of(self, params: &[f32]) -> (&[f32], &[f32]) {
+        params[self.at..][..self.weights + self.biases].split_at(self.weights)
+    }
+
+    /// This layer's weight and bias gradients in `gradient`.
+    fn of_mut(self, gradient: &mut [f32]) -> (&mut [f32], &mut [f32]) {
+        gradient[self.at..][..self.weights + self.biases].split_at_mut(self.weights)
+    }
+}
+
 /// Adds `bias[r / rows_per_bias]` to every element of row `r` of a row-major matrix with `cols`
 /// columns (a bias per channel, a channel being `rows_per_bias` rows).
 fn add_row_bias(x: &mut [f32], cols: usize, bias: &[f32], rows_per_bias: usize) {
@@ -120,25 +160,14 @@ fn sum(x: &[f32]) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use burn::module::{ModuleVisitor, Param};
-    use burn::prelude::*;
     use burn::optim::GradientsParams;
+    use burn::prelude::*;
 
     use super::*;
+    use crate::flat_adam::flat_params;
     use crate::model::ModelKind;
     use crate::sigmoid_mse::loss_and_surrogate;
-
-    fn flat_params(model: &Autoencoder) -> Vec<f32> {
-        struct Read(Vec<f32>);
-        impl ModuleVisitor for Read {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                self.0.extend(param.val().into_data().try_into_vec::<f32>().unwrap());
-            }
-        }
-        let mut read = Read(Vec::new());
-        model.visit(&mut read);
-        read.0
-    }
+    use crate::train::gradient_parts;
 
     /// burn's autodiff through the models' CPU form and the same fused loss: the loss and the
     /// flat gradient, in the model's visitor order.
@@ -149,19 +178,9 @@ mod tests {
         let images = Tensor::<3>::from_data(TensorData::new(pixels.to_vec(), [batch, 28, 28]), &device);
         let targets = images.clone().reshape([batch, IMAGE_PIXELS]);
         let (loss, surrogate) = loss_and_surrogate(model.logits(images), targets, scale);
-        let mut grads = GradientsParams::from_grads(surrogate.backward(), &model);
-        struct Flat<'a>(&'a mut GradientsParams, Vec<f32>);
-        impl ModuleVisitor for Flat<'_> {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                match self.0.remove::<D>(param.id) {
-                    Some(g) => self.1.extend(g.into_data().try_into_vec::<f32>().unwrap()),
-                    None => self.1.extend(std::iter::repeat_n(0.0, param.shape().num_elements())),
-                }
-            }
-        }
-        let mut flat = Flat(&mut grads, Vec::new());
-        model.visit(&mut flat);
-        (loss.into_scalar(), flat.1)
+        let grads = GradientsParams::from_grads(surrogate.backward(), &model);
+        let flat = Tensor::cat(gradient_parts(&model, grads, &Device::flex()), 0);
+        (loss.into_scalar(), flat.into_data().try_into_vec::<f32>().unwrap())
     }
 
     /// Real-looking images: strokes of ink on a blank background, different in each image.
