@@ -9,14 +9,14 @@
 //   recovery.js  checkpoints, a lost device or worker, Continue
 //   insight.js   the drawing, the predictors, the latent map, interpolation
 //   keep.js      downloading, loading and keeping models
-import { BACKEND_NAMES, chooseDefaultBackend, probeWebGPU, showBackendInfo, timeBackends } from './backend.js';
-import { chunksFor, fetchIndex, totalBytes } from './data.js';
-import { changeProjection, fitPredictors, interpolate, pad } from './insight.js';
-import { offerKeptModels, onLoadModel, onSaveModel } from './keep.js';
-import { prepare } from './model.js';
-import { newWorker } from './recovery.js';
-import { app, checkSettings, message, setMode, trainImagesOnServer, updateControls, view } from './state.js';
-import { compare, onCompare, onPause, onReset, onResume, onStep, onTrain, onVisibilityChange } from './training.js';
+import { BACKEND_NAMES, chooseDefaultBackend, probeWebGPU, showBackendInfo, timeBackends } from './app/backend.js';
+import { chunksFor, fetchIndex, totalBytes } from './data/data.js';
+import { changeProjection, fitPredictors, interpolate, pad } from './app/insight.js';
+import { offerKeptModels, onLoadModel, onSaveModel } from './app/keep.js';
+import { prepare } from './app/model.js';
+import { newWorker } from './app/recovery.js';
+import { app, checkSettings, message, setMode, trainImagesOnServer, updateControls, view } from './app/state.js';
+import { compare, onCompare, onPause, onReset, onResume, onStep, onTrain, onVisibilityChange } from './app/training.js';
 
 /** Start-up, and Retry after it failed: each part that succeeded is kept for the next try. */
 export async function start() {

@@ -4,11 +4,11 @@
 import { BACKEND_NAMES, createLab, showBackendInfo, startWorker } from './backend.js';
 import { drawing, forgetOldModel } from './insight.js';
 import { modelBytes } from './keep.js';
-import { WorkerGone } from './labworker.js';
+import { WorkerGone } from '../lab/labworker.js';
 import { entriesFor, loadData, refreshGrid } from './model.js';
 import { app, chart, message, setMode, view } from './state.js';
 import { compare, startLoop } from './training.js';
-import { formatNumber } from './ui.js';
+import { formatNumber } from '../views/ui.js';
 
 // While training, the weights are copied to this thread at most this often, so that a lost GPU
 // device (or a crashed worker) costs at most this much training.

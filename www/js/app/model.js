@@ -3,12 +3,12 @@
 // grid, the predictors).
 import { createLab, BACKEND_NAMES, showBackendInfo } from './backend.js';
 import { measureDeadCode, showCode } from './codefacts.js';
-import { GRID_DIGITS, TEST_IMAGES } from './constants.js';
-import { chunksFor } from './data.js';
-import { poolSize } from './pool.js';
+import { GRID_DIGITS, TEST_IMAGES } from '../shared/constants.js';
+import { chunksFor } from '../data/data.js';
+import { poolSize } from '../lab/pool.js';
 import { defaultInterpolationEnds, drawing, forgetOldModel, pad } from './insight.js';
 import { app, chart, chunks, updateSettingsNote, view } from './state.js';
-import { formatNumber } from './ui.js';
+import { formatNumber } from '../views/ui.js';
 
 // Before about this many steps both models sit near "the average digit" (README, compare mode:
 // after 313 steps both are still leaving that plateau).

@@ -4,8 +4,8 @@
 // both the same code size, to separate architecture from the 3-number bottleneck; "as the seed
 // wrote it" puts a ReLU on the dense model's code, which with some seeds dies (codefacts.js).
 import { LossChart } from './chart.js';
-import { codeText, deadCodeSentence } from './codefacts.js';
-import { KNN_K, LINEAR_EPOCHS, PREDICT_TRAIN } from './constants.js';
+import { codeText, deadCodeSentence } from '../app/codefacts.js';
+import { KNN_K, LINEAR_EPOCHS, PREDICT_TRAIN } from '../shared/constants.js';
 import { $, formatLoss, formatNumber } from './ui.js';
 
 const MODELS = ['dense', 'conv'];

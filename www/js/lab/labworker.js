@@ -2,7 +2,7 @@
 // RemoteLab per Lab living in the worker, with a method for each of protocol.js's LAB_METHODS.
 // Nothing here blocks: the page keeps drawing while a step runs. When the worker dies, every
 // call in flight is rejected with WorkerGone, which the page's recovery relies on.
-import { LAB_METHODS } from './protocol.js';
+import { LAB_METHODS } from '../shared/protocol.js';
 
 /** The worker is gone (a trap in the wasm, the device lost): make a new one to go on. */
 export class WorkerGone extends Error {
@@ -30,7 +30,7 @@ export class LabWorker {
     this.ended = new Promise((resolve) => {
       this.#ended = resolve;
     });
-    this.#worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name });
+    this.#worker = new Worker(new URL('../worker/worker.js', import.meta.url), { type: 'module', name });
     this.#worker.onmessage = ({ data }) => this.#receive(data);
     this.#worker.onerror = (e) => {
       e.preventDefault();

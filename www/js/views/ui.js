@@ -1,7 +1,7 @@
 // The page's controls, status line, facts and digit tiles: the only module that looks up these
 // elements. The panels with views of their own (chart.js, draw.js, predict.js, latentmap.js,
 // compare.js) each touch only their own elements. No training logic here.
-import { GRID_DIGITS, IMAGE_PIXELS, IMAGE_SIDE } from './constants.js';
+import { GRID_DIGITS, IMAGE_PIXELS, IMAGE_SIDE } from '../shared/constants.js';
 
 /** The element with this id; a page without it is a broken page, said at once. */
 export const $ = (id) => {

@@ -3,9 +3,9 @@
 import { modelChanged } from './model.js';
 import { checkpointOf } from './recovery.js';
 import { app, can, chart, message, setMode, view } from './state.js';
-import { downloadFile, keepModel, keptModel, readFile } from './store.js';
+import { downloadFile, keepModel, keptModel, readFile } from '../data/store.js';
 import { stopLoop } from './training.js';
-import { formatNumber } from './ui.js';
+import { formatNumber } from '../views/ui.js';
 
 // Mirrors MAX_FILE_BYTES in src/checkpoint.rs (64 MiB), which refuses larger files anyway:
 // checked here on the file's size, so a huge file is refused before it is read into memory.

@@ -1,5 +1,5 @@
 // Turns the controls' text into checked training settings, with a message per bad field.
-import { SUBSET_SIZES } from './constants.js';
+import { SUBSET_SIZES } from '../shared/constants.js';
 
 export const MODELS = ['dense', 'conv'];
 export const BACKENDS = ['webgpu', 'cpu'];

@@ -10,7 +10,7 @@
 // everything else asks the lead worker. If any worker of the pool dies, the lead worker is killed
 // with the reason, so the page recovers as from any lost worker (recovery.js).
 import { LabWorker } from './labworker.js';
-import { LAB_METHODS, POOLED_METHODS } from './protocol.js';
+import { LAB_METHODS, POOLED_METHODS } from '../shared/protocol.js';
 
 // Each part keeps at least this many of a batch's images: a smaller part costs more in fixed
 // per-operation work than it saves (natively the same floor, src/train.rs `cores_for`).

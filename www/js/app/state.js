@@ -1,10 +1,10 @@
 // The page's state, and its modes: what the page is doing now, and which control works in which
 // mode (CONTROLS, the one table). The other modules read `app`, change the mode only through
 // setMode, and guard their handlers with can(); updateControls shows the table on the page.
-import { LossChart } from './chart.js';
-import { ChunkCache } from './data.js';
+import { LossChart } from '../views/chart.js';
+import { ChunkCache } from '../data/data.js';
 import { parseSettings, sameModelSettings } from './settings.js';
-import { View } from './ui.js';
+import { View } from '../views/ui.js';
 
 export const view = new View();
 export const chart = new LossChart(view.chartElement);

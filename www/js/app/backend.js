@@ -6,12 +6,12 @@
 // WebGPU's 3.5 MB (build.sh), and the first step should not wait on the larger download. WebGPU
 // is fetched and timed in the background while the page waits for the person, and the page moves
 // to it if it is faster and nothing has been trained yet; training stops the timing.
-import { chunksFor } from './data.js';
-import { LabWorker, WorkerGone } from './labworker.js';
-import { measureBackends } from './measure.js';
-import { LabPool, poolSize } from './pool.js';
+import { chunksFor } from '../data/data.js';
+import { LabWorker, WorkerGone } from '../lab/labworker.js';
+import { measureBackends } from '../lab/measure.js';
+import { LabPool, poolSize } from '../lab/pool.js';
 import { app, chunks, message, view } from './state.js';
-import { formatNumber } from './ui.js';
+import { formatNumber } from '../views/ui.js';
 
 const ADAPTER_TIMEOUT_MS = 10000;
 

@@ -1,9 +1,9 @@
-// The training form's checks (www/js/settings.js) for the code's activation: a choice for the
+// The training form's checks (www/js/app/settings.js) for the code's activation: a choice for the
 // dense model only, since the conv model's code always has a ReLU (the wasm refuses a linear one);
 // and a changed activation is a different model, so Resume must not carry on the old one.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSettings, sameModelSettings } from '../../www/js/settings.js';
+import { parseSettings, sameModelSettings } from '../../www/js/app/settings.js';
 
 const FORM = {
   backend: 'cpu',

@@ -3,7 +3,7 @@
 // input below zero, so a code number that no image switches on never learns to; when every one
 // is dead, the decoder gets the same code for every digit and can only output the average digit.
 // The count is known after an epoch ends, when the predictors are fitted, and when a model loads.
-import { WorkerGone } from './labworker.js';
+import { WorkerGone } from '../lab/labworker.js';
 import { app, view } from './state.js';
 
 const ACTIVATION_NAMES = { linear: 'linear', relu: 'ReLU' };

@@ -3,15 +3,15 @@
 // digits (a pick decodes that point) and the interpolation between two test digits, whose ends
 // are picked by clicking a digit of the grid or the map.
 import { knowDeadCode } from './codefacts.js';
-import { GRID_DIGITS, IMAGE_PIXELS, KNN_K, LINEAR_EPOCHS, PREDICT_TRAIN } from './constants.js';
-import { DrawingPad } from './draw.js';
-import { InterpolationView } from './interp.js';
-import { latestWins } from './latest.js';
-import { LatentMap } from './latentmap.js';
-import { WorkerGone } from './labworker.js';
-import { PredictView } from './predict.js';
+import { GRID_DIGITS, IMAGE_PIXELS, KNN_K, LINEAR_EPOCHS, PREDICT_TRAIN } from '../shared/constants.js';
+import { DrawingPad } from '../views/draw.js';
+import { InterpolationView } from '../views/interp.js';
+import { latestWins } from '../shared/latest.js';
+import { LatentMap } from '../views/latentmap.js';
+import { WorkerGone } from '../lab/labworker.js';
+import { PredictView } from '../views/predict.js';
 import { app, can, message, predictorsFresh, setMode, view } from './state.js';
-import { formatNumber } from './ui.js';
+import { formatNumber } from '../views/ui.js';
 
 const INTERPOLATION_POINTS = 8;
 

@@ -1,15 +1,15 @@
 // The training run: Train, Pause, Resume, Step, Reset, the loop that asks the worker for a few
 // steps at a time and shows them, the hidden-tab policy, and the side-by-side compare run.
 import { codeIsDead, knowDeadCode } from './codefacts.js';
-import { Compare } from './compare.js';
+import { Compare } from '../views/compare.js';
 import { accuracies, fitAndMap } from './insight.js';
 import { keepInBrowser } from './keep.js';
-import { WorkerGone } from './labworker.js';
+import { WorkerGone } from '../lab/labworker.js';
 import { addChunks, entriesFor, fetchChunks, prepare, refreshGrid } from './model.js';
 import { CHECKPOINT_MS, takeCheckpoint } from './recovery.js';
-import { start } from './main.js';
+import { start } from '../main.js';
 import { app, can, chart, countRun, message, readSettings, setMode, updateControls, view } from './state.js';
-import { formatDuration, formatLoss, formatNumber } from './ui.js';
+import { formatDuration, formatLoss, formatNumber } from '../views/ui.js';
 
 // Each lab.step(k) call should take about this long: long enough that per-call overhead is
 // small, short enough that Pause and the drawing pad answer quickly.
