@@ -60,7 +60,7 @@ async function run() {
   const chunks = new ChunkCache();
   await chunks.fetchAll(entries);
   for (const e of entries) await lab.addData('train', chunks.get(e.file));
-  await lab.reset(model, batch, 0.001, 0, 0);
+  await lab.reset({ model, batchSize: batch, learningRate: 0.001, seed: 0 });
   const ready_ms = performance.now();
 
   let t = performance.now();

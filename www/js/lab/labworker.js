@@ -162,3 +162,19 @@ for (const name of LAB_METHODS) {
     return this.call(name, ...args);
   };
 }
+
+// The two that make a model take its training settings by name; here, and only here, they are
+// put in the wasm's positional order (shared/protocol.js).
+
+/**
+ * A fresh model. `latent` 0 is the model's own code size; `codeActivation` is 'linear', 'relu',
+ * '' or left out (both: the model's default).
+ */
+RemoteLab.prototype.reset = function ({ model, batchSize, learningRate, seed, latent = 0, codeActivation }) {
+  return this.call('reset', model, batchSize, learningRate, seed, latent, codeActivation);
+};
+
+/** The model file `bytes`, trained on with these settings; resolves to the file's summary (JSON). */
+RemoteLab.prototype.load = function (bytes, { model, batchSize, learningRate, seed }) {
+  return this.call('load', bytes, model, batchSize, learningRate, seed);
+};
