@@ -12,6 +12,11 @@
 //   app/weights.js   the weights copied out: model files, the checkpoint, the kept model
 //   app/insight.js   the drawing, the predictors, the latent map, interpolation
 //   app/keep.js      downloading, loading and keeping models
+//
+// The other folders: views/ (every DOM lookup and canvas, driven through callbacks), lab/ (this
+// thread's client of the training worker, and the CPU's pool of workers), worker/ (what runs in
+// the worker), data/ (MNIST chunks, the browser's stored models), shared/ (constants, the worker
+// protocol, formatters), bench/ (bench.html's script).
 import { chooseDefaultBackend, probeWebGPU, showBackendInfo, timeBackends } from './app/backend.js';
 import { changeProjection, drawing, fitPredictors, interpolate, mapPick, pickEnd, setActiveEnd } from './app/insight.js';
 import { offerKeptModels, onLoadModel, onSaveModel } from './app/keep.js';
