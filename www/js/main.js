@@ -1,25 +1,51 @@
-// Wires the page together: starts it (a backend, the training worker, the data index, a first
-// model) and connects each control to the module that does its job. The wasm, the device and
-// the models live in the worker (worker.js); this thread only draws.
+// The page's entry: builds the views, hands them to the app's logic (app/), connects each
+// control to the handler that does its job, and starts the page (a backend, the training worker,
+// the data index, a first model). The wasm, the device and the models live in the worker
+// (worker/worker.js); this thread only draws. Nothing imports this module: what the app needs
+// from here (the views, `start` for Retry) is handed down through app/state.js's connect.
 //
-//   state.js     the page's state and modes: which control works when (one table)
-//   backend.js   WebGPU or the CPU, the worker and its Labs
-//   model.js     making a model: data, a fresh or loaded model, the reconstruction grid
-//   training.js  Train, Pause, Resume, Step, Reset, the loop, the hidden tab, Compare
-//   recovery.js  checkpoints, a lost device or worker, Continue
-//   insight.js   the drawing, the predictors, the latent map, interpolation
-//   keep.js      downloading, loading and keeping models
-import { BACKEND_NAMES, chooseDefaultBackend, probeWebGPU, showBackendInfo, timeBackends } from './backend.js';
-import { chunksFor, fetchIndex, totalBytes } from './data.js';
-import { changeProjection, fitPredictors, interpolate, pad } from './insight.js';
-import { offerKeptModels, onLoadModel, onSaveModel } from './keep.js';
-import { prepare } from './model.js';
-import { newWorker } from './recovery.js';
-import { app, checkSettings, message, setMode, trainImagesOnServer, updateControls, view } from './state.js';
-import { compare, onCompare, onPause, onReset, onResume, onStep, onTrain, onVisibilityChange } from './training.js';
+//   app/state.js     the page's state and modes: which control works when (one table)
+//   app/backend.js   WebGPU or the CPU, the worker and its Labs
+//   app/model.js     the one owner of the Lab and its model: made, loaded, restored, compared
+//   app/training.js  Train, Pause, Resume, Step, Reset, the loop, the hidden tab, Compare
+//   app/recovery.js  a lost device or worker, Continue
+//   app/weights.js   the weights copied out: model files, the checkpoint, the kept model
+//   app/insight.js   the drawing, the predictors, the latent map, interpolation
+//   app/keep.js      downloading, loading and keeping models
+//
+// The other folders: views/ (every DOM lookup and canvas, driven through callbacks), lab/ (this
+// thread's client of the training worker, and the CPU's pool of workers), worker/ (what runs in
+// the worker), data/ (MNIST chunks, the browser's stored models), shared/ (constants, the worker
+// protocol, formatters), bench/ (bench.html's script).
+import { chooseDefaultBackend, probeWebGPU, showBackendInfo, timeBackends } from './app/backend.js';
+import { changeProjection, drawing, fitPredictors, interpolate, mapPick, pickEnd, setActiveEnd } from './app/insight.js';
+import { offerKeptModels, onLoadModel, onSaveModel } from './app/keep.js';
+import { prepare } from './app/model.js';
+import { newWorker } from './app/recovery.js';
+import { app, checkSettings, connect, setMode, trainImagesOnServer, updateControls } from './app/state.js';
+import { onCompare, onPause, onReset, onResume, onStep, onTrain, onVisibilityChange } from './app/training.js';
+import { chunksFor, fetchIndex, totalBytes } from './data/data.js';
+import { BACKEND_NAMES, message } from './shared/format.js';
+import { LossChart } from './views/chart.js';
+import { Compare } from './views/compare.js';
+import { DrawingPad } from './views/draw.js';
+import { InterpolationView } from './views/interp.js';
+import { LatentMap } from './views/latentmap.js';
+import { PredictView } from './views/predict.js';
+import { View } from './views/ui.js';
+
+const view = new View();
+const chart = new LossChart(view.chartElement);
+const predictView = new PredictView();
+const pad = new DrawingPad(view.padCanvas, { onInk: () => drawing() });
+const latentMap = new LatentMap(view.mapCanvas, { onPick: (x, y) => mapPick(x, y), onDigit: (i) => pickEnd(i) });
+const interpView = new InterpolationView({ onActivate: (slot) => setActiveEnd(slot) });
+view.onGridPick = (i) => pickEnd(i);
+const compare = new Compare();
+connect({ view, chart, pad, latentMap, interpView, predictView, compare, restart: () => start() });
 
 /** Start-up, and Retry after it failed: each part that succeeded is kept for the next try. */
-export async function start() {
+async function start() {
   setMode('loading');
   try {
     if (!app.gpu) {

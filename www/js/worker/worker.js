@@ -12,14 +12,14 @@
 // on that order. Typed-array results are transferred, not copied.
 import { countDispatches, gpuWork } from './gpucount.js';
 import { PoolLink } from './poolstep.js';
-import { LAB_METHODS } from './protocol.js';
+import { LAB_METHODS } from '../shared/protocol.js';
 
 // The page's two builds of the wasm (build.sh): `cpu`, the CPU backend alone, its hot loops at
 // full optimisation, a fifth of the bytes; and `webgpu`, WebGPU (and a CPU backend built for
 // size, which draws each model's first weights and copies models off the GPU). `init` loads the
 // one the worker starts with. A Lab loads its backend's module when first asked for: CPU Labs
 // always train in the CPU module, and a worker that trains on the CPU never fetches WebGPU's.
-const MODULES = { cpu: '../pkg-cpu/autoencoder_lab.js', webgpu: '../pkg/autoencoder_lab.js' };
+const MODULES = { cpu: '../../pkg-cpu/autoencoder_lab.js', webgpu: '../../pkg/autoencoder_lab.js' };
 const modules = {}; // name -> a promise of { Lab, heapBytes, prepareDrawing, memory }
 let first = null; // the name `init` loaded
 

@@ -1,7 +1,8 @@
 // The Lab methods the page calls through the training worker, named once: labworker.js gives
 // RemoteLab a method of each name, and worker.js calls the wasm Lab's method of that name (or
 // reads its getter) with the same arguments. Arguments and results are the wasm export's
-// (src/web.rs), except that a wasm-bindgen object comes back as a plain copy of its getters.
+// (src/web/), except that a wasm-bindgen object comes back as a plain copy of its getters, and
+// that RemoteLab's reset and load take the model's settings as one object (lab/labworker.js).
 export const LAB_METHODS = [
   'addData', // (split, chunk bytes) -> images added
   'clearData', // ()

@@ -1,10 +1,11 @@
 // Turns the controls' text into checked training settings, with a message per bad field.
-import { SUBSET_SIZES } from './constants.js';
+import { SUBSET_SIZES } from '../shared/constants.js';
 
 export const MODELS = ['dense', 'conv'];
 export const BACKENDS = ['webgpu', 'cpu'];
 // What follows the code layer. A choice for the dense model only: the conv model's code always
-// has a ReLU (src/web.rs refuses a linear one), so its settings say 'relu' whatever the form says.
+// has a ReLU (the wasm's Lab, src/web/, refuses a linear one), so its settings say 'relu'
+// whatever the form says.
 export const CODE_ACTIVATIONS = ['linear', 'relu'];
 
 // Upper bounds keep a typo from asking for something the tab cannot do (a batch of 10^9 images).

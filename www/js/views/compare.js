@@ -4,15 +4,15 @@
 // both the same code size, to separate architecture from the 3-number bottleneck; "as the seed
 // wrote it" puts a ReLU on the dense model's code, which with some seeds dies (codefacts.js).
 import { LossChart } from './chart.js';
-import { codeText, deadCodeSentence } from './codefacts.js';
-import { KNN_K, LINEAR_EPOCHS, PREDICT_TRAIN } from './constants.js';
-import { $, formatLoss, formatNumber } from './ui.js';
+import { codeText, deadCodeSentence } from '../shared/codetext.js';
+import { KNN_K, LINEAR_EPOCHS, PREDICT_TRAIN } from '../shared/constants.js';
+import { formatLoss, formatNumber, modelName } from '../shared/format.js';
+import { $ } from './ui.js';
 
 const MODELS = ['dense', 'conv'];
-const NAMES = { dense: 'dense', conv: 'convolutional' };
 const STEPS_PER_CALL = 4;
 
-// As psnr in src/train.rs, floor included (f32::MIN_POSITIVE), so the page and the command line
+// As psnr in src/evaluate.rs, floor included (f32::MIN_POSITIVE), so the page and the command line
 // give a perfect reconstruction the same finite figure.
 const F32_MIN_POSITIVE = 2 ** -126;
 const psnr = (mse) => 10 * Math.log10(1 / Math.max(mse, F32_MIN_POSITIVE));
@@ -51,7 +51,7 @@ export class Compare {
     const labs = [];
     try {
       for (const model of MODELS) {
-        say(`Comparing: making the ${NAMES[model]} model…`);
+        say(`Comparing: making the ${modelName(model)} model…`);
         labs.push(await makeLab(model));
       }
       const rows = MODELS.map((model, i) => ({
@@ -100,7 +100,7 @@ export class Compare {
       if (rows[0].steps === 0) throw new Error('stopped before the first step');
 
       for (const row of rows) {
-        say(`Comparing: measuring the ${NAMES[row.model]} model…`);
+        say(`Comparing: measuring the ${modelName(row.model)} model…`);
         ({ testMse: row.testMse } = await row.lab.evaluate());
         const report = await row.lab.fitPredictors(PREDICT_TRAIN, KNN_K, LINEAR_EPOCHS);
         row.knn = report.knnAccuracy;
@@ -165,14 +165,14 @@ export class Compare {
     const worse = better === conv ? dense : conv;
     const ratio = worse.testMse / better.testMse;
     const parts = [
-      `After ${formatNumber(dense.steps)} steps on the same batches, the ${NAMES[better.model]} model reconstructs ` +
+      `After ${formatNumber(dense.steps)} steps on the same batches, the ${modelName(better.model)} model reconstructs ` +
         `better: test MSE ${formatLoss(better.testMse)} against ${formatLoss(worse.testMse)} ` +
         `(${ratio.toFixed(1)}x lower), with ${formatNumber(better.parameters)} parameters against ` +
         `${formatNumber(worse.parameters)}.`,
       `Its codes also sort digits ${better.knn >= worse.knn ? 'better' : 'worse'}: k-NN accuracy ` +
         `${(100 * better.knn).toFixed(1)}% against ${(100 * worse.knn).toFixed(1)}%.`,
     ];
-    const dead = rows.map((r) => deadCodeSentence(NAMES[r.model], { units: r.latent, dead: r.dead })).filter(Boolean);
+    const dead = rows.map((r) => deadCodeSentence(modelName(r.model), { units: r.latent, dead: r.dead })).filter(Boolean);
     parts.push(...dead);
     if (!latent) {
       parts.push(

@@ -1,7 +1,8 @@
 // The page's controls, status line, facts and digit tiles: the only module that looks up these
 // elements. The panels with views of their own (chart.js, draw.js, predict.js, latentmap.js,
 // compare.js) each touch only their own elements. No training logic here.
-import { GRID_DIGITS, IMAGE_PIXELS, IMAGE_SIDE } from './constants.js';
+import { GRID_DIGITS, IMAGE_PIXELS, IMAGE_SIDE } from '../shared/constants.js';
+import { formatLoss, formatNumber } from '../shared/format.js';
 
 /** The element with this id; a page without it is a broken page, said at once. */
 export const $ = (id) => {
@@ -11,7 +12,7 @@ export const $ = (id) => {
 };
 
 export const FIELDS = ['backend', 'model', 'codeActivation', 'subset', 'epochs', 'batchSize', 'learningRate', 'seed'];
-// Every control state.js enables by mode, by name -> element id.
+// Every control app/state.js enables by mode, by name -> element id.
 const CONTROLS = {
   train: 'train',
   pause: 'pause',
@@ -26,8 +27,6 @@ const CONTROLS = {
   saveModel: 'save-model',
   loadModel: 'load-model',
 };
-
-const number = new Intl.NumberFormat('en-US');
 
 export class View {
   constructor() {
@@ -48,6 +47,11 @@ export class View {
   /** body[data-state]: loading | ready | training | paused | comparing | error | lost; page tests wait on it. */
   setState(state) {
     document.body.dataset.state = state;
+  }
+
+  /** body[data-runs]: presses of Train that began a fresh run ("two fast clicks start one run"). */
+  setRunsStarted(runs) {
+    document.body.dataset.runs = String(runs);
   }
 
   /** `figures` go on its data attributes for the page tests (data-chosen, data-measured-cpu…). */
@@ -76,7 +80,7 @@ export class View {
 
   // --- controls ------------------------------------------------------------------------------
 
-  /** The form's values as strings, for settings.js to check. */
+  /** The form's values as strings, for app/settings.js to check. */
   readFields() {
     return Object.fromEntries(FIELDS.map((f) => [f, this.fields[f].value]));
   }
@@ -107,7 +111,7 @@ export class View {
   labelSubsets(bytesForSubset, trainImages) {
     for (const option of this.fields.subset.options) {
       const images = Number(option.value);
-      const name = `${number.format(images)}${images === 60000 ? ' (all)' : ''}`;
+      const name = `${formatNumber(images)}${images === 60000 ? ' (all)' : ''}`;
       option.disabled = images > trainImages;
       option.textContent = option.disabled
         ? `${name} · not on this server`
@@ -168,7 +172,7 @@ export class View {
 
   setFacts({ model, parameters, images }) {
     $('fact-model').textContent = model ?? '–';
-    $('fact-parameters').textContent = parameters == null ? '–' : number.format(parameters);
+    $('fact-parameters').textContent = parameters == null ? '–' : formatNumber(parameters);
     $('fact-images').textContent = images ?? '–';
   }
 
@@ -321,10 +325,6 @@ function setOutput(el, value) {
   el.dataset.value = value == null ? '' : String(value);
 }
 
-export function formatLoss(v) {
-  return v >= 0.01 ? v.toFixed(4) : v.toPrecision(3);
-}
-
 function showTile(canvas, captionEl, pixels, caption) {
   if (pixels) drawDigit(canvas, pixels, 0);
   else blank(canvas);
@@ -350,15 +350,3 @@ export function drawDigit(canvas, pixels, offset) {
 function blank(canvas) {
   canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
 }
-
-/** "1 min 5 s", "12 s": for time left. */
-export function formatDuration(seconds) {
-  if (!Number.isFinite(seconds)) return '…';
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${s % 60} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
-
-export const formatNumber = (n) => number.format(n);

@@ -2,59 +2,54 @@
 // codes (accuracies, confusion matrix, guesses for the drawing), the latent map of the test
 // digits (a pick decodes that point) and the interpolation between two test digits, whose ends
 // are picked by clicking a digit of the grid or the map.
+//
+// The views it draws on (the pad, the map, the interpolation strip, the predictors' panel) are
+// built by main.js and handed in through `page`; main.js also wires their events here: the pad's
+// ink to `drawing`, a map pick to `mapPick`, a picked digit to `pickEnd`, a slot to `setActiveEnd`.
+import { WorkerGone } from '../lab/labworker.js';
+import { GRID_DIGITS, IMAGE_PIXELS, KNN_K, LINEAR_EPOCHS, PREDICT_TRAIN } from '../shared/constants.js';
+import { formatNumber, message } from '../shared/format.js';
+import { latestWins } from '../shared/latest.js';
 import { knowDeadCode } from './codefacts.js';
-import { GRID_DIGITS, IMAGE_PIXELS, KNN_K, LINEAR_EPOCHS, PREDICT_TRAIN } from './constants.js';
-import { DrawingPad } from './draw.js';
-import { InterpolationView } from './interp.js';
-import { latestWins } from './latest.js';
-import { LatentMap } from './latentmap.js';
-import { WorkerGone } from './labworker.js';
-import { PredictView } from './predict.js';
-import { app, can, message, predictorsFresh, setMode, view } from './state.js';
-import { formatNumber } from './ui.js';
+import { app, can, page, predictorsFresh, setMode } from './state.js';
 
 const INTERPOLATION_POINTS = 8;
 
-const predictView = new PredictView();
-
 /** Reconstructs the pad's drawing (and reads it, once the predictors are fitted). */
 export const drawing = latestWins(reconstructDrawing);
-export const pad = new DrawingPad(view.padCanvas, { onInk: () => drawing() });
-const mapPick = latestWins(decodePick);
-const latentMap = new LatentMap(view.mapCanvas, { onPick: (x, y) => mapPick(x, y), onDigit: (i) => pickEnd(i) });
+/** Decodes the picked map point; while one decode runs, only the newest pick waits. */
+export const mapPick = latestWins(decodePick);
 
 // The interpolation's ends (test image numbers) and the end the next pick fills.
 const ends = [null, null];
 let activeEnd = 0;
-const interpView = new InterpolationView({ onActivate: (slot) => setActiveEnd(slot) });
-view.onGridPick = (i) => pickEnd(i);
 
 // The last reconstruction, shown beside a newer input until its own comes: { output, steps }, the
 // model's training steps when it was asked for.
 let lastDrawing = null;
 
 async function reconstructDrawing() {
-  if (pad.isEmpty || !app.worker || app.lostWhy) {
+  if (page.pad.isEmpty || !app.worker || app.lostWhy) {
     lastDrawing = null;
-    view.showDrawing(null, null, 'draw a digit');
-    predictView.showGuesses(null, 'Draw a digit to see what the predictors make of it.');
-    latentMap.mark(null);
+    page.view.showDrawing(null, null, 'draw a digit');
+    page.predictView.showGuesses(null, 'Draw a digit to see what the predictors make of it.');
+    page.latentMap.mark(null);
     return;
   }
   let input;
   try {
-    input = await app.worker.prepareDrawing(pad.ink(), pad.width, pad.height);
+    input = await app.worker.prepareDrawing(page.pad.ink(), page.pad.width, page.pad.height);
   } catch (err) {
     // prepareDrawing refuses an empty pad ("nothing drawn"): say what to do.
     lastDrawing = null;
-    view.showDrawing(null, null, /nothing drawn/i.test(message(err)) ? 'draw a digit' : message(err));
+    page.view.showDrawing(null, null, /nothing drawn/i.test(message(err)) ? 'draw a digit' : message(err));
     return;
   }
   if (drawing.superseded()) return; // drawn on meanwhile: take the newer ink
-  view.showDrawing(input, lastDrawing?.output ?? null, undefined, lastDrawing?.steps ?? null);
+  page.view.showDrawing(input, lastDrawing?.output ?? null, undefined, lastDrawing?.steps ?? null);
   try {
     if (!app.modelReady) {
-      view.showDrawing(input, null, 'model loading…');
+      page.view.showDrawing(input, null, 'model loading…');
       return;
     }
     const steps = app.trainedSteps;
@@ -62,13 +57,13 @@ async function reconstructDrawing() {
       ? await app.lab.read(input).then((reading) => ({ output: reading.reconstruction, reading }))
       : { output: await app.lab.reconstruct(input), reading: null };
     lastDrawing = { output: result.output, steps };
-    if (!drawing.superseded() && !pad.isEmpty) {
-      view.showDrawing(input, result.output, undefined, steps);
-      predictView.showGuesses(result.reading, guessesWhy());
-      latentMap.mark(result.reading ? [result.reading.x, result.reading.y] : null);
+    if (!drawing.superseded() && !page.pad.isEmpty) {
+      page.view.showDrawing(input, result.output, undefined, steps);
+      page.predictView.showGuesses(result.reading, guessesWhy());
+      page.latentMap.mark(result.reading ? [result.reading.x, result.reading.y] : null);
     }
   } catch (err) {
-    if (!(err instanceof WorkerGone)) view.setStatus(`Could not reconstruct the drawing: ${message(err)}`, 'error');
+    if (!(err instanceof WorkerGone)) page.view.setStatus(`Could not reconstruct the drawing: ${message(err)}`, 'error');
   }
 }
 
@@ -85,10 +80,10 @@ function guessesWhy() {
 export function forgetOldModel() {
   lastDrawing = null;
   app.predictorsStep = null;
-  predictView.showReport(null, "Fit the predictors to read digits from this model's codes.");
-  latentMap.clear('Fit the predictors to place the test digits on the map.');
-  view.showMapDecoded(null, 'click the map');
-  interpView.showStrip(null);
+  page.predictView.showReport(null, "Fit the predictors to read digits from this model's codes.");
+  page.latentMap.clear('Fit the predictors to place the test digits on the map.');
+  page.view.showMapDecoded(null, 'click the map');
+  page.interpView.showStrip(null);
 }
 
 /** The Fit predictors button. */
@@ -96,10 +91,10 @@ export async function fitPredictors() {
   if (!can('fitPredictors')) return;
   const previous = app.mode;
   setMode('busy');
-  view.setStatus('Fitting the predictors: encoding the images…');
+  page.view.setStatus('Fitting the predictors: encoding the images…');
   const report = await fitAndMap();
   if (report) {
-    view.setStatus(`Predictors fitted: ${accuracies(report)} on the test digits. Draw a digit to see their guesses, or click the map.`);
+    page.view.setStatus(`Predictors fitted: ${accuracies(report)} on the test digits. Draw a digit to see their guesses, or click the map.`);
   }
   setMode(previous);
 }
@@ -121,18 +116,18 @@ export async function fitAndMap() {
     report = await lab.fitPredictors(PREDICT_TRAIN, KNN_K, LINEAR_EPOCHS);
     app.predictorsStep = steps;
     knowDeadCode(report.deadCodeUnits, steps);
-    predictView.showReport(
+    page.predictView.showReport(
       report,
       `Fitted on the codes of ${formatNumber(report.trainCodes)} training digits ` +
         (app.loaded && steps === 0 ? `of the model loaded from ${app.loaded}; ` : `after ${formatNumber(steps)} steps; `) +
         `accuracy on ${formatNumber(report.testCodes)} test digits (chance is 10%).`,
     );
-    view.projection = 'pca';
+    page.view.projection = 'pca';
     await showMap();
     await showInterpolation();
   } catch (err) {
     report = null;
-    if (!(err instanceof WorkerGone)) view.setStatus(`Could not fit the predictors: ${message(err)}`, 'error');
+    if (!(err instanceof WorkerGone)) page.view.setStatus(`Could not fit the predictors: ${message(err)}`, 'error');
   }
   drawing();
   return report;
@@ -140,57 +135,56 @@ export async function fitAndMap() {
 
 export async function changeProjection() {
   if (!predictorsFresh()) return;
-  const value = view.projection;
+  const value = page.view.projection;
   const [a, b] = value === 'pca' ? [0, 0] : value.split(',').map(Number);
   try {
     await app.lab.setProjection(value === 'pca' ? 'pca' : 'axes', a, b);
     await showMap();
     drawing();
   } catch (err) {
-    view.setStatus(`Could not change the map: ${message(err)}`, 'error');
+    page.view.setStatus(`Could not change the map: ${message(err)}`, 'error');
   }
 }
 
 async function showMap() {
-  const value = view.projection;
+  const value = page.view.projection;
   const points = await app.lab.mapPoints();
   const explained = await app.lab.mapExplained();
   const axes =
     value === 'pca'
       ? [0, 1].map((i) => `principal direction ${i + 1} (${(100 * explained[i]).toFixed(0)}% of the variance)`)
       : value.split(',').map((a) => `code number ${Number(a) + 1}`);
-  latentMap.show(points, app.testLabels, axes);
-  view.showMapDecoded(null, 'click the map');
+  page.latentMap.show(points, app.testLabels, axes);
+  page.view.showMapDecoded(null, 'click the map');
 }
 
-/** Decodes the picked map point; while one decode runs, only the newest pick waits. */
 async function decodePick(x, y) {
   if (!predictorsFresh()) {
-    view.showMapDecoded(null, 'fit the predictors again');
+    page.view.showMapDecoded(null, 'fit the predictors again');
     return;
   }
   try {
-    view.showMapDecoded(await app.lab.decodePoint(x, y));
+    page.view.showMapDecoded(await app.lab.decodePoint(x, y));
   } catch (err) {
-    view.setStatus(`Could not decode that point: ${message(err)}`, 'error');
+    page.view.setStatus(`Could not decode that point: ${message(err)}`, 'error');
   }
 }
 
 /** The Interpolate button. */
 export async function interpolate() {
   if (!can('interpolate')) return;
-  await showInterpolation().catch((err) => view.setStatus(`Could not interpolate: ${message(err)}`, 'error'));
+  await showInterpolation().catch((err) => page.view.setStatus(`Could not interpolate: ${message(err)}`, 'error'));
 }
 
 async function showInterpolation() {
   const [a, b] = ends;
   if (a === null || b === null) {
-    interpView.setError('Pick both ends first: click a digit in the reconstructions or on the map.');
+    page.interpView.setError('Pick both ends first: click a digit in the reconstructions or on the map.');
     return;
   }
-  interpView.setError('');
+  page.interpView.setError('');
   if (!predictorsFresh()) return;
-  interpView.showStrip(await app.lab.interpolate(a, b, INTERPOLATION_POINTS), INTERPOLATION_POINTS, [a, b]);
+  page.interpView.showStrip(await app.lab.interpolate(a, b, INTERPOLATION_POINTS), INTERPOLATION_POINTS, [a, b]);
 }
 
 /** The ends a page starts with: the grid's first two test digits. */
@@ -199,16 +193,17 @@ export function defaultInterpolationEnds() {
   pickEnd(0).then(() => pickEnd(1));
 }
 
-function setActiveEnd(slot) {
+/** The interpolation end (0 or 1) the next picked digit fills. */
+export function setActiveEnd(slot) {
   activeEnd = slot;
-  interpView.setActive(slot);
+  page.interpView.setActive(slot);
 }
 
 /**
  * Test image `index` becomes the highlighted end, shown with its image and label; the other end
  * is highlighted next. With both ends and fresh predictors, the strip is redrawn at once.
  */
-async function pickEnd(index) {
+export async function pickEnd(index) {
   if (!app.testLabels || index >= app.testLabels.length || !app.lab) return;
   const slot = activeEnd;
   setActiveEnd(1 - slot);
@@ -216,9 +211,9 @@ async function pickEnd(index) {
     const pixels =
       index < GRID_DIGITS ? app.gridPixels.subarray(index * IMAGE_PIXELS, (index + 1) * IMAGE_PIXELS) : await app.lab.testPixels(index, 1);
     ends[slot] = index;
-    interpView.showEnd(slot, { index, label: app.testLabels[index], pixels });
+    page.interpView.showEnd(slot, { index, label: app.testLabels[index], pixels });
     if (can('interpolate') && ends.every((e) => e !== null)) await showInterpolation();
   } catch (err) {
-    if (!(err instanceof WorkerGone)) view.setStatus(`Could not pick that digit: ${message(err)}`, 'error');
+    if (!(err instanceof WorkerGone)) page.view.setStatus(`Could not pick that digit: ${message(err)}`, 'error');
   }
 }

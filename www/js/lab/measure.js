@@ -56,7 +56,9 @@ async function timeBackend(backend, settings, chunks, signal) {
         // The CPU as the page would train on it: for the conv model a pool, one worker per core.
         const lab = backend === 'cpu' ? await LabPool.create(worker, backend, poolSize(settings)) : await worker.createLab(backend);
         for (const chunk of chunks) await lab.addData('train', chunk);
-        await lab.reset(settings.model, settings.batchSize, settings.learningRate, settings.seed, 0);
+        // With the model's default code: what follows the code layer barely changes a step's cost.
+        const { model, batchSize, learningRate, seed } = settings;
+        await lab.reset({ model, batchSize, learningRate, seed });
         await lab.step(1); // compiles the kernels (WebGPU), tiers up the wasm (CPU): not timed
         return lab;
       })(),

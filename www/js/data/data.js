@@ -1,8 +1,8 @@
 // Fetches the MNIST chunks that ./build.sh puts in www/data/, checks each one against the index
 // (length and SHA-256) and keeps them in memory, so a larger subset only fetches what is new.
-import { IMAGE_SIDE } from './constants.js';
+import { IMAGE_SIDE } from '../shared/constants.js';
 
-const DATA_DIR = new URL('../data/', import.meta.url);
+const DATA_DIR = new URL('../../data/', import.meta.url);
 
 // A chunk holds 1,000 images (about 160 KB gzipped, 785 KB raw); an index promising far more
 // is broken, and its sizes must not decide how much memory the page takes.

@@ -6,16 +6,14 @@
 // WebGPU's 3.5 MB (build.sh), and the first step should not wait on the larger download. WebGPU
 // is fetched and timed in the background while the page waits for the person, and the page moves
 // to it if it is faster and nothing has been trained yet; training stops the timing.
-import { chunksFor } from './data.js';
-import { LabWorker, WorkerGone } from './labworker.js';
-import { measureBackends } from './measure.js';
-import { LabPool, poolSize } from './pool.js';
-import { app, chunks, message, view } from './state.js';
-import { formatNumber } from './ui.js';
+import { chunksFor } from '../data/data.js';
+import { LabWorker, WorkerGone } from '../lab/labworker.js';
+import { measureBackends } from '../lab/measure.js';
+import { LabPool, poolSize } from '../lab/pool.js';
+import { BACKEND_NAMES, formatNumber, message, modelName } from '../shared/format.js';
+import { app, chunks, page } from './state.js';
 
 const ADAPTER_TIMEOUT_MS = 10000;
-
-export const BACKEND_NAMES = { webgpu: 'WebGPU', cpu: 'CPU (WebAssembly)' };
 
 /** Asks for an adapter the way the wasm will, to say which GPU (if any) trains the model. */
 export async function probeWebGPU() {
@@ -45,13 +43,13 @@ export async function probeWebGPU() {
 
 /** The backend the address asks for (?backend=cpu or ?backend=webgpu), if any. */
 function askedBackend() {
-  const asked = new URLSearchParams(location.search).get('backend');
+  const asked = new URLSearchParams(globalThis.location?.search ?? '').get('backend');
   return asked === 'cpu' || asked === 'webgpu' ? asked : null;
 }
 
 /**
  * Where WebGPU has an adapter and the address asks for no backend: times a few steps of
- * `settings`' model on each backend (measure.js, in workers of their own), in the background,
+ * `settings`' model on each backend (lab/measure.js, in workers of their own), in the background,
  * and calls `onTimed()` with app.measured set once both are timed. Timed once, for the model the
  * page starts with, not again when the model changes: by then the person may have picked a
  * backend by hand, which a new timing must not overrule, and the line says which model was timed.
@@ -103,15 +101,15 @@ export function defaultBackend() {
 
 /** Puts the default backend in the form; app.backendByPage remembers it, to tell a pick by hand. */
 export function chooseDefaultBackend() {
-  view.setBackendAvailable('webgpu', app.gpu.available, app.gpu.why ?? '');
+  page.view.setBackendAvailable('webgpu', app.gpu.available, app.gpu.why ?? '');
   app.backendByPage = defaultBackend().backend;
-  view.setField('backend', app.backendByPage);
+  page.view.setField('backend', app.backendByPage);
   showBackendInfo();
 }
 
 /** The model and batch size the CPU trains (or would): the running model's, else the form's. */
 function cpuSettings() {
-  return app.modelReady && app.applied ? app.applied : view.readFields();
+  return app.modelReady && app.applied ? app.applied : page.view.readFields();
 }
 
 /** Workers the CPU backend trains on: the running pool's, or the pool it would get. */
@@ -135,7 +133,7 @@ function workersText(backend) {
 /** Says which backend trains (`running`, or the form's choice) and why. */
 export function showBackendInfo(running = null) {
   const { gpu, measured } = app;
-  const backend = running ?? view.readFields().backend;
+  const backend = running ?? page.view.readFields().backend;
   const chosen = defaultBackend();
   // For the page tests: what was measured (images/s, '' when not) and what it decided.
   const rate = (b) => (measured?.[b].imagesPerSec ? String(Math.round(measured[b].imagesPerSec)) : '');
@@ -149,7 +147,7 @@ export function showBackendInfo(running = null) {
     cpuWorkers: String(workers),
   };
   const [text, kind] = backendText(backend, gpu, measured, chosen);
-  view.setBackendInfo(text + workersText(backend), kind, figures);
+  page.view.setBackendInfo(text + workersText(backend), kind, figures);
 }
 
 /** What the backend line says, and whether it warns. */
@@ -205,7 +203,7 @@ function measuredText(backend, gpu, measured) {
     measured[slow].imagesPerSec === undefined
       ? `${speed(fast)}, while ${BACKEND_NAMES[slow]} lost: ${measured[slow].why}`
       : `${speed(fast)} against ${BACKEND_NAMES[slow]}'s ${speed(slow)}`;
-  const faster = `the faster on this machine at training the ${measured.model === 'conv' ? 'convolutional' : measured.model} model (timed at start)`;
+  const faster = `the faster on this machine at training the ${modelName(measured.model)} model (timed at start)`;
   const adapter = `WebGPU adapter: ${gpu.name}${gpu.software ? ', a software adapter (no GPU)' : ''}.`;
   if (backend === fast) return `Backend: ${BACKEND_NAMES[fast]}, ${faster}: ${race}. ${adapter} ${BACKEND_NAMES[slow]} is one click away in the Backend menu.`;
   const why = measured.late ? 'kept: the model had changed by the time the timing ended' : 'picked by hand';

@@ -3,9 +3,9 @@
 // (read by tests/e2e/bench.mjs). Times come from performance.now(), whose zero is the start of
 // navigation, so ready_ms is "navigation to ready"; a step's time includes the messages to the
 // worker and back, as in the page.
-import { ChunkCache, chunksFor, fetchIndex } from './data.js';
-import { LabWorker } from './labworker.js';
-import { LabPool, poolSize } from './pool.js';
+import { ChunkCache, chunksFor, fetchIndex } from '../data/data.js';
+import { LabWorker } from '../lab/labworker.js';
+import { LabPool, poolSize } from '../lab/pool.js';
 
 const params = new URLSearchParams(location.search);
 
@@ -60,7 +60,7 @@ async function run() {
   const chunks = new ChunkCache();
   await chunks.fetchAll(entries);
   for (const e of entries) await lab.addData('train', chunks.get(e.file));
-  await lab.reset(model, batch, 0.001, 0, 0);
+  await lab.reset({ model, batchSize: batch, learningRate: 0.001, seed: 0 });
   const ready_ms = performance.now();
 
   let t = performance.now();

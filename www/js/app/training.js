@@ -1,15 +1,12 @@
 // The training run: Train, Pause, Resume, Step, Reset, the loop that asks the worker for a few
 // steps at a time and shows them, the hidden-tab policy, and the side-by-side compare run.
+import { WorkerGone } from '../lab/labworker.js';
+import { formatDuration, formatLoss, formatNumber, message } from '../shared/format.js';
 import { codeIsDead, knowDeadCode } from './codefacts.js';
-import { Compare } from './compare.js';
 import { accuracies, fitAndMap } from './insight.js';
-import { keepInBrowser } from './keep.js';
-import { WorkerGone } from './labworker.js';
-import { addChunks, entriesFor, fetchChunks, prepare, refreshGrid } from './model.js';
-import { CHECKPOINT_MS, takeCheckpoint } from './recovery.js';
-import { start } from './main.js';
-import { app, can, chart, countRun, message, readSettings, setMode, updateControls, view } from './state.js';
-import { formatDuration, formatLoss, formatNumber } from './ui.js';
+import { entriesFor, fetchChunks, labWithModel, prepare, refreshGrid } from './model.js';
+import { app, can, countRun, page, readSettings, setMode, updateControls } from './state.js';
+import { CHECKPOINT_MS, keepInBrowser, takeCheckpoint } from './weights.js';
 
 // Each lab.step(k) call should take about this long: long enough that per-call overhead is
 // small, short enough that Pause and the drawing pad answer quickly.
@@ -19,7 +16,6 @@ const MAX_STEPS_PER_CALL = 16;
 const GRID_REFRESH_MS = 2000;
 
 let loop = null; // the running training loop's promise
-export const compare = new Compare();
 
 export async function onTrain() {
   if (!can('train')) return; // a second click while starting does nothing
@@ -30,7 +26,7 @@ export async function onTrain() {
 }
 
 // Stops any running loop and makes the model `settings` describe. On failure it says why, offers
-// `retry` (or a restart when no model is left), and returns false.
+// `retry` (or the page's start-up, page.restart, when no model is left), and returns false.
 async function freshModel(settings, failure, retry) {
   setMode('busy');
   await stopLoop();
@@ -39,7 +35,7 @@ async function freshModel(settings, failure, retry) {
     return true;
   } catch (err) {
     setMode(app.modelReady ? 'idle' : 'error');
-    view.setStatus(`${failure}: ${message(err)}`, 'error', app.modelReady ? retry : start);
+    page.view.setStatus(`${failure}: ${message(err)}`, 'error', app.modelReady ? retry : page.restart);
     return false;
   }
 }
@@ -47,7 +43,7 @@ async function freshModel(settings, failure, retry) {
 export function onPause() {
   if (!can('pause')) return;
   setMode('paused');
-  view.setStatus('Paused: the current batch finishes, then training waits for Resume.');
+  page.view.setStatus('Paused: the current batch finishes, then training waits for Resume.');
 }
 
 export function onResume() {
@@ -65,9 +61,9 @@ export async function onStep() {
   try {
     await trainSteps(1);
     await showLatestModel();
-    view.setStatus(`Trained one batch (step ${formatNumber(app.trainedSteps)}).`);
+    page.view.setStatus(`Trained one batch (step ${formatNumber(app.trainedSteps)}).`);
   } catch (err) {
-    view.setStatus(`The step failed: ${message(err)}`, 'error');
+    page.view.setStatus(`The step failed: ${message(err)}`, 'error');
   }
   setMode(previous);
 }
@@ -78,14 +74,14 @@ export async function onReset() {
   if (!settings) return;
   if (!(await freshModel(settings, 'Could not reset', onReset))) return;
   setMode('idle');
-  view.setStatus('A fresh, untrained model: press Train.');
+  page.view.setStatus('A fresh, untrained model: press Train.');
 }
 
 /** Trains on to `epochs` epochs; the mode is 'training' until the loop stops. */
 export function startLoop(epochs) {
   app.targetEpochs = epochs;
   setMode('training');
-  view.setStatus(
+  page.view.setStatus(
     app.trainedSteps === 0 && app.applied.backend === 'webgpu'
       ? 'Training. The first step compiles the GPU kernels: seconds on a GPU, up to a minute or more on a software one.'
       : 'Training…',
@@ -110,11 +106,11 @@ async function trainLoop() {
     await takeCheckpoint();
     await refreshMemory();
     if (app.mode === 'paused' && !app.pausedWhenHidden) {
-      view.setStatus(`Paused after step ${formatNumber(app.trainedSteps)}: Resume goes on, Step trains one batch.`);
+      page.view.setStatus(`Paused after step ${formatNumber(app.trainedSteps)}: Resume goes on, Step trains one batch.`);
     }
     updateControls();
     showTrainingProgress();
-    await showLatestModel().catch((err) => view.setStatus(`Could not reconstruct: ${message(err)}`, 'error'));
+    await showLatestModel().catch((err) => page.view.setStatus(`Could not reconstruct: ${message(err)}`, 'error'));
   } while (app.mode === 'training' && app.snap.epoch < app.targetEpochs);
   updateControls();
 }
@@ -138,17 +134,17 @@ async function trainUntilStopped() {
       // The run is over: the predictors, the map and the interpolation fill in before the page
       // says Done, so that nothing waits for a button.
       setMode('busy');
-      view.setStatus('Reading digits from the codes: fitting the predictors and drawing the latent map…');
+      page.view.setStatus('Reading digits from the codes: fitting the predictors and drawing the latent map…');
       const report = await fitAndMap();
       if (app.lostWhy) return; // the worker went during the fit: recovery says so
       setMode('idle');
-      view.setStatus(doneText(report));
+      page.view.setStatus(doneText(report));
       await keepInBrowser();
     }
   } catch (err) {
     if (err instanceof WorkerGone) return; // workerGone() has said so and offers to continue
     if (app.mode === 'training' || app.mode === 'paused') setMode('idle');
-    view.setStatus(`Training stopped: ${message(err)}`, 'error');
+    page.view.setStatus(`Training stopped: ${message(err)}`, 'error');
   }
 }
 
@@ -183,17 +179,17 @@ async function trainSteps(k) {
   if (app.trainedSteps > 0) app.msPerStep = app.msPerStep === null ? ms : 0.7 * app.msPerStep + 0.3 * ms;
   app.dispatchesPerStep = lab.backend === 'webgpu' && losses.length ? Math.round(lab.lastDispatches / losses.length) : null;
   app.trainedSteps += losses.length;
-  chart.addLosses(losses);
-  view.setLatestLoss(chart.latestSmoothed);
+  page.chart.addLosses(losses);
+  page.view.setLatestLoss(page.chart.latestSmoothed);
 
   const snap = app.snap;
   if (snap.epoch > epochBefore) {
-    view.setProgress(null, `Epoch ${snap.epoch} done: measuring the test MSE on ${formatNumber(snap.testCount)} images…`);
+    page.view.setProgress(null, `Epoch ${snap.epoch} done: measuring the test MSE on ${formatNumber(snap.testCount)} images…`);
     // One pass over the test images gives both figures.
     const { testMse, deadCodeUnits } = await lab.evaluate();
     app.lastTestMse = testMse;
-    chart.addTestPoint(chart.steps, snap.epoch, testMse);
-    view.setLatestTest(testMse);
+    page.chart.addTestPoint(page.chart.steps, snap.epoch, testMse);
+    page.view.setLatestTest(testMse);
     knowDeadCode(deadCodeUnits);
     await refreshGrid();
   } else if (!document.hidden && performance.now() - app.lastGridAt > Math.max(GRID_REFRESH_MS, 5 * app.gridMs)) {
@@ -222,7 +218,7 @@ function showTrainingProgress() {
     if (app.mode === 'training') parts.push(`about ${formatDuration(((total - done) * app.msPerStep) / 1000)} left`);
   }
   if (app.mode === 'idle' && done >= total) parts.splice(0, 2, `${snap.epoch} epoch${snap.epoch === 1 ? '' : 's'} done`);
-  view.setProgress(done / total, parts.join(' · '));
+  page.view.setProgress(done / total, parts.join(' · '));
 }
 
 // Training in the worker goes on in a hidden tab (the browser throttles timers, not the worker's
@@ -230,10 +226,10 @@ function showTrainingProgress() {
 // Either way one call at a time is in flight, so nothing piles up while nobody looks.
 export function onVisibilityChange() {
   if (document.hidden) {
-    if (app.mode === 'training' && !view.trainWhileHidden) {
+    if (app.mode === 'training' && !page.view.trainWhileHidden) {
       onPause();
       app.pausedWhenHidden = true;
-      view.setStatus('Paused while this tab is hidden; training picks up when you come back.');
+      page.view.setStatus('Paused while this tab is hidden; training picks up when you come back.');
     }
   } else if (app.pausedWhenHidden) {
     app.pausedWhenHidden = false;
@@ -248,7 +244,7 @@ async function refreshMemory() {
     const steps = app.trainedSteps;
     const { gpu, heapBytes, wasmBytes } = await app.lab.memory();
     const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
-    view.setMemory(
+    page.view.setMemory(
       `Memory: wasm heap ${mb(heapBytes)} in use of ${mb(wasmBytes)}` +
         (gpu ? ` · GPU pool ${mb(gpu.bytesInUse)} in use, ${mb(gpu.bytesReserved)} reserved, ${formatNumber(gpu.allocations)} buffers` : ''),
       {
@@ -264,32 +260,30 @@ async function refreshMemory() {
   }
 }
 
-/** Trains both models side by side on the same batches (compare.js), in Labs of their own. */
+/** Trains both models side by side on the same batches (views/compare.js), in Labs of their own. */
 export async function onCompare() {
   if (!can('compare')) return;
   const settings = readSettings();
   if (!settings) return;
-  const choice = view.compareChoice;
+  const choice = page.view.compareChoice;
   setMode('busy');
   await stopLoop();
   setMode('comparing');
   try {
     const entries = entriesFor(settings);
     await fetchChunks(entries);
-    const makeLab = async (model) => {
-      const lab = await app.worker.createLab(app.labBackend);
-      await addChunks(lab, entries);
-      const activation = model === 'dense' ? choice.denseActivation : '';
-      await lab.reset(model, settings.batchSize, settings.learningRate, settings.seed, choice.latent, activation);
-      return lab;
-    };
-    const [dense, conv] = await compare.run({ settings, choice, makeLab, say: (t) => view.setStatus(t) });
-    view.setStatus(
+    // The conv model's code has its own activation (''): the choice is the dense model's.
+    const makeLab = (model) =>
+      labWithModel(entries, { ...settings, model, codeActivation: model === 'dense' ? choice.denseActivation : '' }, {
+        latent: choice.latent,
+      });
+    const [dense, conv] = await page.compare.run({ settings, choice, makeLab, say: (t) => page.view.setStatus(t) });
+    page.view.setStatus(
       `Compared after ${formatNumber(dense.steps)} steps each: test MSE dense ${formatLoss(dense.testMse)}, conv ${formatLoss(conv.testMse)}.`,
     );
   } catch (err) {
     if (err instanceof WorkerGone) return;
-    view.setStatus(`The comparison stopped: ${message(err)}`, 'error');
+    page.view.setStatus(`The comparison stopped: ${message(err)}`, 'error');
   }
   setMode(app.modelReady ? 'idle' : 'error');
 }

@@ -2,7 +2,7 @@
 // RemoteLab per Lab living in the worker, with a method for each of protocol.js's LAB_METHODS.
 // Nothing here blocks: the page keeps drawing while a step runs. When the worker dies, every
 // call in flight is rejected with WorkerGone, which the page's recovery relies on.
-import { LAB_METHODS } from './protocol.js';
+import { LAB_METHODS } from '../shared/protocol.js';
 
 /** The worker is gone (a trap in the wasm, the device lost): make a new one to go on. */
 export class WorkerGone extends Error {
@@ -30,7 +30,7 @@ export class LabWorker {
     this.ended = new Promise((resolve) => {
       this.#ended = resolve;
     });
-    this.#worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name });
+    this.#worker = new Worker(new URL('../worker/worker.js', import.meta.url), { type: 'module', name });
     this.#worker.onmessage = ({ data }) => this.#receive(data);
     this.#worker.onerror = (e) => {
       e.preventDefault();
@@ -162,3 +162,19 @@ for (const name of LAB_METHODS) {
     return this.call(name, ...args);
   };
 }
+
+// The two that make a model take its training settings by name; here, and only here, they are
+// put in the wasm's positional order (shared/protocol.js).
+
+/**
+ * A fresh model. `latent` 0 is the model's own code size; `codeActivation` is 'linear', 'relu',
+ * '' or left out (both: the model's default).
+ */
+RemoteLab.prototype.reset = function ({ model, batchSize, learningRate, seed, latent = 0, codeActivation }) {
+  return this.call('reset', model, batchSize, learningRate, seed, latent, codeActivation);
+};
+
+/** The model file `bytes`, trained on with these settings; resolves to the file's summary (JSON). */
+RemoteLab.prototype.load = function (bytes, { model, batchSize, learningRate, seed }) {
+  return this.call('load', bytes, model, batchSize, learningRate, seed);
+};

@@ -1,4 +1,4 @@
-// Fuzzes the page's data reader (www/js/data.js) in Node: index.json and chunk bytes mangled the
+// Fuzzes the page's data reader (www/js/data/data.js) in Node: index.json and chunk bytes mangled the
 // ways a broken server, proxy or disk mangles them, and arbitrary bytes. Every case must end in a
 // checked index, checked chunks, or a DataError (the page shows its message); never another
 // exception, a hang, or a buffer sized by a field nobody checked.
@@ -10,8 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ChunkCache, DataError, chunksFor, fetchIndex } from '../../www/js/data.js';
-import { seedFrom, splitmix } from '../random.mjs';
+import { ChunkCache, DataError, chunksFor, fetchIndex } from '../../www/js/data/data.js';
+import { seedFrom, splitmix } from '../support/random.mjs';
 
 const DATA = join(dirname(fileURLToPath(import.meta.url)), '../../www/data');
 const CASES = Number(process.env.FUZZ_CASES ?? 2000);

@@ -1,14 +1,34 @@
 // The page's state, and its modes: what the page is doing now, and which control works in which
 // mode (CONTROLS, the one table). The other modules read `app`, change the mode only through
 // setMode, and guard their handlers with can(); updateControls shows the table on the page.
-import { LossChart } from './chart.js';
-import { ChunkCache } from './data.js';
+//
+// Nothing here touches the DOM when imported: main.js builds the views and hands them in
+// (connect), so that the app's logic loads in Node and its rules are tested there (tests/unit).
+import { ChunkCache } from '../data/data.js';
 import { parseSettings, sameModelSettings } from './settings.js';
-import { View } from './ui.js';
 
-export const view = new View();
-export const chart = new LossChart(view.chartElement);
+/** The MNIST chunks fetched so far, kept for every Lab this page makes. */
 export const chunks = new ChunkCache();
+
+/**
+ * What main.js hands in: the views (view: views/ui.js's View; chart; pad; latentMap; interpView;
+ * predictView; compare) and `restart`, the page's start-up, offered as Retry when a failure leaves
+ * no model. Callbacks go down: no module of the app imports main.js.
+ */
+export const page = {
+  view: null,
+  chart: null,
+  pad: null,
+  latentMap: null,
+  interpView: null,
+  predictView: null,
+  compare: null,
+  restart: null,
+};
+
+export function connect(parts) {
+  Object.assign(page, parts);
+}
 
 export const app = {
   // loading | busy | idle | training | paused | comparing | error | lost. 'lost' (the worker is
@@ -51,7 +71,7 @@ export const app = {
 // Which controls work in which mode, and on what else they wait:
 //   data: the index has loaded; model: a model is ready; predictors: fitted to this model;
 //   resumable: see canResume. 'fields' is the training form.
-const CONTROLS = {
+export const CONTROLS = {
   train: [['idle', 'paused'], 'data'],
   pause: [['training']],
   resume: [['idle', 'paused'], 'resumable'],
@@ -82,7 +102,7 @@ export function can(control) {
 
 /**
  * Enters `mode` and shows what works in it; while the worker is lost, only recovery leaves.
- * Training (or comparing) stops the backends' timing at start, if it still runs (backend.js).
+ * Training (or comparing) stops the backends' timing at start, if it still runs (app/backend.js).
  */
 export function setMode(mode, { leavingLost = false } = {}) {
   if (app.mode !== 'lost' || leavingLost) app.mode = mode;
@@ -91,6 +111,7 @@ export function setMode(mode, { leavingLost = false } = {}) {
 }
 
 export function updateControls() {
+  const { view } = page;
   const m = app.mode;
   view.setState(m === 'busy' ? 'loading' : m === 'idle' ? 'ready' : m);
   const enabled = Object.fromEntries(Object.keys(CONTROLS).map((c) => [c, can(c)]));
@@ -102,7 +123,7 @@ export function updateControls() {
 /** Train begins a fresh run; counted for the page tests ("two fast clicks start one run"). */
 export function countRun() {
   app.runsStarted += 1;
-  document.body.dataset.runs = String(app.runsStarted);
+  page.view.setRunsStarted(app.runsStarted);
 }
 
 /** Whether Resume trains on: after Pause, or after a finished run to a larger epoch count. */
@@ -119,7 +140,7 @@ export function predictorsFresh() {
 
 /** The form's settings, checked against what the server has. */
 export function checkSettings() {
-  return parseSettings(view.readFields(), { trainImages: trainImagesOnServer() });
+  return parseSettings(page.view.readFields(), { trainImages: trainImagesOnServer() });
 }
 
 export function trainImagesOnServer() {
@@ -129,16 +150,12 @@ export function trainImagesOnServer() {
 /** Checks the form; shows what is wrong next to each bad field. */
 export function readSettings() {
   const { settings, errors } = checkSettings();
-  view.showFieldErrors(errors);
-  if (!settings) view.setStatus('Some settings are not valid: see the marked fields.', 'error');
+  page.view.showFieldErrors(errors);
+  if (!settings) page.view.setStatus('Some settings are not valid: see the marked fields.', 'error');
   return settings;
 }
 
 export function updateSettingsNote() {
   const { settings } = checkSettings();
-  view.setSettingsNote(!!app.applied && !!settings && !sameModelSettings(settings, app.applied));
-}
-
-export function message(err) {
-  return err instanceof Error ? err.message : String(err);
+  page.view.setSettingsNote(!!app.applied && !!settings && !sameModelSettings(settings, app.applied));
 }

@@ -4,7 +4,7 @@
 // devicePixelRatio). The element carries data-points / data-test-points / data-first-loss /
 // data-last-smoothed / data-last-test / data-series-points so a page test can read what is
 // plotted without reading pixels.
-import uPlot from '../vendor/uPlot.esm.js';
+import uPlot from '../../vendor/uPlot.esm.js';
 
 // Exponential moving average weight, debiased like TensorBoard's smoothing so the first points
 // are not pulled towards 0.

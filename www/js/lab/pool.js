@@ -10,10 +10,10 @@
 // everything else asks the lead worker. If any worker of the pool dies, the lead worker is killed
 // with the reason, so the page recovers as from any lost worker (recovery.js).
 import { LabWorker } from './labworker.js';
-import { LAB_METHODS, POOLED_METHODS } from './protocol.js';
+import { LAB_METHODS, POOLED_METHODS } from '../shared/protocol.js';
 
 // Each part keeps at least this many of a batch's images: a smaller part costs more in fixed
-// per-operation work than it saves (natively the same floor, src/train.rs `cores_for`).
+// per-operation work than it saves (natively the same floor, `cores_for` in src/train/).
 const MIN_IMAGES_PER_WORKER = 8;
 // Each worker holds the training images and a model; past a few, the per-step exchange of
 // gradients costs more than another core brings at the seed's batch of 32.

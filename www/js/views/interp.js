@@ -2,7 +2,7 @@
 // label; the highlighted one takes the next pick), the strip of decoded steps, and its error line.
 // Each end carries data-index and data-label, and the strip data-filled and data-ends (the two
 // test image numbers it was decoded between), for the page tests.
-import { IMAGE_PIXELS, IMAGE_SIDE } from './constants.js';
+import { IMAGE_PIXELS, IMAGE_SIDE } from '../shared/constants.js';
 import { $, drawDigit } from './ui.js';
 
 const NAMES = ['from', 'to'];

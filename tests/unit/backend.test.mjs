@@ -1,0 +1,97 @@
+// The page's backend and worker-pool choices in Node: which backend the page starts on and what
+// decided it (www/js/app/backend.js's defaultBackend), and how many workers the CPU backend
+// trains on (www/js/lab/pool.js's poolSize). Both read the address (?backend=, ?workers=) and
+// poolSize the cores the browser reports, set here on globalThis as a browser has them.
+import assert from 'node:assert/strict';
+import { beforeEach, test } from 'node:test';
+import { defaultBackend } from '../../www/js/app/backend.js';
+import { app } from '../../www/js/app/state.js';
+import { poolSize } from '../../www/js/lab/pool.js';
+
+const setGlobal = (name, value) => Object.defineProperty(globalThis, name, { value, configurable: true, writable: true });
+const address = (search) => setGlobal('location', { search });
+const cores = (n) => setGlobal('navigator', { hardwareConcurrency: n });
+
+const GPU = { available: true, software: false, name: 'a real GPU' };
+const SOFTWARE = { available: true, software: true, name: 'SwiftShader' };
+const NO_GPU = { available: false, why: 'this browser has no WebGPU' };
+
+beforeEach(() => {
+  address('');
+  cores(8);
+  Object.assign(app, { gpu: GPU, measured: null, timing: null });
+});
+
+test('without WebGPU the page trains on the CPU', () => {
+  app.gpu = NO_GPU;
+  assert.deepEqual(defaultBackend(), { backend: 'cpu', by: 'no-webgpu' });
+});
+
+test('the address picks the backend, WebGPU only where there is an adapter', () => {
+  address('?backend=cpu');
+  assert.deepEqual(defaultBackend(), { backend: 'cpu', by: 'address' });
+  address('?backend=webgpu');
+  assert.deepEqual(defaultBackend(), { backend: 'webgpu', by: 'address' });
+  app.gpu = NO_GPU;
+  assert.deepEqual(defaultBackend(), { backend: 'cpu', by: 'no-webgpu' });
+  app.gpu = GPU;
+  address('?backend=tpu');
+  assert.deepEqual(defaultBackend(), { backend: 'cpu', by: 'timing' }, 'an unknown name is ignored');
+});
+
+test('until both backends are timed, the CPU, and the line says why', () => {
+  app.timing = { running: true, stoppedBy: null };
+  assert.deepEqual(defaultBackend(), { backend: 'cpu', by: 'timing' });
+  app.timing = { running: false, stoppedBy: 'training began before the timing ended' };
+  assert.deepEqual(defaultBackend(), { backend: 'cpu', by: 'stopped' });
+});
+
+test('once timed, the faster backend', () => {
+  for (const chosen of ['cpu', 'webgpu']) {
+    app.measured = { chosen, model: 'conv', cpu: {}, webgpu: {} };
+    assert.deepEqual(defaultBackend(), { backend: chosen, by: 'measured' });
+  }
+  address('?backend=cpu');
+  app.measured = { chosen: 'webgpu', model: 'conv', cpu: {}, webgpu: {} };
+  assert.deepEqual(defaultBackend(), { backend: 'cpu', by: 'address' }, 'the address still wins');
+});
+
+test('when both timings failed: the CPU over a software adapter, a real GPU otherwise', () => {
+  app.measured = { chosen: null, model: 'conv', cpu: { why: 'x' }, webgpu: { why: 'y' } };
+  assert.deepEqual(defaultBackend(), { backend: 'webgpu', by: 'adapter' });
+  app.gpu = SOFTWARE;
+  assert.deepEqual(defaultBackend(), { backend: 'cpu', by: 'adapter' });
+});
+
+test('the dense model trains on one worker, whatever the cores', () => {
+  for (const n of [1, 2, 8, 64]) {
+    cores(n);
+    assert.equal(poolSize({ model: 'dense', batchSize: 32 }), 1, `${n} cores`);
+  }
+});
+
+test('the conv model trains on a worker per core, at most 4', () => {
+  for (const [n, workers] of [[1, 1], [2, 2], [3, 3], [4, 4], [16, 4]]) {
+    cores(n);
+    assert.equal(poolSize({ model: 'conv', batchSize: 32 }), workers, `${n} cores`);
+  }
+  setGlobal('navigator', undefined);
+  assert.equal(poolSize({ model: 'conv', batchSize: 32 }), 1, 'a browser that reports no cores');
+});
+
+test("each worker gets at least 8 of a batch's images", () => {
+  for (const [batchSize, workers] of [[1, 1], [8, 1], [15, 1], [16, 2], [24, 3], [32, 4], [4096, 4]]) {
+    assert.equal(poolSize({ model: 'conv', batchSize }), workers, `batch of ${batchSize}`);
+  }
+});
+
+test('?workers=N in the address overrides both, up to 16', () => {
+  address('?workers=3');
+  assert.equal(poolSize({ model: 'dense', batchSize: 32 }), 3);
+  address('?workers=40');
+  assert.equal(poolSize({ model: 'conv', batchSize: 8 }), 16);
+  for (const bad of ['0', '-2', '1.5', 'many']) {
+    address(`?workers=${bad}`);
+    assert.equal(poolSize({ model: 'conv', batchSize: 32 }), 4, `?workers=${bad} is ignored`);
+  }
+});
