@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
-use autoencoder_lab::checkpoint::{self, CheckpointError};
 use autoencoder_lab::data::{IMAGE_SIDE, Mnist, MnistSet};
+use autoencoder_lab::evaluate::{encode_set, evaluate, psnr};
 use autoencoder_lab::model::{Autoencoder, CodeActivation, MAX_LATENT, ModelKind};
+use autoencoder_lab::model_file::{self, ModelFileError};
 use autoencoder_lab::predict::dead_code_units;
-use autoencoder_lab::train::{Trainer, TrainingConfig, encode_set, evaluate, psnr};
+use autoencoder_lab::train::{Trainer, TrainingConfig};
 use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
 use pollster::block_on;
@@ -154,8 +155,8 @@ fn model_files_round_trip() {
     let batch = images.batch(&(0..8).collect::<Vec<_>>(), &device());
     for kind in ModelKind::ALL {
         let model = trained(kind);
-        let bytes = checkpoint::save(&model, serde_json::json!({"epochs": 1})).unwrap();
-        let (loaded, header) = checkpoint::load(&bytes, Some(kind), &device()).unwrap();
+        let bytes = model_file::save(&model, serde_json::json!({"epochs": 1})).unwrap();
+        let (loaded, header) = model_file::load(&bytes, Some(kind), &device()).unwrap();
         assert_eq!((header.model, header.latent, header.parameters), (kind, model.latent_size(), model.num_params()));
         assert_eq!(header.training["epochs"], 1);
         let a = model.forward(batch.clone()).into_data().try_into_vec::<f32>().unwrap();
@@ -166,18 +167,18 @@ fn model_files_round_trip() {
 
 #[test]
 fn bad_model_files_are_refused_with_a_reason() {
-    let dense = checkpoint::save(&trained(ModelKind::Dense), serde_json::Value::Null).unwrap();
-    let load = |bytes: &[u8], kind| checkpoint::load(bytes, kind, &device()).map(|_| ()).unwrap_err();
+    let dense = model_file::save(&trained(ModelKind::Dense), serde_json::Value::Null).unwrap();
+    let load = |bytes: &[u8], kind| model_file::load(bytes, kind, &device()).map(|_| ()).unwrap_err();
 
-    assert!(matches!(load(&dense, Some(ModelKind::Conv)), CheckpointError::WrongKind { .. }));
-    assert!(matches!(load(b"PK\x03\x04 a zip file, not a model", None), CheckpointError::Foreign));
-    assert!(matches!(load(&dense[..6], None), CheckpointError::Truncated(_)));
-    assert!(matches!(load(&dense[..20], None), CheckpointError::Truncated(_)));
-    assert!(matches!(load(&dense[..dense.len() - 100], None), CheckpointError::Weights { .. }));
-    assert!(matches!(load(&vec![0u8; checkpoint::MAX_FILE_BYTES + 1], None), CheckpointError::TooLarge(_)));
+    assert!(matches!(load(&dense, Some(ModelKind::Conv)), ModelFileError::WrongKind { .. }));
+    assert!(matches!(load(b"PK\x03\x04 a zip file, not a model", None), ModelFileError::Foreign));
+    assert!(matches!(load(&dense[..6], None), ModelFileError::Truncated(_)));
+    assert!(matches!(load(&dense[..20], None), ModelFileError::Truncated(_)));
+    assert!(matches!(load(&dense[..dense.len() - 100], None), ModelFileError::Weights { .. }));
+    assert!(matches!(load(&vec![0u8; model_file::MAX_FILE_BYTES + 1], None), ModelFileError::TooLarge(_)));
 
     // A header that claims a conv model over a dense model's weights.
-    let (mut header, weights) = checkpoint::read_header(&dense).unwrap();
+    let (mut header, weights) = model_file::read_header(&dense).unwrap();
     header.model = ModelKind::Conv;
     header.code_activation = Some(CodeActivation::Relu); // what a conv header says; a linear one is refused first
     let header = serde_json::to_vec(&header).unwrap();
@@ -185,7 +186,7 @@ fn bad_model_files_are_refused_with_a_reason() {
     forged.extend_from_slice(&(header.len() as u32).to_le_bytes());
     forged.extend_from_slice(&header);
     forged.extend_from_slice(weights);
-    assert!(matches!(load(&forged, None), CheckpointError::Weights { .. }));
+    assert!(matches!(load(&forged, None), ModelFileError::Weights { .. }));
 }
 
 fn seeded(model: ModelKind, code_activation: Option<CodeActivation>, seed: u64) -> Autoencoder {
@@ -272,7 +273,7 @@ fn code_numbers_pushed_below_zero_for_every_image_are_counted_dead() {
 
 /// A model file's header as JSON, and the file rebuilt around an edited header.
 fn edit_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> Vec<u8> {
-    let (_, weights) = checkpoint::read_header(bytes).unwrap();
+    let (_, weights) = model_file::read_header(bytes).unwrap();
     let len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
     let mut header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[12..12 + len]).unwrap();
     edit(&mut header);
@@ -289,8 +290,8 @@ fn the_code_activation_round_trips_and_older_files_load_with_the_models_default(
     let images = test_images(8);
     let batch = images.batch(&(0..8).collect::<Vec<_>>(), &device());
     let relu = seeded(ModelKind::Dense, Some(CodeActivation::Relu), 2);
-    let bytes = checkpoint::save(&relu, serde_json::Value::Null).unwrap();
-    let (loaded, header) = checkpoint::load(&bytes, Some(ModelKind::Dense), &device()).unwrap();
+    let bytes = model_file::save(&relu, serde_json::Value::Null).unwrap();
+    let (loaded, header) = model_file::load(&bytes, Some(ModelKind::Dense), &device()).unwrap();
     assert_eq!(header.code_activation, Some(CodeActivation::Relu));
     assert_eq!(loaded.code_activation(), CodeActivation::Relu);
     let reconstruct = |m: &Autoencoder| m.forward(batch.clone()).into_data().try_into_vec::<f32>().unwrap();
@@ -298,27 +299,27 @@ fn the_code_activation_round_trips_and_older_files_load_with_the_models_default(
 
     // A file written before the setting existed has no such field: a dense one is linear.
     let linear = seeded(ModelKind::Dense, None, 2);
-    let old = edit_header(&checkpoint::save(&linear, serde_json::Value::Null).unwrap(), |h| {
+    let old = edit_header(&model_file::save(&linear, serde_json::Value::Null).unwrap(), |h| {
         assert!(h.remove("code_activation").is_some());
     });
     assert!(!String::from_utf8_lossy(&old).contains("code_activation"));
-    let (loaded, header) = checkpoint::load(&old, None, &device()).unwrap();
+    let (loaded, header) = model_file::load(&old, None, &device()).unwrap();
     assert_eq!((header.code_activation, loaded.code_activation()), (None, CodeActivation::Linear));
     assert_eq!(reconstruct(&loaded), reconstruct(&linear));
     // ... and a conv one has its ReLU code.
-    let conv = checkpoint::save(&ModelKind::Conv.init(None, &device()), serde_json::Value::Null).unwrap();
+    let conv = model_file::save(&ModelKind::Conv.init(None, &device()), serde_json::Value::Null).unwrap();
     let old_conv = edit_header(&conv, |h| {
         h.remove("code_activation");
     });
-    assert_eq!(checkpoint::load(&old_conv, None, &device()).unwrap().0.code_activation(), CodeActivation::Relu);
+    assert_eq!(model_file::load(&old_conv, None, &device()).unwrap().0.code_activation(), CodeActivation::Relu);
 
     // A header that asks for what no model can be is refused, not guessed.
     let conv_linear = edit_header(&conv, |h| {
         h.insert("code_activation".into(), "linear".into());
     });
-    assert!(matches!(checkpoint::load(&conv_linear, None, &device()), Err(CheckpointError::Header(_))));
+    assert!(matches!(model_file::load(&conv_linear, None, &device()), Err(ModelFileError::Header(_))));
     let unknown = edit_header(&bytes, |h| {
         h.insert("code_activation".into(), "tanh".into());
     });
-    assert!(matches!(checkpoint::load(&unknown, None, &device()), Err(CheckpointError::Header(_))));
+    assert!(matches!(model_file::load(&unknown, None, &device()), Err(ModelFileError::Header(_))));
 }

@@ -27,13 +27,13 @@
 //! the CRC-32 field have none, so for them a flipped bit in a weight loads as a different
 //! weight; every other check above still applies.
 
-use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, DType};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Autoencoder, CodeActivation, ModelKind};
+use crate::params;
 
 const MAGIC: &[u8; 8] = b"AELAB\x00\x00\x01";
 /// A header is a few hundred bytes; anything near this is not one of ours.
@@ -70,7 +70,7 @@ pub struct ModelHeader {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
+pub enum ModelFileError {
     #[error("not a model file of this lab (it does not start with the lab's marker)")]
     Foreign,
     #[error("the model file is truncated ({0})")]
@@ -86,12 +86,12 @@ pub enum CheckpointError {
 }
 
 /// Serializes `model` with `training` as the header's summary.
-pub fn save(model: &Autoencoder, training: serde_json::Value) -> Result<Vec<u8>, CheckpointError> {
+pub fn save(model: &Autoencoder, training: serde_json::Value) -> Result<Vec<u8>, ModelFileError> {
     let weights = model
         .clone()
         .into_record()
         .into_bytes()
-        .map_err(|e| CheckpointError::Weights { model: model.kind(), latent: model.latent_size(), reason: e.to_string() })?;
+        .map_err(|e| ModelFileError::Weights { model: model.kind(), latent: model.latent_size(), reason: e.to_string() })?;
     let header = ModelHeader {
         model: model.kind(),
         latent: model.latent_size(),
@@ -100,7 +100,7 @@ pub fn save(model: &Autoencoder, training: serde_json::Value) -> Result<Vec<u8>,
         weights_crc32: Some(crc32(&weights)),
         training,
     };
-    let header = serde_json::to_vec(&header).map_err(|e| CheckpointError::Header(e.to_string()))?;
+    let header = serde_json::to_vec(&header).map_err(|e| ModelFileError::Header(e.to_string()))?;
     let mut out = Vec::with_capacity(MAGIC.len() + 4 + header.len() + weights.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(header.len() as u32).to_le_bytes());
@@ -110,35 +110,35 @@ pub fn save(model: &Autoencoder, training: serde_json::Value) -> Result<Vec<u8>,
 }
 
 /// Reads only the header, checking the marker and sizes.
-pub fn read_header(bytes: &[u8]) -> Result<(ModelHeader, &[u8]), CheckpointError> {
+pub fn read_header(bytes: &[u8]) -> Result<(ModelHeader, &[u8]), ModelFileError> {
     if bytes.len() > MAX_FILE_BYTES {
-        return Err(CheckpointError::TooLarge(bytes.len()));
+        return Err(ModelFileError::TooLarge(bytes.len()));
     }
     if bytes.len() < MAGIC.len() {
-        return Err(if MAGIC.starts_with(bytes) { CheckpointError::Truncated("no header") } else { CheckpointError::Foreign });
+        return Err(if MAGIC.starts_with(bytes) { ModelFileError::Truncated("no header") } else { ModelFileError::Foreign });
     }
     if &bytes[..MAGIC.len()] != MAGIC {
-        return Err(CheckpointError::Foreign);
+        return Err(ModelFileError::Foreign);
     }
     let rest = &bytes[MAGIC.len()..];
-    let len = rest.get(..4).ok_or(CheckpointError::Truncated("no header length"))?;
+    let len = rest.get(..4).ok_or(ModelFileError::Truncated("no header length"))?;
     let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
     if len > MAX_HEADER {
-        return Err(CheckpointError::Header(format!("its length {len} is not plausible")));
+        return Err(ModelFileError::Header(format!("its length {len} is not plausible")));
     }
-    let header = rest.get(4..4 + len).ok_or(CheckpointError::Truncated("the header is cut off"))?;
-    let header: ModelHeader = serde_json::from_slice(header).map_err(|e| CheckpointError::Header(e.to_string()))?;
+    let header = rest.get(4..4 + len).ok_or(ModelFileError::Truncated("the header is cut off"))?;
+    let header: ModelHeader = serde_json::from_slice(header).map_err(|e| ModelFileError::Header(e.to_string()))?;
     Ok((header, &rest[4 + len..]))
 }
 
 /// Loads a model file onto `device`; with `expected`, a file of the other kind is refused.
 /// The module doc lists what is checked before burn decodes the weights.
-pub fn load(bytes: &[u8], expected: Option<ModelKind>, device: &Device) -> Result<(Autoencoder, ModelHeader), CheckpointError> {
+pub fn load(bytes: &[u8], expected: Option<ModelKind>, device: &Device) -> Result<(Autoencoder, ModelHeader), ModelFileError> {
     let (header, weights) = read_header(bytes)?;
     if let Some(expected) = expected.filter(|&e| e != header.model) {
-        return Err(CheckpointError::WrongKind { found: header.model, expected });
+        return Err(ModelFileError::WrongKind { found: header.model, expected });
     }
-    let fault = |reason: String| CheckpointError::Weights { model: header.model, latent: header.latent, reason };
+    let fault = |reason: String| ModelFileError::Weights { model: header.model, latent: header.latent, reason };
     if header.latent == 0 || header.latent > MAX_LATENT {
         return Err(fault("the latent size is not plausible".into()));
     }
@@ -152,7 +152,7 @@ pub fn load(bytes: &[u8], expected: Option<ModelKind>, device: &Device) -> Resul
     }
     // Lazy: the layers know their shapes, but no weight is allocated until the record lands.
     let code = header.code_activation.unwrap_or(header.model.default_code_activation());
-    let model = header.model.init_with(Some(header.latent), code, device).map_err(CheckpointError::Header)?;
+    let model = header.model.init_with(Some(header.latent), code, device).map_err(ModelFileError::Header)?;
     check_record(weights, &header, &model).map_err(fault)?;
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights.to_vec())).map_err(|e| fault(e.to_string()))?;
     let model = model.try_load_record(record).map_err(|e| fault(e.to_string()))?;
@@ -176,10 +176,9 @@ fn check_record(weights: &[u8], header: &ModelHeader, model: &Autoencoder) -> Re
     let tensors = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(weights.to_vec()))
         .and_then(burn_pack::Reader::into_tensors)
         .map_err(|e| e.to_string())?;
-    let mut params = ParamCount(0);
-    model.visit(&mut params);
-    if tensors.len() != params.0 {
-        return Err(format!("the record holds {} tensors but the model has {} parameter tensors", tensors.len(), params.0));
+    let param_tensors = params::tensor_count(model);
+    if tensors.len() != param_tensors {
+        return Err(format!("the record holds {} tensors but the model has {param_tensors} parameter tensors", tensors.len()));
     }
     if let Some(tensor) = tensors.iter().find(|t| t.dtype != DType::F32) {
         return Err(format!("tensor {:?} is {:?}; the models here hold f32 only", tensor.name, tensor.dtype));
@@ -189,15 +188,6 @@ fn check_record(weights: &[u8], header: &ModelHeader, model: &Autoencoder) -> Re
         return Err(format!("the record holds {numbers} numbers but the model has {parameters} parameters"));
     }
     Ok(())
-}
-
-/// Counts a module's float parameter tensors (the models here have no others).
-struct ParamCount(usize);
-
-impl ModuleVisitor for ParamCount {
-    fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-        self.0 += 1;
-    }
 }
 
 /// CRC-32 as in gzip and PNG (IEEE 802.3), so any zlib tool can check a file's weights: flate2's,
