@@ -197,3 +197,152 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     crc.update(bytes);
     crc.sum()
 }
+
+// The model file's cases, each tested here once: what loads, and each way a file is refused, with
+// its reason. tests/rust/fuzz.rs feeds the reader malformed files by the thousand (and checks
+// what only it can: a record rebuilt with another dtype, the allocations a header may cause);
+// tests/rust/cli.rs shows a refusal reaching the command line's user in one line.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use std::path::Path;
+
+    use pollster::block_on;
+    use serde_json::json;
+
+    use super::*;
+    use crate::data::{Mnist, MnistSet};
+    use crate::train::{Trainer, TrainingConfig};
+
+    fn device() -> Device {
+        Device::flex()
+    }
+
+    fn test_images(n: usize) -> MnistSet {
+        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"));
+        Mnist::load(dir).expect("the MNIST files should be in data/mnist").test.take(n)
+    }
+
+    fn trained(kind: ModelKind) -> Autoencoder {
+        let images = test_images(64);
+        let mut trainer = Trainer::new(TrainingConfig::new(kind), &device(), images.len()).unwrap();
+        block_on(trainer.run(&images, 2)).unwrap();
+        trainer.inference_model()
+    }
+
+    fn seeded(model: ModelKind, code_activation: Option<CodeActivation>, seed: u64) -> Autoencoder {
+        let config = TrainingConfig { seed, code_activation, ..TrainingConfig::new(model) };
+        Trainer::new(config, &device(), 1).unwrap().inference_model()
+    }
+
+    /// A model file's header as JSON, and the file rebuilt around an edited header.
+    fn edit_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> Vec<u8> {
+        let (_, weights) = read_header(bytes).unwrap();
+        let len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+        let mut header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[12..12 + len]).unwrap();
+        edit(&mut header);
+        let header = serde_json::to_vec(&header).unwrap();
+        let mut out = bytes[..8].to_vec();
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(weights);
+        out
+    }
+
+    #[test]
+    fn model_files_round_trip() {
+        let images = test_images(8);
+        let batch = images.batch(&(0..8).collect::<Vec<_>>(), &device());
+        for kind in ModelKind::ALL {
+            let model = trained(kind);
+            let bytes = save(&model, json!({"epochs": 1})).unwrap();
+            let (loaded, header) = load(&bytes, Some(kind), &device()).unwrap();
+            assert_eq!((header.model, header.latent, header.parameters), (kind, model.latent_size(), model.num_params()));
+            assert_eq!(header.training["epochs"], 1);
+            let a = model.forward(batch.clone()).into_data().try_into_vec::<f32>().unwrap();
+            let b = loaded.forward(batch.clone()).into_data().try_into_vec::<f32>().unwrap();
+            assert_eq!(a, b, "{kind}: the loaded model reconstructs differently");
+        }
+    }
+
+    #[test]
+    fn bad_model_files_are_refused_with_a_reason() {
+        let dense = save(&trained(ModelKind::Dense), serde_json::Value::Null).unwrap();
+        let refused = |bytes: &[u8], kind| load(bytes, kind, &device()).map(|_| ()).unwrap_err();
+
+        assert!(matches!(refused(&dense, Some(ModelKind::Conv)), ModelFileError::WrongKind { .. }));
+        assert!(matches!(refused(b"PK\x03\x04 a zip file, not a model", None), ModelFileError::Foreign));
+        assert!(matches!(refused(&dense[..6], None), ModelFileError::Truncated(_)));
+        assert!(matches!(refused(&dense[..20], None), ModelFileError::Truncated(_)));
+        assert!(matches!(refused(&dense[..dense.len() - 100], None), ModelFileError::Weights { .. }));
+        assert!(matches!(refused(&vec![0u8; MAX_FILE_BYTES + 1], None), ModelFileError::TooLarge(_)));
+
+        // A header that claims a conv model over a dense model's weights.
+        let (mut header, weights) = read_header(&dense).unwrap();
+        header.model = ModelKind::Conv;
+        header.code_activation = Some(CodeActivation::Relu); // what a conv header says; a linear one is refused first
+        let header = serde_json::to_vec(&header).unwrap();
+        let mut forged = dense[..8].to_vec();
+        forged.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        forged.extend_from_slice(&header);
+        forged.extend_from_slice(weights);
+        assert!(matches!(refused(&forged, None), ModelFileError::Weights { .. }));
+    }
+
+    #[test]
+    fn the_code_activation_round_trips_and_older_files_load_with_the_models_default() {
+        let images = test_images(8);
+        let batch = images.batch(&(0..8).collect::<Vec<_>>(), &device());
+        let relu = seeded(ModelKind::Dense, Some(CodeActivation::Relu), 2);
+        let bytes = save(&relu, serde_json::Value::Null).unwrap();
+        let (loaded, header) = load(&bytes, Some(ModelKind::Dense), &device()).unwrap();
+        assert_eq!(header.code_activation, Some(CodeActivation::Relu));
+        assert_eq!(loaded.code_activation(), CodeActivation::Relu);
+        let reconstruct = |m: &Autoencoder| m.forward(batch.clone()).into_data().try_into_vec::<f32>().unwrap();
+        assert_eq!(reconstruct(&loaded), reconstruct(&relu));
+
+        // A file written before the setting existed has no such field: a dense one is linear.
+        let linear = seeded(ModelKind::Dense, None, 2);
+        let old = edit_header(&save(&linear, serde_json::Value::Null).unwrap(), |h| {
+            assert!(h.remove("code_activation").is_some());
+        });
+        assert!(!String::from_utf8_lossy(&old).contains("code_activation"));
+        let (loaded, header) = load(&old, None, &device()).unwrap();
+        assert_eq!((header.code_activation, loaded.code_activation()), (None, CodeActivation::Linear));
+        assert_eq!(reconstruct(&loaded), reconstruct(&linear));
+        // ... and a conv one has its ReLU code.
+        let conv = save(&ModelKind::Conv.init(None, &device()), serde_json::Value::Null).unwrap();
+        let old_conv = edit_header(&conv, |h| {
+            h.remove("code_activation");
+        });
+        assert_eq!(load(&old_conv, None, &device()).unwrap().0.code_activation(), CodeActivation::Relu);
+
+        // A header that asks for what no model can be is refused, not guessed.
+        let conv_linear = edit_header(&conv, |h| {
+            h.insert("code_activation".into(), "linear".into());
+        });
+        assert!(matches!(load(&conv_linear, None, &device()), Err(ModelFileError::Header(_))));
+        let unknown = edit_header(&bytes, |h| {
+            h.insert("code_activation".into(), "tanh".into());
+        });
+        assert!(matches!(load(&unknown, None, &device()), Err(ModelFileError::Header(_))));
+    }
+
+    #[test]
+    fn model_files_without_a_checksum_still_load() {
+        for (kind, latent) in [(ModelKind::Dense, None), (ModelKind::Conv, None), (ModelKind::Dense, Some(2)), (ModelKind::Conv, Some(3))] {
+            let file = save(&kind.init(latent, &device()), json!({"epochs": 1, "images": 64})).unwrap();
+            let old = edit_header(&file, |h| {
+                assert!(h.remove("weights_crc32").is_some());
+            });
+            let (_, header) = load(&old, None, &device()).expect("a file written before the checksum should load");
+            assert_eq!(header.weights_crc32, None);
+        }
+    }
+
+    #[test]
+    fn crc32_is_the_standard_one() {
+        // The check value every CRC-32/ISO-HDLC implementation gives for "123456789".
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+}

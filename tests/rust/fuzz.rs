@@ -642,24 +642,6 @@ fn model_files() {
 }
 
 #[test]
-fn model_files_without_a_checksum_still_load() {
-    for seed in model_seeds() {
-        let mut header = seed.header.clone();
-        header.as_object_mut().unwrap().remove("weights_crc32");
-        let old = forge(&serde_json::to_vec(&header).unwrap(), &seed.weights);
-        let (_, header) = model_file::load(&old, None, &device()).expect("a file written before the checksum should load");
-        assert_eq!(header.weights_crc32, None);
-    }
-}
-
-#[test]
-fn crc32_is_the_standard_one() {
-    // The check value every CRC-32/ISO-HDLC implementation gives for "123456789".
-    assert_eq!(model_file::crc32(b"123456789"), 0xcbf4_3926);
-    assert_eq!(model_file::crc32(b""), 0);
-}
-
-#[test]
 fn a_record_of_another_dtype_is_refused_before_burn_reads_it() {
     let seed = model_seeds().swap_remove(0);
     for dtype in DTYPES.into_iter().filter(|d| *d != DType::F32) {
