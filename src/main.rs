@@ -1,5 +1,5 @@
-//! The native command line: train, evaluate and benchmark the autoencoders on the full MNIST,
-//! and write the page's data chunks.
+//! The native command line: train, evaluate and benchmark the autoencoders on the full MNIST.
+//! (The page's data chunks are written by `tools/export-web-data.mjs`.)
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -16,11 +16,12 @@ mod cli {
     use std::time::Instant;
 
     use anyhow::{Context, Result, anyhow};
-    use autoencoder_lab::checkpoint;
     use autoencoder_lab::data::{DEFAULT_DATA_DIR, Mnist, MnistSet};
+    use autoencoder_lab::evaluate::{encode_set, evaluate, psnr, test_pass};
     use autoencoder_lab::model::{CodeActivation, ModelKind};
+    use autoencoder_lab::model_file;
     use autoencoder_lab::predict::{self, Knn, LinearClassifier, LinearConfig, dead_code_units};
-    use autoencoder_lab::train::{Trainer, TrainingConfig, encode_set, evaluate, psnr, test_pass};
+    use autoencoder_lab::train::{Trainer, TrainingConfig};
     use burn::prelude::*;
     use clap::{Args, Parser, Subcommand, ValueEnum};
     use indicatif::{ProgressBar, ProgressStyle};
@@ -329,7 +330,7 @@ mod cli {
                 "test_mse": per_epoch.last().map(|e| e["test_mse"].clone()),
                 "backend": backend,
             });
-            let bytes = checkpoint::save(&trainer.inference_model(), summary)?;
+            let bytes = model_file::save(&trainer.inference_model(), summary)?;
             std::fs::write(path, bytes).with_context(|| format!("cannot save the model to {}", path.display()))?;
             eprintln!("saved the model to {}", path.display());
         }
@@ -340,7 +341,7 @@ mod cli {
         const HINT: &str = "write one with `train --save FILE`";
         let bytes = std::fs::read(&args.load).map_err(|e| anyhow!("cannot read {}: {e}; {HINT}", args.load.display()))?;
         let (device, backend) = device(args.device)?;
-        let (model, header) = checkpoint::load(&bytes, None, &device).with_context(|| args.load.display().to_string())?;
+        let (model, header) = model_file::load(&bytes, None, &device).with_context(|| args.load.display().to_string())?;
         let mnist = Mnist::load(&args.data_dir)?;
         let mse = block_on(evaluate(&model, &mnist.test, EVAL_BATCH, &device))?;
 

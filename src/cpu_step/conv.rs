@@ -1,4 +1,4 @@
-//! The conv model's step, in the CPU form of `src/model/conv.rs`: a feature map is a matrix
+//! The conv model's step, in the CPU form of `src/model/conv/cpu.rs`: a feature map is a matrix
 //! `[channels, pixels x batch]`; the stride-2 convolutions gather their 9 taps into columns and
 //! multiply, the transposed ones multiply and scatter-add the taps back; the 7x7 layers are one
 //! product each. The taps are the model's own (`Taps`), so both forms read the same pixels.
@@ -8,10 +8,10 @@
 //! `[inputs, outputs, kh, kw]`), dec2 (`[c2, c1, 3, 3]`), dec3 (`[c1, 1, 3, 3]`), each with its bias.
 
 use super::matmul::{View, matmul, matmul_into};
+use super::sigmoid_mse::sigmoid_mse;
 use super::{Layer, add_row_bias, relu, relu_back, row_sums};
 use crate::data::IMAGE_PIXELS;
 use crate::model::{Columns, Taps};
-use crate::sigmoid_mse::sigmoid_mse;
 
 /// Pixels of the 14x14 and 7x7 maps.
 const P1: usize = 14 * 14;

@@ -3,8 +3,8 @@
 //! and the fused sigmoid and MSE at the end. Activations are row-major `[batch, features]`.
 
 use super::matmul::{View, matmul, matmul_into};
+use super::sigmoid_mse::sigmoid_mse;
 use super::{Layer, add_col_bias, relu, relu_back};
-use crate::sigmoid_mse::sigmoid_mse;
 
 pub(super) struct Dense {
     /// The layers' widths, input first: `[784, 128, 64, 12, 3, 12, 64, 128, 784]`.

@@ -1,5 +1,13 @@
-//! The training step of the CPU in wasm, written out by hand: forward, loss and backward of both
-//! models over flat parameters, with a matrix product of its own ([`matmul`]).
+//! Training on the CPU in wasm, the page's CPU backend: the whole path that replaces burn's
+//! autodiff and Adam there, because WebAssembly has no flush-to-zero mode, a scalar libm `exp`,
+//! and a matrix kernel that spills registers in V8.
+//!
+//! - this module: [`CpuStep`], the training step written out by hand, forward, loss and backward
+//!   of both models over flat parameters (`dense`, `conv`), with a matrix product of its own
+//!   ([`matmul`]);
+//! - [`flat_adam`]: Adam as one pass over every parameter, subnormal moments flushed;
+//! - [`sigmoid_mse`]: the output sigmoid and the MSE as one SIMD pass with its gradient, also
+//!   the loss where burn's autodiff trains on the CPU in wasm (`crate::train`).
 //!
 //! burn's autodiff on its CPU backend spends most of a step in `gemm`'s matrix kernel, whose
 //! WebAssembly form spills registers in V8 (see [`matmul`]), and the rest in one pass over memory
@@ -7,17 +15,19 @@
 //! conv step, V8's sampling profiler), gemm's 12 x 4 kernel alone took 72% of the step and
 //! burn-flex's gathers and scatters 8%.
 //!
-//! Here a step reads the parameters where [`crate::flat_adam::FlatAdam`] keeps them, in the
-//! model's visitor order, and writes the gradient in that same order, so that Adam, the pool's
-//! exchange of gradients and burn's model (which Adam writes back into after every step) are as
-//! before. The arithmetic is the models' CPU form (`src/model`): the same layouts (a feature map
-//! is `[channels, pixels x batch]`), the same taps, the same fused sigmoid and MSE
-//! ([`sigmoid_mse`]); only the order of some sums differs. The tests check the loss and every
-//! parameter's gradient against burn's autodiff, for both models.
+//! Here a step reads the parameters where [`flat_adam::FlatAdam`] keeps them, in the flat layout
+//! of [`crate::params`], and writes the gradient in that same layout, so that Adam, the pool's
+//! exchange of gradients and burn's model (which Adam writes back into after every step) need
+//! nothing of their own. The arithmetic is the conv model's CPU form (`src/model/conv/cpu.rs`):
+//! the same layouts (a feature map is `[channels, pixels x batch]`), the same taps, the same
+//! fused sigmoid and MSE ([`sigmoid_mse`]); only the order of some sums differs. The tests check
+//! the loss and every parameter's gradient against burn's autodiff, for both models.
 
 mod conv;
 mod dense;
+pub mod flat_adam;
 pub mod matmul;
+pub mod sigmoid_mse;
 
 use crate::data::IMAGE_PIXELS;
 use burn::module::Module;
@@ -164,10 +174,9 @@ mod tests {
     use burn::prelude::*;
 
     use super::*;
-    use crate::flat_adam::flat_params;
+    use super::sigmoid_mse::loss_and_surrogate;
     use crate::model::ModelKind;
-    use crate::sigmoid_mse::loss_and_surrogate;
-    use crate::train::gradient_parts;
+    use crate::params::{flat_params, gradient_parts};
 
     /// burn's autodiff through the models' CPU form and the same fused loss: the loss and the
     /// flat gradient, in the model's visitor order.

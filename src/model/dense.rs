@@ -121,7 +121,7 @@ fn through(layers: &[Linear], mut x: Tensor<2>) -> Tensor<2> {
 /// direct convolution kernels compile as fast and sum inside the kernel, and a transposed
 /// convolution's weight is `[inputs, outputs, 1, 1]`: `Linear`'s own layout, so the weight is
 /// read as it is stored. Its backward pass is a direct convolution for the input's gradient and
-/// another for the weight's. On SwiftShader (`tests/e2e/bench.mjs --backend webgpu`, the two
+/// another for the weight's. On SwiftShader (`./build.sh bench-web --backends webgpu`, the two
 /// forms' pages side by side, two runs each) the broadcast form took 119 compute dispatches a
 /// training step and trained at 44.5 and 52.1 images/s, this one 98 and 284.7 and 336.4; the
 /// first step, every kernel compiled, 1.5 and 1.4 s against 1.2 and 1.0 s.

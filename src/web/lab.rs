@@ -7,11 +7,12 @@ use wasm_bindgen::prelude::*;
 use super::device::{run_constructors, to_host, webgpu_device};
 use super::reports::{Evaluation, GpuMemory, StepShare};
 use super::{js_error, no_predictors};
-use crate::checkpoint;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, MnistSet};
+use crate::evaluate::{encode_set, test_pass};
 use crate::model::{Autoencoder, CodeActivation, ModelKind};
+use crate::model_file;
 use crate::predict::{self, Codes, Knn, LinearClassifier, Projection};
-use crate::train::{GradientShare, Trainer, TrainingConfig, encode_set, read_floats, test_pass};
+use crate::train::{GradientShare, Trainer, TrainingConfig, read_floats};
 
 /// Images per forward pass when evaluating or reconstructing: large enough to keep the number of
 /// GPU dispatches small, small enough that the dense model's widest layer (125 x 784 x 128) still
@@ -133,7 +134,7 @@ impl Lab {
         // burn writes a record by reading each parameter synchronously, which WebGPU in a browser
         // cannot do: read them asynchronously first into a copy on the CPU backend.
         let model = if self.backend == "webgpu" { to_host(model).await? } else { model };
-        checkpoint::save(&model, summary).map_err(js_error)
+        model_file::save(&model, summary).map_err(js_error)
     }
 
     /// Replaces the model with the one in a model file, which must hold a `model` model; training
@@ -141,7 +142,7 @@ impl Lab {
     /// training summary as JSON text.
     pub fn load(&mut self, bytes: &[u8], model: &str, batch_size: u32, learning_rate: f64, seed: u32) -> Result<String, JsError> {
         let kind: ModelKind = model.parse().map_err(js_error)?;
-        let (loaded, header) = checkpoint::load(bytes, Some(kind), &self.device).map_err(js_error)?;
+        let (loaded, header) = model_file::load(bytes, Some(kind), &self.device).map_err(js_error)?;
         if self.train.is_empty() {
             return Err(js_error("load training images before a model file"));
         }
@@ -216,9 +217,9 @@ impl Lab {
         trainer.run(&self.train, max_steps as usize).await.map_err(js_error)
     }
 
-    /// Part `part` (from 0) of `parts` of the next batch's step, for a step cut over a pool of
-    /// workers, each with its own Lab holding the same model and training images (www/js/pool.js):
-    /// that part's share of the loss and its flat gradient, for the other workers' `addShare`. The
+    /// Part `part` (from 0) of `parts` of the next batch's step, for a step cut over the page's
+    /// pool of workers, each with its own Lab holding the same model and training images: that
+    /// part's share of the loss and its flat gradient, for the other workers' `addShare`. The
     /// Lab keeps its own part; `applyShares` takes the step once every part is in.
     #[wasm_bindgen(js_name = shareGradients)]
     pub async fn share_gradients(&mut self, part: u32, parts: u32) -> Result<StepShare, JsError> {

@@ -22,7 +22,7 @@ pub use reports::{Evaluation, GpuMemory, PredictorReport, Reading, StepShare};
 
 use wasm_bindgen::prelude::*;
 
-use crate::digit::mnist_style;
+use crate::drawing::mnist_style;
 
 #[wasm_bindgen(start)]
 fn start() {

@@ -8,7 +8,8 @@ use super::lab::{INFERENCE_BATCH, Lab, Predictors};
 use super::reports::{PredictorReport, Reading};
 use crate::data::IMAGE_PIXELS;
 use crate::predict::{self, Knn, LinearClassifier, LinearConfig, Projection};
-use crate::train::{encode_set, read_floats};
+use crate::evaluate::encode_set;
+use crate::train::read_floats;
 
 #[wasm_bindgen]
 impl Lab {

@@ -9,7 +9,7 @@
 //! are computed in one pass, four pixels at a time with WebAssembly SIMD, and the gradient enters
 //! burn's autodiff as `sum(logits * gradient)`, whose derivative with respect to the logits is
 //! that gradient: the backward pass from the logits down is burn's, unchanged. In headless
-//! Chromium (`tests/e2e/bench.mjs --backend cpu`, three runs each, interleaved, medians) the dense
+//! Chromium (`./build.sh bench-web --backends cpu`, three runs each, interleaved, medians) the dense
 //! model went from 5,400 to 8,964 images/s and the conv model from 2,518 to 2,971.
 //!
 //! The logits are clamped to +-[`LOGIT_LIMIT`] first, and past the clamp the gradient is exactly

@@ -19,10 +19,10 @@ use std::path::Path;
 use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
-use autoencoder_lab::checkpoint::{self, CheckpointError, MAX_LATENT};
 use autoencoder_lab::data::{IMAGE_PIXELS, MAX_IMAGES, MAX_INFLATED_BYTES, MnistSet};
-use autoencoder_lab::digit::mnist_style;
+use autoencoder_lab::drawing::mnist_style;
 use autoencoder_lab::model::ModelKind;
+use autoencoder_lab::model_file::{self, MAX_LATENT, ModelFileError};
 use autoencoder_lab::rng::SplitMix64;
 use burn::prelude::*;
 use burn::tensor::DType;
@@ -353,8 +353,8 @@ fn model_seeds() -> Vec<ModelSeed> {
         .into_iter()
         .map(|(kind, latent)| {
             let model = kind.init(latent, &device());
-            let file = checkpoint::save(&model, json!({"epochs": 1, "images": 64})).unwrap();
-            let (header, weights) = checkpoint::read_header(&file).unwrap();
+            let file = model_file::save(&model, json!({"epochs": 1, "images": 64})).unwrap();
+            let (header, weights) = model_file::read_header(&file).unwrap();
             ModelSeed { header: serde_json::to_value(&header).unwrap(), weights: weights.to_vec(), file }
         })
         .collect()
@@ -538,10 +538,10 @@ fn mutate_header(rng: &mut SplitMix64, header: &mut Value) -> (String, Vec<u8>) 
 
 /// What a loaded model must be: what its header says, and a working model of that kind.
 fn check_loaded(file: &[u8], kind: Option<ModelKind>) -> Outcome {
-    let Ok((model, header)) = checkpoint::load(file, kind, &device()) else {
+    let Ok((model, header)) = model_file::load(file, kind, &device()) else {
         return Outcome::Refused;
     };
-    let (_, weights) = checkpoint::read_header(file).unwrap();
+    let (_, weights) = model_file::read_header(file).unwrap();
     let broken = |why: String| Outcome::Broken(why);
     if kind.is_some_and(|k| k != header.model) || model.kind() != header.model {
         return broken(format!("a {} model loaded from a {} header", model.kind(), header.model));
@@ -555,7 +555,7 @@ fn check_loaded(file: &[u8], kind: Option<ModelKind>) -> Outcome {
             header.parameters
         ));
     }
-    if header.weights_crc32.is_some_and(|crc| crc != checkpoint::crc32(weights)) {
+    if header.weights_crc32.is_some_and(|crc| crc != model_file::crc32(weights)) {
         return broken("weights that do not match the header's CRC-32 loaded".into());
     }
     let code = Tensor::<2>::zeros([1, model.latent_size()], &device());
@@ -586,7 +586,7 @@ fn model_files() {
                 object.remove("weights_crc32");
                 "no crc"
             } else {
-                object.insert("weights_crc32".into(), json!(checkpoint::crc32(weights)));
+                object.insert("weights_crc32".into(), json!(model_file::crc32(weights)));
                 "crc fixed"
             }
         };
@@ -642,24 +642,6 @@ fn model_files() {
 }
 
 #[test]
-fn model_files_without_a_checksum_still_load() {
-    for seed in model_seeds() {
-        let mut header = seed.header.clone();
-        header.as_object_mut().unwrap().remove("weights_crc32");
-        let old = forge(&serde_json::to_vec(&header).unwrap(), &seed.weights);
-        let (_, header) = checkpoint::load(&old, None, &device()).expect("a file written before the checksum should load");
-        assert_eq!(header.weights_crc32, None);
-    }
-}
-
-#[test]
-fn crc32_is_the_standard_one() {
-    // The check value every CRC-32/ISO-HDLC implementation gives for "123456789".
-    assert_eq!(checkpoint::crc32(b"123456789"), 0xcbf4_3926);
-    assert_eq!(checkpoint::crc32(b""), 0);
-}
-
-#[test]
 fn a_record_of_another_dtype_is_refused_before_burn_reads_it() {
     let seed = model_seeds().swap_remove(0);
     for dtype in DTYPES.into_iter().filter(|d| *d != DType::F32) {
@@ -669,12 +651,12 @@ fn a_record_of_another_dtype_is_refused_before_burn_reads_it() {
         t.1 = dtype;
         let weights = pack(tensors).unwrap();
         let mut header = seed.header.clone();
-        header["weights_crc32"] = json!(checkpoint::crc32(&weights));
+        header["weights_crc32"] = json!(model_file::crc32(&weights));
         let file = forge(&serde_json::to_vec(&header).unwrap(), &weights);
-        let err = checkpoint::load(&file, None, &device()).map(|_| ()).unwrap_err();
+        let err = model_file::load(&file, None, &device()).map(|_| ()).unwrap_err();
         // Narrower dtypes fail the size check first ("cannot hold N f32 parameters"); the others
         // are named ("... is F64; the models here hold f32 only").
-        assert!(matches!(err, CheckpointError::Weights { .. }), "{dtype:?}: {err}");
+        assert!(matches!(err, ModelFileError::Weights { .. }), "{dtype:?}: {err}");
         assert!(err.to_string().contains("f32"), "{dtype:?}: {err}");
     }
 }
@@ -690,7 +672,7 @@ fn the_widest_latent_a_header_may_ask_for_allocates_nothing_before_the_size_chec
         header["code_activation"] = json!(kind.default_code_activation());
         let file = forge(&serde_json::to_vec(&header).unwrap(), &seed.weights);
         PEAK.with(|p| p.set(0));
-        let err = checkpoint::load(&file, None, &device()).map(|_| ()).unwrap_err();
+        let err = model_file::load(&file, None, &device()).map(|_| ()).unwrap_err();
         let peak = PEAK.with(Cell::get);
         assert!(err.to_string().contains("parameters"), "{err}");
         // The model is built lazily: a dense model this wide would be ~430 MB of weights.

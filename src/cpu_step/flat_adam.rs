@@ -10,18 +10,18 @@
 //! The arithmetic is burn's (burn-optim's `AdaptiveMomentum`, same formula, same order of
 //! operations, in f32), so a step matches burn's Adam up to the flushed subnormals.
 
-use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 
 use crate::model::Autoencoder;
+use crate::params::{flat_params, write_params};
 
 /// Adam's defaults, as the trainer's burn Adam has them (`AdamConfig` with epsilon 1e-8).
 const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
 const EPSILON: f32 = 1e-8;
 
-/// Every parameter of a model and Adam's two moments for each, flat, in the model's visitor
-/// order (the layout of [`crate::train::GradientShare::gradients`]).
+/// Every parameter of a model and Adam's two moments for each, in the flat layout of
+/// [`crate::params`].
 pub struct FlatAdam {
     params: Vec<f32>,
     moment_1: Vec<f32>,
@@ -126,43 +126,6 @@ impl Step {
 /// A subnormal as zero, as x86's flush-to-zero mode would leave it.
 fn flush(x: f32) -> f32 {
     if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x }
-}
-
-/// Every parameter's values, flat, in the model's visitor order. Reads synchronously: the CPU
-/// backend's tensors are in memory.
-pub(crate) fn flat_params(model: &Autoencoder) -> Vec<f32> {
-    struct Read(Vec<f32>);
-    impl ModuleVisitor for Read {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let values = param.val().into_data().try_into_vec::<f32>().expect("f32 parameters");
-            self.0.extend(values);
-        }
-    }
-    let mut read = Read(Vec::new());
-    model.visit(&mut read);
-    read.0
-}
-
-/// `model` with its parameters replaced by `flat`'s values (same order), as trainable tensors
-/// on `device`; every parameter keeps its id.
-fn write_params(model: Autoencoder, flat: &[f32], device: &Device, tracked: bool) -> Autoencoder {
-    struct Write<'a> {
-        flat: &'a [f32],
-        device: &'a Device,
-        tracked: bool,
-    }
-    impl ModuleMapper for Write<'_> {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let (id, tensor, mapper) = param.consume();
-            let shape = tensor.shape();
-            let (values, rest) = self.flat.split_at(shape.num_elements());
-            self.flat = rest;
-            let updated = Tensor::<D>::from_data(TensorData::new(values.to_vec(), shape), self.device);
-            let updated = if self.tracked { updated.require_grad() } else { updated };
-            Param::from_mapped_value(id, updated, mapper)
-        }
-    }
-    model.map(&mut Write { flat, device, tracked })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Drawings made into MNIST-style digits.
 
 use autoencoder_lab::data::{IMAGE_PIXELS, IMAGE_SIDE};
-use autoencoder_lab::digit::{DrawingError, mnist_style};
+use autoencoder_lab::drawing::{DrawingError, mnist_style};
 
 const PAD: usize = 280;
 

@@ -1,154 +1,56 @@
-//! The convolutional autoencoder of the seed: two stride-2 3x3 convolutions and a 7x7 one down
-//! to a 64-number code, mirrored with transposed convolutions, sigmoid out.
+//! The conv model on the CPU: the same parameters as burn's Conv2d and ConvTranspose2d (so the
+//! model file is burn's usual record), but the arithmetic done here: every layer is one matrix
+//! product, with a gather of input pixels before it (convolution) or a scatter-add of its results
+//! after it (transposed convolution). A feature map is a matrix `[channels, pixels*batch]`, so that
+//! - each kernel is used as the matrix it already is in memory (`[c_out, c_in*kh*kw]`, or its
+//!   transpose): no weight is permuted in the forward pass, and no gradient reaches Adam as a
+//!   strided view, two copies that cost more per step than the convolutions' arithmetic;
+//! - gathers and scatters run along the columns of a 2-D matrix with one list of positions for
+//!   every channel, the fast path of burn's CPU backend, and their gradients are each other.
+//!
+//! At these sizes a general convolution on the CPU spends its time in layout conversion and in
+//! slow weight-gradient convolutions. On a GPU the extra dispatches and scatter kernels cost more
+//! than they save: measured in Chromium on SwiftShader, this form trained at 13 images/s with a
+//! 36 s first step, burn's own layers at 64 images/s with a 2.5 s one, so a GPU runs burn's
+//! layers (`mod.rs`). The tests check each layer against burn's own, values and gradients.
+//!
+//! burn's autodiff trains through this form natively; the CPU in wasm trains with the step of
+//! [`crate::cpu_step`], which reads the same [`Taps`].
 
 use std::sync::Mutex;
 
 use burn::module::Param;
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::relu;
 
-use super::on_gpu;
+use super::ConvAutoencoder;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 
-/// Channel widths of the convolutional autoencoder.
-#[derive(Config, Debug)]
-pub struct ConvAutoencoderConfig {
-    /// Channels after the first and second stride-2 convolutions, as in the seed.
-    #[config(default = "[16, 32]")]
-    pub channels: [usize; 2],
-    /// Channels of the 1x1 latent code made by the 7x7 convolution (the seed's 64).
-    #[config(default = 64)]
-    pub latent: usize,
+/// The encoder on the CPU.
+///
+/// # Shapes
+/// - images: `[batch, 28, 28]` -> code `[batch, latent]`
+pub(super) fn encode(model: &ConvAutoencoder, images: Tensor<3>) -> Tensor<2> {
+    let [batch, _, _] = images.dims();
+    let x = images.reshape([1, batch * IMAGE_SIDE * IMAGE_SIDE]); // one channel, image-major
+    let x = relu(strided_conv(&model.enc1, x, IMAGE_SIDE, batch, Columns::ImageMajor)); // [16, 14*14*batch]
+    let x = relu(strided_conv(&model.enc2, x, IMAGE_SIDE / 2, batch, Columns::PixelMajor)); // [32, 7*7*batch]
+    relu(full_window_conv(&model.enc3, x, batch)).transpose() // [64, batch] -> [batch, 64]
 }
 
-#[derive(Module, Debug)]
-pub struct ConvAutoencoder {
-    enc1: Conv2d,
-    enc2: Conv2d,
-    enc3: Conv2d,
-    dec1: ConvTranspose2d,
-    dec2: ConvTranspose2d,
-    dec3: ConvTranspose2d,
+/// The decoder on the CPU, up to the output layer's sigmoid.
+///
+/// # Shapes
+/// - code: `[batch, latent]` -> `[batch, 784]`
+pub(super) fn decode_logits(model: &ConvAutoencoder, code: Tensor<2>) -> Tensor<2> {
+    let [batch, _] = code.dims();
+    let x = relu(full_window_conv_transpose(&model.dec1, code.transpose())); // [32, 7*7*batch]
+    let x = relu(strided_conv_transpose(&model.dec2, x, IMAGE_SIDE / 4, batch, Columns::PixelMajor)); // [16, 14*14*batch]
+    let x = strided_conv_transpose(&model.dec3, x, IMAGE_SIDE / 2, batch, Columns::ImageMajor); // [1, batch*28*28]
+    x.reshape([batch, IMAGE_PIXELS])
 }
-
-impl ConvAutoencoderConfig {
-    pub fn init(&self, device: &Device) -> ConvAutoencoder {
-        let [c1, c2] = self.channels;
-        let down = |from, to| {
-            Conv2dConfig::new([from, to], [3, 3])
-                .with_stride([2, 2])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(device)
-        };
-        // output_padding 1 makes each stride-2 transposed convolution exactly double the side
-        // (7 -> 14 -> 28), undoing the encoder's halving.
-        let up = |from, to| {
-            ConvTranspose2dConfig::new([from, to], [3, 3])
-                .with_stride([2, 2])
-                .with_padding([1, 1])
-                .with_padding_out([1, 1])
-                .init(device)
-        };
-        ConvAutoencoder {
-            enc1: down(1, c1),
-            enc2: down(c1, c2),
-            enc3: Conv2dConfig::new([c2, self.latent], [7, 7]).init(device),
-            dec1: ConvTranspose2dConfig::new([self.latent, c2], [7, 7]).init(device),
-            dec2: up(c2, c1),
-            dec3: up(c1, 1),
-        }
-    }
-}
-
-impl ConvAutoencoder {
-    /// # Shapes
-    /// - images: `[batch, 28, 28]` -> code `[batch, latent]` (the 1x1 feature map, flattened)
-    pub fn encode(&self, images: Tensor<3>) -> Tensor<2> {
-        let [batch, _, _] = images.dims();
-        if on_gpu(&images.device()) {
-            let x = images.reshape([batch, 1, IMAGE_SIDE, IMAGE_SIDE]);
-            let x = relu(self.enc1.forward(x)); // [batch, 16, 14, 14]
-            let x = relu(self.enc2.forward(x)); // [batch, 32, 7, 7]
-            return relu(self.enc3.forward(x)).reshape([batch, self.latent_size()]);
-        }
-        let x = images.reshape([1, batch * IMAGE_SIDE * IMAGE_SIDE]); // one channel, image-major
-        let x = relu(strided_conv(&self.enc1, x, IMAGE_SIDE, batch, Columns::ImageMajor)); // [16, 14*14*batch]
-        let x = relu(strided_conv(&self.enc2, x, IMAGE_SIDE / 2, batch, Columns::PixelMajor)); // [32, 7*7*batch]
-        relu(full_window_conv(&self.enc3, x, batch)).transpose() // [64, batch] -> [batch, 64]
-    }
-
-    /// # Shapes
-    /// - code: `[batch, latent]` -> images `[batch, 28, 28]` in [0, 1]
-    pub fn decode(&self, code: Tensor<2>) -> Tensor<3> {
-        let [batch, _] = code.dims();
-        if on_gpu(&code.device()) {
-            // The sigmoid before the reshape: burn's GPU convolutions leave their output
-            // channels-last, which a reshape first would copy (a dispatch more a step).
-            return sigmoid(self.gpu_logits(code)).reshape([batch, IMAGE_SIDE, IMAGE_SIDE]);
-        }
-        sigmoid(self.decode_logits(code)).reshape([batch, IMAGE_SIDE, IMAGE_SIDE])
-    }
-
-    /// The output layer before its sigmoid: what training's loss takes on the CPU in wasm.
-    ///
-    /// # Shapes
-    /// - code: `[batch, latent]` -> `[batch, 784]`
-    pub fn decode_logits(&self, code: Tensor<2>) -> Tensor<2> {
-        let [batch, _] = code.dims();
-        if on_gpu(&code.device()) {
-            return self.gpu_logits(code).reshape([batch, IMAGE_PIXELS]);
-        }
-        let x = relu(full_window_conv_transpose(&self.dec1, code.transpose())); // [32, 7*7*batch]
-        let x = relu(strided_conv_transpose(&self.dec2, x, IMAGE_SIDE / 4, batch, Columns::PixelMajor)); // [16, 14*14*batch]
-        let x = strided_conv_transpose(&self.dec3, x, IMAGE_SIDE / 2, batch, Columns::ImageMajor); // [1, batch*28*28]
-        x.reshape([batch, IMAGE_PIXELS])
-    }
-
-    /// The GPU form's output layer before its sigmoid.
-    ///
-    /// # Shapes
-    /// - code: `[batch, latent]` -> `[batch, 1, 28, 28]`
-    fn gpu_logits(&self, code: Tensor<2>) -> Tensor<4> {
-        let [batch, latent] = code.dims();
-        let x = relu(self.dec1.forward(code.reshape([batch, latent, 1, 1]))); // [batch, 32, 7, 7]
-        let x = relu(self.dec2.forward(x)); // [batch, 16, 14, 14]
-        self.dec3.forward(x)
-    }
-
-    /// # Shapes
-    /// - images: `[batch, 28, 28]` -> reconstructions `[batch, 28, 28]`
-    pub fn forward(&self, images: Tensor<3>) -> Tensor<3> {
-        self.decode(self.encode(images))
-    }
-
-    pub fn latent_size(&self) -> usize {
-        self.enc3.weight.dims()[0]
-    }
-
-    /// The channels after the first and second layers, and the code's: `[c1, c2, latent]`.
-    pub(crate) fn channels(&self) -> [usize; 3] {
-        [self.enc1.weight.dims()[0], self.enc2.weight.dims()[0], self.latent_size()]
-    }
-}
-
-// How the layers run on the CPU. The parameters are burn's Conv2d and ConvTranspose2d (so the
-// model file is burn's usual record), but the arithmetic is done here: every layer is one
-// matrix product, with a gather of input pixels before it (convolution) or a scatter-add of its
-// results after it (transposed convolution). A feature map is a matrix `[channels, pixels*batch]`,
-// so that
-// - each kernel is used as the matrix it already is in memory (`[c_out, c_in*kh*kw]`, or its
-//   transpose): no weight is permuted in the forward pass, and no gradient reaches Adam as a
-//   strided view, two copies that cost more per step than the convolutions' arithmetic;
-// - gathers and scatters run along the columns of a 2-D matrix with one list of positions for
-//   every channel, the fast path of burn's CPU backend, and their gradients are each other.
-// At these sizes a general convolution on the CPU spends its time in layout conversion and in
-// slow weight-gradient convolutions. On a GPU the extra dispatches and scatter kernels cost more
-// than they save: measured in Chromium on SwiftShader, this form trained at 13 images/s with a
-// 36 s first step, burn's own layers at 64 images/s with a 2.5 s one, so a GPU runs burn's
-// layers. Tests below check each against burn's own layer, values and gradients.
 
 /// The order of a feature map's columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,7 +217,9 @@ fn full_window_conv_transpose(conv: &ConvTranspose2d, code: Tensor<2>) -> Tensor
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ConvAutoencoderConfig;
     use burn::tensor::Distribution;
+    use burn::tensor::activation::sigmoid;
 
     fn model(device: &Device) -> ConvAutoencoder {
         ConvAutoencoderConfig::new().init(device)

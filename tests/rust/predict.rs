@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use autoencoder_lab::data::Mnist;
+use autoencoder_lab::evaluate::encode_set;
 use autoencoder_lab::model::ModelKind;
 use autoencoder_lab::predict::{
     Codes, Evaluation, Knn, LinearClassifier, LinearConfig, MAX_PATH_POINTS, PredictError, Projection, argmax, dead_code_units,
     evaluate, interpolate, top,
 };
-use autoencoder_lab::train::{Trainer, TrainingConfig, encode_set};
+use autoencoder_lab::train::{Trainer, TrainingConfig};
 use burn::prelude::*;
 use pollster::block_on;
 

@@ -1,13 +1,13 @@
-//! The two autoencoders on burn's CPU backend: sizes, shapes, that training on real MNIST works,
-//! and the model file.
+//! The two autoencoders on burn's CPU backend: sizes, shapes, code activations, and that training
+//! on real MNIST works. (The model file's own tests are in src/model_file.rs.)
 
 use std::path::Path;
 
-use autoencoder_lab::checkpoint::{self, CheckpointError};
 use autoencoder_lab::data::{IMAGE_SIDE, Mnist, MnistSet};
+use autoencoder_lab::evaluate::{encode_set, evaluate, psnr};
 use autoencoder_lab::model::{Autoencoder, CodeActivation, MAX_LATENT, ModelKind};
 use autoencoder_lab::predict::dead_code_units;
-use autoencoder_lab::train::{Trainer, TrainingConfig, encode_set, evaluate, psnr};
+use autoencoder_lab::train::{Trainer, TrainingConfig};
 use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
 use pollster::block_on;
@@ -141,53 +141,6 @@ fn the_same_seed_gives_the_same_run() {
     assert_ne!(run(3), run(4));
 }
 
-fn trained(kind: ModelKind) -> Autoencoder {
-    let images = test_images(64);
-    let mut trainer = Trainer::new(TrainingConfig::new(kind), &device(), images.len()).unwrap();
-    block_on(trainer.run(&images, 2)).unwrap();
-    trainer.inference_model()
-}
-
-#[test]
-fn model_files_round_trip() {
-    let images = test_images(8);
-    let batch = images.batch(&(0..8).collect::<Vec<_>>(), &device());
-    for kind in ModelKind::ALL {
-        let model = trained(kind);
-        let bytes = checkpoint::save(&model, serde_json::json!({"epochs": 1})).unwrap();
-        let (loaded, header) = checkpoint::load(&bytes, Some(kind), &device()).unwrap();
-        assert_eq!((header.model, header.latent, header.parameters), (kind, model.latent_size(), model.num_params()));
-        assert_eq!(header.training["epochs"], 1);
-        let a = model.forward(batch.clone()).into_data().try_into_vec::<f32>().unwrap();
-        let b = loaded.forward(batch.clone()).into_data().try_into_vec::<f32>().unwrap();
-        assert_eq!(a, b, "{kind}: the loaded model reconstructs differently");
-    }
-}
-
-#[test]
-fn bad_model_files_are_refused_with_a_reason() {
-    let dense = checkpoint::save(&trained(ModelKind::Dense), serde_json::Value::Null).unwrap();
-    let load = |bytes: &[u8], kind| checkpoint::load(bytes, kind, &device()).map(|_| ()).unwrap_err();
-
-    assert!(matches!(load(&dense, Some(ModelKind::Conv)), CheckpointError::WrongKind { .. }));
-    assert!(matches!(load(b"PK\x03\x04 a zip file, not a model", None), CheckpointError::Foreign));
-    assert!(matches!(load(&dense[..6], None), CheckpointError::Truncated(_)));
-    assert!(matches!(load(&dense[..20], None), CheckpointError::Truncated(_)));
-    assert!(matches!(load(&dense[..dense.len() - 100], None), CheckpointError::Weights { .. }));
-    assert!(matches!(load(&vec![0u8; checkpoint::MAX_FILE_BYTES + 1], None), CheckpointError::TooLarge(_)));
-
-    // A header that claims a conv model over a dense model's weights.
-    let (mut header, weights) = checkpoint::read_header(&dense).unwrap();
-    header.model = ModelKind::Conv;
-    header.code_activation = Some(CodeActivation::Relu); // what a conv header says; a linear one is refused first
-    let header = serde_json::to_vec(&header).unwrap();
-    let mut forged = dense[..8].to_vec();
-    forged.extend_from_slice(&(header.len() as u32).to_le_bytes());
-    forged.extend_from_slice(&header);
-    forged.extend_from_slice(weights);
-    assert!(matches!(load(&forged, None), CheckpointError::Weights { .. }));
-}
-
 fn seeded(model: ModelKind, code_activation: Option<CodeActivation>, seed: u64) -> Autoencoder {
     let config = TrainingConfig { seed, code_activation, ..TrainingConfig::new(model) };
     Trainer::new(config, &device(), 1).unwrap().inference_model()
@@ -268,57 +221,4 @@ fn code_numbers_pushed_below_zero_for_every_image_are_counted_dead() {
     let out = relu.forward(images.batch(&[0, 1, 2], &device())).into_data().try_into_vec::<f32>().unwrap();
     assert_eq!(out[..784], out[784..1568]);
     assert_eq!(out[..784], out[1568..]);
-}
-
-/// A model file's header as JSON, and the file rebuilt around an edited header.
-fn edit_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> Vec<u8> {
-    let (_, weights) = checkpoint::read_header(bytes).unwrap();
-    let len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
-    let mut header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[12..12 + len]).unwrap();
-    edit(&mut header);
-    let header = serde_json::to_vec(&header).unwrap();
-    let mut out = bytes[..8].to_vec();
-    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(weights);
-    out
-}
-
-#[test]
-fn the_code_activation_round_trips_and_older_files_load_with_the_models_default() {
-    let images = test_images(8);
-    let batch = images.batch(&(0..8).collect::<Vec<_>>(), &device());
-    let relu = seeded(ModelKind::Dense, Some(CodeActivation::Relu), 2);
-    let bytes = checkpoint::save(&relu, serde_json::Value::Null).unwrap();
-    let (loaded, header) = checkpoint::load(&bytes, Some(ModelKind::Dense), &device()).unwrap();
-    assert_eq!(header.code_activation, Some(CodeActivation::Relu));
-    assert_eq!(loaded.code_activation(), CodeActivation::Relu);
-    let reconstruct = |m: &Autoencoder| m.forward(batch.clone()).into_data().try_into_vec::<f32>().unwrap();
-    assert_eq!(reconstruct(&loaded), reconstruct(&relu));
-
-    // A file written before the setting existed has no such field: a dense one is linear.
-    let linear = seeded(ModelKind::Dense, None, 2);
-    let old = edit_header(&checkpoint::save(&linear, serde_json::Value::Null).unwrap(), |h| {
-        assert!(h.remove("code_activation").is_some());
-    });
-    assert!(!String::from_utf8_lossy(&old).contains("code_activation"));
-    let (loaded, header) = checkpoint::load(&old, None, &device()).unwrap();
-    assert_eq!((header.code_activation, loaded.code_activation()), (None, CodeActivation::Linear));
-    assert_eq!(reconstruct(&loaded), reconstruct(&linear));
-    // ... and a conv one has its ReLU code.
-    let conv = checkpoint::save(&ModelKind::Conv.init(None, &device()), serde_json::Value::Null).unwrap();
-    let old_conv = edit_header(&conv, |h| {
-        h.remove("code_activation");
-    });
-    assert_eq!(checkpoint::load(&old_conv, None, &device()).unwrap().0.code_activation(), CodeActivation::Relu);
-
-    // A header that asks for what no model can be is refused, not guessed.
-    let conv_linear = edit_header(&conv, |h| {
-        h.insert("code_activation".into(), "linear".into());
-    });
-    assert!(matches!(checkpoint::load(&conv_linear, None, &device()), Err(CheckpointError::Header(_))));
-    let unknown = edit_header(&bytes, |h| {
-        h.insert("code_activation".into(), "tanh".into());
-    });
-    assert!(matches!(checkpoint::load(&unknown, None, &device()), Err(CheckpointError::Header(_))));
 }
