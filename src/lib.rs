@@ -11,6 +11,7 @@ pub mod digit;
 pub mod flat_adam;
 pub mod model;
 pub mod predict;
+pub mod pytorch;
 pub mod rng;
 pub mod sigmoid_mse;
 pub mod train;
