@@ -20,8 +20,9 @@ codes and reconstructions of them (by default KIND.outputs.safetensors beside th
 test `export_for_pytorch` writes both). It exits non-zero if either differs by more than 1e-5.
 
 Needs torch, numpy and safetensors from PyPI (pip install torch numpy safetensors). On Linux,
-PyPI's torch is the CUDA build and brings about 3 GB of nvidia packages with it; the CPU is enough
-here, and the script never asks for a GPU.
+PyPI's torch is the CUDA build: a 540 MB wheel whose nvidia dependencies make a 5.4 GB virtual
+environment (torch 2.15), and `--no-deps` does not save them, since `import torch` then fails for
+want of libcudart. The script runs on the CPU and never asks for a GPU.
 """
 import argparse
 import gzip
