@@ -18,6 +18,8 @@ pub mod cpu_step;
 pub mod evaluate;
 // The model file: a header naming the model, then burn's record, checked before it is read.
 pub mod model_file;
+// PyTorch's state_dicts as safetensors: the study's models read in and written out.
+pub mod pytorch;
 // Reading digits from latent codes (k-NN, a softmax classifier) and the latent map.
 pub mod predict;
 // A drawing on the page made into an MNIST-style digit.
