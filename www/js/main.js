@@ -9,11 +9,15 @@
 //   recovery.js  checkpoints, a lost device or worker, Continue
 //   insight.js   the drawing, the predictors, the latent map, interpolation
 //   keep.js      downloading, loading and keeping models
+//   language.js  a browser language Intl accepts, first, before any module reads it
+import './language.js';
 import { BACKEND_NAMES, chooseDefaultBackend, probeWebGPU, showBackendInfo, timeBackends } from './backend.js';
+import { measureCores } from './cores.js';
 import { chunksFor, fetchIndex, totalBytes } from './data.js';
 import { changeProjection, fitPredictors, interpolate, pad } from './insight.js';
 import { offerKeptModels, onLoadModel, onSaveModel } from './keep.js';
 import { prepare } from './model.js';
+import { MAX_WORKERS } from './pool.js';
 import { newWorker } from './recovery.js';
 import { app, checkSettings, message, setMode, trainImagesOnServer, updateControls, view } from './state.js';
 import { compare, onCompare, onPause, onReset, onResume, onStep, onTrain, onVisibilityChange } from './training.js';
@@ -23,6 +27,9 @@ export async function start() {
   setMode('loading');
   try {
     if (!app.gpu) {
+      // Before anything else runs, so that nothing else competes with the timing.
+      view.setStatus('Counting the cores…');
+      await measureCores(MAX_WORKERS);
       view.setStatus('Looking for a WebGPU adapter…');
       app.gpu = await probeWebGPU();
       chooseDefaultBackend();
