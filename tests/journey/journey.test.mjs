@@ -114,7 +114,9 @@ function assertCheckLine(line, where) {
 test(`${ENGINE}: the page opens and gets ready with the browser language "${INVALID_LANGUAGE}", under its Content-Security-Policy`, { timeout: READY_MS }, async () => {
   await session.goto(LAB_URL);
   await waitForState('ready');
-  assert.equal(await session.evaluate(() => navigator.language), INVALID_LANGUAGE, 'the browser reports a language that is not a valid tag');
+  // What the browser reports, from Navigator's own getter: the page puts a valid tag in front of it.
+  const reported = await session.evaluate(() => Object.getOwnPropertyDescriptor(Navigator.prototype, 'language').get.call(navigator));
+  assert.equal(reported, INVALID_LANGUAGE, 'the browser reports a language that is not a valid tag');
   assert.match(await session.text('#backend-info'), /Backend: CPU|No WebGPU here/);
   // An injected inline script and inline handler are refused, and the refusal is reported.
   const outcome = await session.evaluate(
@@ -151,7 +153,9 @@ test(`${ENGINE}: the default run trains to a test MSE below 0.03`, { timeout: RU
   await waitForState('ready');
   const mse = Number(await session.evaluate(() => document.getElementById('latest-test').dataset.value));
   assert.ok(mse > 0 && mse < 0.03, `test MSE ${mse}`);
+  // Read once the status says Done: the progress line must say so too, not the last step's line.
   const progress = await session.text('#progress-text');
+  assert.match(progress, /^2 epochs done · [\d,]+ images\/s/);
   const workers = await session.evaluate(() => document.getElementById('backend-info').dataset.cpuWorkers);
   const cores = await session.evaluate(() => navigator.hardwareConcurrency);
   // What this engine offers here, for the README's table of engines.
