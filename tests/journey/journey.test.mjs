@@ -29,6 +29,9 @@ const MODEL_FILE = process.env.LAB_MODEL_FILE;
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const INVALID_LANGUAGE = 'C';
 const PHONE = { width: 390, height: 844 };
+// The page's phone layout is below 760 px; WebKit's MiniBrowser goes no narrower than 447 px
+// (tests/support/engines.mjs), still a large phone's width.
+const PHONE_WIDEST = 450;
 const READY_MS = 180_000;
 const RUN_MS = 300_000;
 
@@ -226,7 +229,7 @@ test(`${ENGINE}: in a phone-sized window the page fits, a digit is drawn and rec
     await phone.goto(LAB_URL);
     await waitForState('ready', READY_MS, phone);
     const widths = await phone.evaluate(() => ({ page: document.documentElement.scrollWidth, window: document.documentElement.clientWidth }));
-    assert.ok(widths.window <= PHONE.width, `the window is ${widths.window}px wide`);
+    assert.ok(widths.window <= PHONE_WIDEST, `the window is ${widths.window}px wide`);
     assert.ok(widths.page <= widths.window, `the page is ${widths.page}px wide in a ${widths.window}px window`);
     assertCheckLine(await checkLine(phone), 'a phone-sized window');
     await phone.drawOn('#pad', [

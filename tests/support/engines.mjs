@@ -199,6 +199,8 @@ class FirefoxSession extends Session {
     session.browser = browser;
     const page = (await browser.pages())[0] ?? (await browser.newPage());
     session.page = page;
+    // defaultViewport applies to pages opened later, not to the one Firefox starts with.
+    if (viewport) await page.setViewport(viewport);
     page.on('console', (msg) => msg.type() === 'error' && session.reported.push(`console error: ${msg.text()}`));
     page.on('pageerror', (err) => session.reported.push(`page error: ${err.message}`));
     if (language) await page.evaluateOnNewDocument(languageScript(language));
@@ -328,7 +330,9 @@ class WebKitSession extends Session {
     await actions.release().perform();
   }
   async resize(width, height) {
-    // The window's outer size: the page gets what the window's frame leaves of it.
+    // The window's outer size: the page gets what the window's toolbar leaves of it. MiniBrowser's
+    // toolbar keeps its window at least 447 px wide, so a narrower width gets 447; no device
+    // emulation, and full screen needs a window manager, which the virtual display has none of.
     await this.driver.manage().window().setRect({ width, height });
   }
   async screenshot(path) {
