@@ -173,6 +173,10 @@ cmd_serve() {
 # for this build's.
 start_server() {
   PORT="${TEST_PORT:-8123}"
+  # Already serving this build: `test` runs the page tests, then the journey.
+  if [ -n "${SERVER_PID:-}" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    return
+  fi
   if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; then
     die "port $PORT is already in use; set TEST_PORT to a free port"
   fi
@@ -227,9 +231,9 @@ test_page() {
 
 # The page's core journey (tests/journey) once in each engine, each in a process of its own, so
 # that one engine's failure or hang leaves the others' results; every engine's result is printed
-# by name, and the run fails if any engine failed. WebKit runs on a virtual display with LANG=C,
-# so that its browser language is "C", not a valid BCP 47 tag (the other two are told to report
-# it): the page must work in any locale.
+# by name, and the run fails if any engine failed. WebKit runs on a virtual display in the locale
+# C.UTF-8, so that its browser language is "C", not a valid BCP 47 tag (the other two are told to
+# report it): the page must work in any locale. (Under plain LANG=C WebKit reports en-US.)
 test_journey() {
   ensure_chromium
   ensure_engines
@@ -245,8 +249,9 @@ test_journey() {
   local engine failed=() results=() started
   for engine in ${LAB_ENGINES:-chromium firefox webkit}; do
     log "the page's core journey in $engine"
-    local run=(env LAB_ENGINE="$engine" LAB_URL="http://127.0.0.1:$PORT/" LAB_MODEL_FILE="$model" node --test tests/journey/)
-    [ "$engine" = webkit ] && run=(env LANG=C xvfb-run -a -s '-screen 0 1400x1000x24' "${run[@]}")
+    # A time limit, so that an engine that hangs fails by name rather than holding the run.
+    local run=(timeout 900 env LAB_ENGINE="$engine" LAB_URL="http://127.0.0.1:$PORT/" LAB_MODEL_FILE="$model" node --test tests/journey/)
+    [ "$engine" = webkit ] && run=(env -u LANGUAGE -u LC_MESSAGES LC_ALL=C.UTF-8 LANG=C.UTF-8 xvfb-run -a -s '-screen 0 1400x1000x24' "${run[@]}")
     started=$SECONDS
     if "${run[@]}"; then
       results+=("journey in $engine: passed ($((SECONDS - started)) s)")

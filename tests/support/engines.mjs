@@ -37,7 +37,7 @@ const SESSION_TIMEOUT_MS = 60_000;
 const WATCHER = `(() => {
   if (window.__watch) return;
   const watch = (window.__watch = { problems: [], violations: [] });
-  addEventListener('error', (e) => watch.problems.push('page error: ' + (e.error?.stack ?? e.message)));
+  addEventListener('error', (e) => watch.problems.push('page error: ' + e.message + (e.error?.stack ? ' at ' + e.error.stack : '')));
   addEventListener('unhandledrejection', (e) => watch.problems.push('unhandled rejection: ' + (e.reason?.stack ?? e.reason)));
   addEventListener('securitypolicyviolation', (e) => watch.violations.push(e.violatedDirective));
   const error = console.error;
