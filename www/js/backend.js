@@ -152,6 +152,8 @@ export function showBackendInfo(running = null) {
     measuredCpu: rate('cpu'),
     measuredWebgpu: rate('webgpu'),
     cpuWorkers: String(workers),
+    // The cores timed at start (cores.js), '' where the reported count was taken as it is.
+    coresTimed: coreTiming()?.workers ? coreTiming().parallel.toFixed(2) : '',
   };
   const [text, kind] = backendText(backend, gpu, measured, chosen);
   view.setBackendInfo(text + workersText(backend), kind, figures);

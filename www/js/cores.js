@@ -4,15 +4,17 @@
 // workers trained slower than a pool of 2 (README, "Browsers"). So where the browser reports
 // more than 2, the page times it once at start: one worker spins on a fixed piece of work alone,
 // then `n` workers spin on the same piece at once. n workers on n free cores take as long as
-// one; on c < n cores, n/c times as long. About 0.2 s, before the training worker starts.
+// one; on c < n cores, n/c times as long. That is done twice and the lower count kept: a busy
+// moment elsewhere on the machine while one worker spins alone reads as more cores than there
+// are. About 0.3 s, before the training worker starts.
 //
 // A browser that reports 2 or fewer is taken at its word, and the timing never reads fewer than
 // 2: a moment's load from elsewhere on the machine during the timing must not take away a core
 // the page has for the rest of its life.
 
-// Square roots for one timed spin: about 40 ms on one core of a 2020s laptop, long enough that a
+// Square roots for one timed spin: about 40 ms on one core here in WebKit, long enough that a
 // scheduler's time slices (a few ms) share it out evenly among the spinning workers.
-const WORK = 20_000_000;
+const WORK = 5_000_000;
 
 let measured = null;
 
@@ -26,7 +28,10 @@ export function usableCores() {
   return measured?.usable ?? reportedCores();
 }
 
-/** What measureCores() found: { reported, usable, aloneMs, togetherMs, workers }, or null. */
+/**
+ * What measureCores() found, or null: { reported, usable, workers } and, where it timed them,
+ * `parallel` (how many workers' worth of work was done at once) and `ms` (the five spins' times).
+ */
 export function coreTiming() {
   return measured;
 }
@@ -78,12 +83,16 @@ export async function measureCores(most = Infinity) {
     probes = await startProbes(workers);
     // A short spin on every worker first, so that each has compiled the loop before it is timed.
     await spin(probes, WORK / 10);
-    const [first] = await spin(probes.slice(0, 1), WORK);
-    const together = Math.max(...(await spin(probes, WORK)));
-    const [last] = await spin(probes.slice(0, 1), WORK);
-    const alone = Math.min(first, last);
-    const parallel = (workers * alone) / together;
-    measured = { reported, usable: Math.max(2, Math.min(workers, Math.round(parallel))), aloneMs: alone, togetherMs: together, workers };
+    const alone = async () => (await spin(probes.slice(0, 1), WORK))[0];
+    const together = async () => Math.max(...(await spin(probes, WORK)));
+    // alone, together, alone, together, alone: each together against the alones either side.
+    const ms = [];
+    for (const run of [alone, together, alone, together, alone]) ms.push(await run());
+    const parallel = Math.min(
+      (workers * Math.min(ms[0], ms[2])) / ms[1],
+      (workers * Math.min(ms[2], ms[4])) / ms[3],
+    );
+    measured = { reported, usable: Math.max(2, Math.min(workers, Math.round(parallel))), parallel, ms, workers };
   } catch {
     measured = { reported, usable: reported, workers: 0 };
   } finally {
