@@ -1,9 +1,10 @@
 // How many cores the CPU backend's worker pool can use (pool.js). navigator.hardwareConcurrency
 // is what the browser reports, and a browser may report more than there are: Safari reports a
 // rounded figure by design, and WebKitGTK reports 4 on a 2-core machine, where a pool of 4
-// workers trained slower than a pool of 2 (README, "Browsers"). So where the browser reports
-// more than 2, the page times it once at start: one worker spins on a fixed piece of work alone,
-// then `n` workers spin on the same piece at once. n workers on n free cores take as long as
+// workers trained the conv model at 1,960 and 1,356 images/s against 3,019 and 2,171 on a pool
+// of 2 (bench.html, two runs on a busy machine). So where the browser reports more than 2, the
+// page times it once at start: one worker spins on a fixed piece of work alone, then `n`
+// workers spin on the same piece at once. n workers on n free cores take as long as
 // one; on c < n cores, n/c times as long. That is done twice and the lower count kept: a busy
 // moment elsewhere on the machine while one worker spins alone reads as more cores than there
 // are. About 0.3 s, before the training worker starts.

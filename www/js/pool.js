@@ -23,7 +23,8 @@ export const MAX_WORKERS = 4;
 /**
  * How many workers train `model` ('dense' or 'conv') in batches of `batchSize` on the CPU
  * backend: for the conv model one per core it can use (cores.js: the cores the browser reports,
- * timed where it reports more than 2), at most MAX_WORKERS and at most one per MIN_IMAGES_PER_WORKER images of a batch. The dense
+ * timed where it reports more than 2), at most MAX_WORKERS and at most one per
+ * MIN_IMAGES_PER_WORKER images of a batch. The dense
  * model stays on one: its step is a few small products whose cost is mostly per operation, which
  * every part pays again, and the gradients' exchange and the wait cost about 2 ms a step (README,
  * "Training in the browser"). `?workers=N` in the address overrides both.
