@@ -3,7 +3,9 @@
 #
 #   ./build.sh serve        build the wasm, the page's data and serve www/ on http://127.0.0.1:8000
 #   ./build.sh build        build everything the page needs into www/pkg, www/pkg-cpu and www/data
-#   ./build.sh test         every test: native, the wasm modules in the browser, the page (playwright)
+#   ./build.sh test         every test: native, the wasm modules in the browser, the page (playwright),
+#                           the page's core journey in Chromium, Firefox and WebKit
+#   ./build.sh test-journey the core journey alone, once per engine (LAB_ENGINES="firefox webkit" picks)
 #   ./build.sh fuzz         the parsers fed 100,000 malformed inputs each (FUZZ_CASES, FUZZ_SEED to change)
 #   ./build.sh train ...    native training, e.g. ./build.sh train --model conv --epochs 1
 #   ./build.sh bench ...    native training throughput, e.g. ./build.sh bench --model dense
@@ -88,10 +90,26 @@ ensure_chromium() {
   fi
 }
 
+# Firefox ESR and WebKitGTK (Safari's engine) for the journey in every engine, from Debian: the
+# WebKit driver runs its browser on a virtual display (xvfb), and Mesa's lavapipe gives Firefox a
+# software WebGPU adapter. About 35 s on a machine without them (apt-get update included).
+ensure_engines() {
+  local missing=()
+  command -v firefox-esr >/dev/null || missing+=(firefox-esr)
+  command -v WebKitWebDriver >/dev/null || missing+=(webkit2gtk-driver)
+  command -v xvfb-run >/dev/null || missing+=(xvfb)
+  command -v xauth >/dev/null || missing+=(xauth)
+  [ -e /usr/share/vulkan/icd.d/lvp_icd.json ] || [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || missing+=(mesa-vulkan-drivers)
+  ldconfig -p | grep -q 'libvulkan\.so\.1' || missing+=(libvulkan1)
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt_install --no-install-recommends "${missing[@]}"
+  fi
+}
+
 ensure_node_modules() {
   command -v npm >/dev/null || apt_install nodejs npm
   if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/uplot ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    log "installing npm packages (uplot for the page, playwright-core for its tests; it uses Debian's chromium, it downloads no browser)"
+    log "installing npm packages (uplot for the page; playwright-core, puppeteer-core and selenium-webdriver for its tests: they drive Debian's browsers and download none)"
     npm ci --no-audit --no-fund --silent
   fi
 }
@@ -155,6 +173,10 @@ cmd_serve() {
 # for this build's.
 start_server() {
   PORT="${TEST_PORT:-8123}"
+  # Already serving this build: `test` runs the page tests, then the journey.
+  if [ -n "${SERVER_PID:-}" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    return
+  fi
   if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; then
     die "port $PORT is already in use; set TEST_PORT to a free port"
   fi
@@ -208,9 +230,45 @@ test_page() {
   grep -q '"model":"conv"' <<<"$report" || die "the command line read the page's model file as something else: $report"
 }
 
+# The page's core journey (tests/journey) once in each engine, each in a process of its own, so
+# that one engine's failure or hang leaves the others' results; every engine's result is printed
+# by name, and the run fails if any engine failed. WebKit runs on a virtual display in the locale
+# C.UTF-8, so that its browser language is "C", not a valid BCP 47 tag (the other two are told to
+# report it): the page must work in any locale. (Under plain LANG=C WebKit reports en-US.)
+test_journey() {
+  ensure_chromium
+  ensure_engines
+  ensure_node_modules
+  cmd_build
+  local model="$ROOT/tests/e2e/artifacts/conv-10k.bin"
+  if [ ! -f "$model" ]; then
+    mkdir -p "$(dirname "$model")"
+    log "training a conv model on 10,000 images for the journey to load"
+    native_cargo run --release --quiet -- train --model conv --epochs 1 --train-limit 10000 --save "$model" >/dev/null
+  fi
+  start_server
+  local engine failed=() results=() started
+  for engine in ${LAB_ENGINES:-chromium firefox webkit}; do
+    log "the page's core journey in $engine"
+    # A time limit, so that an engine that hangs fails by name rather than holding the run.
+    local run=(timeout 900 env LAB_ENGINE="$engine" LAB_URL="http://127.0.0.1:$PORT/" LAB_MODEL_FILE="$model" node --test tests/journey/)
+    [ "$engine" = webkit ] && run=(env -u LANGUAGE -u LC_MESSAGES LC_ALL=C.UTF-8 LANG=C.UTF-8 xvfb-run -a -s '-screen 0 1400x1000x24' "${run[@]}")
+    started=$SECONDS
+    if "${run[@]}"; then
+      results+=("journey in $engine: passed ($((SECONDS - started)) s)")
+    else
+      results+=("journey in $engine: FAILED ($((SECONDS - started)) s)")
+      failed+=("$engine")
+    fi
+  done
+  printf '%s\n' "${results[@]}" >&2
+  [ ${#failed[@]} -eq 0 ] || die "the page's core journey failed in: ${failed[*]}"
+}
+
 cmd_test() {
   test_native
   test_page
+  test_journey
 }
 
 # The fuzz test's default run is part of `test`; this is the long one, with the counts printed.
@@ -251,9 +309,10 @@ case "${1:-}" in
   test-native) test_native ;;
   test-browser) test_browser ;;
   test-page) test_page ;;
+  test-journey) test_journey ;;
   fuzz) shift; cmd_fuzz "$@" ;;
   train | eval | bench) native_cargo run --release --quiet -- "$@" ;;
   bench-web) shift; cmd_bench_web "$@" ;;
   bench-start) shift; cmd_bench_start "$@" ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

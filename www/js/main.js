@@ -13,10 +13,13 @@
 //   app/insight.js   the drawing, the predictors, the latent map, interpolation
 //   app/keep.js      downloading, loading and keeping models
 //
+//   shared/language.js  a browser language Intl accepts, imported first, before any module reads it
+//
 // The other folders: views/ (every DOM lookup and canvas, driven through callbacks), lab/ (this
 // thread's client of the training worker, and the CPU's pool of workers), worker/ (what runs in
 // the worker), data/ (MNIST chunks, the browser's stored models), shared/ (constants, the worker
 // protocol, formatters), bench/ (bench.html's script).
+import './shared/language.js';
 import { chooseDefaultBackend, probeWebGPU, showBackendInfo, timeBackends } from './app/backend.js';
 import { changeProjection, drawing, fitPredictors, interpolate, mapPick, pickEnd, setActiveEnd } from './app/insight.js';
 import { offerKeptModels, onLoadModel, onSaveModel } from './app/keep.js';
@@ -25,6 +28,8 @@ import { newWorker } from './app/recovery.js';
 import { app, checkSettings, connect, setMode, trainImagesOnServer, updateControls } from './app/state.js';
 import { onCompare, onPause, onReset, onResume, onStep, onTrain, onVisibilityChange } from './app/training.js';
 import { chunksFor, fetchIndex, totalBytes } from './data/data.js';
+import { measureCores } from './lab/cores.js';
+import { MAX_WORKERS } from './lab/pool.js';
 import { BACKEND_NAMES, message } from './shared/format.js';
 import { LossChart } from './views/chart.js';
 import { Compare } from './views/compare.js';
@@ -49,6 +54,9 @@ async function start() {
   setMode('loading');
   try {
     if (!app.gpu) {
+      // Before anything else runs, so that nothing else competes with the timing.
+      view.setStatus('Counting the cores…');
+      await measureCores(MAX_WORKERS);
       view.setStatus('Looking for a WebGPU adapter…');
       app.gpu = await probeWebGPU();
       chooseDefaultBackend();

@@ -6,11 +6,13 @@
 // WebGPU's 3.5 MB (build.sh), and the first step should not wait on the larger download. WebGPU
 // is fetched and timed in the background while the page waits for the person, and the page moves
 // to it if it is faster and nothing has been trained yet; training stops the timing.
+import { coreTiming, reportedCores } from '../lab/cores.js';
 import { chunksFor } from '../data/data.js';
 import { LabWorker, WorkerGone } from '../lab/labworker.js';
 import { measureBackends } from '../lab/measure.js';
 import { LabPool, poolSize } from '../lab/pool.js';
 import { BACKEND_NAMES, formatNumber, message, modelName } from '../shared/format.js';
+import { webgpuAdvice } from './browsers.js';
 import { app, chunks, page } from './state.js';
 
 const ADAPTER_TIMEOUT_MS = 10000;
@@ -122,8 +124,11 @@ function cpuWorkers() {
 function workersText(backend) {
   if (backend !== 'cpu') return '';
   const n = cpuWorkers();
-  const cores = navigator.hardwareConcurrency || 1;
-  if (n > 1) return ` It trains on ${n} workers, each step cut over them (this browser reports ${cores} core${cores === 1 ? '' : 's'}).`;
+  const cores = reportedCores();
+  const timed = coreTiming();
+  const reports = `this browser reports ${cores} core${cores === 1 ? '' : 's'}`;
+  const usable = timed?.workers && timed.usable < cores ? `${reports}; ${timed.usable} were timed as usable` : reports;
+  if (n > 1) return ` It trains on ${n} workers, each step cut over them (${usable}).`;
   if (cores > 1 && cpuSettings().model === 'dense') {
     return " It trains on one worker: the dense model's step is too small to gain from being cut over cores.";
   }
@@ -145,6 +150,8 @@ export function showBackendInfo(running = null) {
     measuredCpu: rate('cpu'),
     measuredWebgpu: rate('webgpu'),
     cpuWorkers: String(workers),
+    // The cores timed at start (cores.js), '' where the reported count was taken as it is.
+    coresTimed: coreTiming()?.workers ? coreTiming().parallel.toFixed(2) : '',
   };
   const [text, kind] = backendText(backend, gpu, measured, chosen);
   page.view.setBackendInfo(text + workersText(backend), kind, figures);
@@ -154,8 +161,8 @@ export function showBackendInfo(running = null) {
 function backendText(backend, gpu, measured, chosen) {
   if (!gpu.available) {
     return [
-      `No WebGPU here: ${gpu.why}. Use a recent Chrome or Edge, or turn WebGPU on in your browser's ` +
-        'settings, for GPU training. Until then the model trains on the CPU backend (WebAssembly).',
+      `No WebGPU here: ${gpu.why}. For GPU training: ${webgpuAdvice(navigator.userAgent)}. ` +
+        'Until then the model trains on the CPU backend (WebAssembly).',
       'warn',
     ];
   }

@@ -134,6 +134,9 @@ async function trainUntilStopped() {
       // The run is over: the predictors, the map and the interpolation fill in before the page
       // says Done, so that nothing waits for a button.
       setMode('busy');
+      // The progress line says the run is over before the status does: it still read "batch 0
+      // of 32 · about 0 s left" from the last step when the status already said Done.
+      showTrainingProgress();
       page.view.setStatus('Reading digits from the codes: fitting the predictors and drawing the latent map…');
       const report = await fitAndMap();
       if (app.lostWhy) return; // the worker went during the fit: recovery says so
@@ -217,7 +220,7 @@ function showTrainingProgress() {
     if (app.dispatchesPerStep) parts.push(`${formatNumber(app.dispatchesPerStep)} GPU dispatches a step`);
     if (app.mode === 'training') parts.push(`about ${formatDuration(((total - done) * app.msPerStep) / 1000)} left`);
   }
-  if (app.mode === 'idle' && done >= total) parts.splice(0, 2, `${snap.epoch} epoch${snap.epoch === 1 ? '' : 's'} done`);
+  if (app.mode !== 'training' && done >= total) parts.splice(0, 2, `${snap.epoch} epoch${snap.epoch === 1 ? '' : 's'} done`);
   page.view.setProgress(done / total, parts.join(' · '));
 }
 

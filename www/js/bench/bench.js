@@ -5,7 +5,8 @@
 // worker and back, as in the page.
 import { ChunkCache, chunksFor, fetchIndex } from '../data/data.js';
 import { LabWorker } from '../lab/labworker.js';
-import { LabPool, poolSize } from '../lab/pool.js';
+import { measureCores } from '../lab/cores.js';
+import { LabPool, MAX_WORKERS, poolSize } from '../lab/pool.js';
 
 const params = new URLSearchParams(location.search);
 
@@ -46,6 +47,7 @@ async function run() {
   const perCall = intParam('per_call', 1, 1);
 
   // ?workers=N sizes the CPU's pool (pool.js reads it); by default the page's choice.
+  await measureCores(MAX_WORKERS);
   const workers = backend === 'cpu' ? poolSize({ model, batchSize: batch }) : 1;
   const adapter = backend === 'webgpu' ? await gpuAdapterName() : `wasm32 cpu (${workers} worker${workers === 1 ? '' : 's'})`;
   const worker = new LabWorker();

@@ -9,6 +9,7 @@
 // training images go to every worker (protocol.js's POOLED_METHODS), `step` is cut over them, and
 // everything else asks the lead worker. If any worker of the pool dies, the lead worker is killed
 // with the reason, so the page recovers as from any lost worker (recovery.js).
+import { usableCores } from './cores.js';
 import { LabWorker } from './labworker.js';
 import { LAB_METHODS, POOLED_METHODS } from '../shared/protocol.js';
 
@@ -17,12 +18,13 @@ import { LAB_METHODS, POOLED_METHODS } from '../shared/protocol.js';
 const MIN_IMAGES_PER_WORKER = 8;
 // Each worker holds the training images and a model; past a few, the per-step exchange of
 // gradients costs more than another core brings at the seed's batch of 32.
-const MAX_WORKERS = 4;
+export const MAX_WORKERS = 4;
 
 /**
  * How many workers train `model` ('dense' or 'conv') in batches of `batchSize` on the CPU
- * backend: for the conv model one per core the browser reports (navigator.hardwareConcurrency),
- * at most MAX_WORKERS and at most one per MIN_IMAGES_PER_WORKER images of a batch. The dense
+ * backend: for the conv model one per core it can use (cores.js: the cores the browser reports,
+ * timed where it reports more than 2), at most MAX_WORKERS and at most one per
+ * MIN_IMAGES_PER_WORKER images of a batch. The dense
  * model stays on one: its step is a few small products whose cost is mostly per operation, which
  * every part pays again, and the gradients' exchange and the wait cost about 2 ms a step (README,
  * "Training in the browser"). `?workers=N` in the address overrides both.
@@ -31,8 +33,7 @@ export function poolSize({ model, batchSize }) {
   const asked = Number(new URLSearchParams(globalThis.location?.search ?? '').get('workers'));
   if (Number.isInteger(asked) && asked >= 1) return Math.min(asked, 16);
   if (model === 'dense') return 1;
-  const cores = globalThis.navigator?.hardwareConcurrency || 1;
-  return Math.max(1, Math.min(cores, MAX_WORKERS, Math.floor(Number(batchSize) / MIN_IMAGES_PER_WORKER)));
+  return Math.max(1, Math.min(usableCores(), MAX_WORKERS, Math.floor(Number(batchSize) / MIN_IMAGES_PER_WORKER)));
 }
 
 export class LabPool {
