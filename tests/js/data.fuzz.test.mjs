@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ChunkCache, DataError, chunksFor, fetchIndex } from '../../www/js/data.js';
-import { seedFrom, splitmix } from '../random.mjs';
+import { seedFrom, splitmix } from '../support/random.mjs';
 
 const DATA = join(dirname(fileURLToPath(import.meta.url)), '../../www/data');
 const CASES = Number(process.env.FUZZ_CASES ?? 2000);

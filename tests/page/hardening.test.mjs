@@ -8,9 +8,9 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { LAB_URL } from './browser.mjs';
-import { openLabPage, requireModelFile, setSettings, waitForState } from './pagekit.mjs';
-import { seedFrom, splitmix } from '../random.mjs';
+import { LAB_URL } from '../support/browser.mjs';
+import { openLabPage, requireModelFile, setSettings, waitForState } from '../support/pagekit.mjs';
+import { seedFrom, splitmix } from '../support/random.mjs';
 
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
 const SEED = seedFrom('LAB_SEED');

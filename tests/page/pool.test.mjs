@@ -5,8 +5,8 @@
 // weights kept. Needs a server for www/ (LAB_URL, default http://127.0.0.1:8000/).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { LAB_URL } from './browser.mjs';
-import { canvasStats, isDrawn, openLabPage, setSettings, waitForState } from './pagekit.mjs';
+import { LAB_URL } from '../support/browser.mjs';
+import { canvasStats, isDrawn, openLabPage, setSettings, waitForState } from '../support/pagekit.mjs';
 
 const READY_MS = 180_000;
 const RUN_MS = 600_000;

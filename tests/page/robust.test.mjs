@@ -9,12 +9,11 @@
 // is printed.
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { LAB_URL, assertServerUp } from './browser.mjs';
-import { canvasStats, drawOnPad, isDrawn, openPage, setSettings as setSettingsOf, waitForState } from './pagekit.mjs';
-import { seedFrom, shuffled, splitmix } from '../random.mjs';
+import { LAB_URL, assertServerUp } from '../support/browser.mjs';
+import { ARTIFACTS, canvasStats, drawOnPad, isDrawn, openPage, setSettings as setSettingsOf, waitForState } from '../support/pagekit.mjs';
+import { seedFrom, shuffled, splitmix } from '../support/random.mjs';
 
 const LONG = process.env.LAB_LONG === '1';
 const SEED = seedFrom('LAB_SEED');
@@ -31,7 +30,6 @@ const FLAT = 0.05; // memory after 2n steps within 5% of memory after n
 // is 31,300 steps, minutes on any machine (10 epochs ended within a 30 s watch on a fast one).
 const MANY_EPOCHS = '100';
 
-const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 // What the tests measured, written to artifacts/robust.json at the end.
 const measured = {};
 

@@ -1,7 +1,11 @@
 // Reading the page from a test: its state, its canvases' pixels, and drawing on its pad.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
+
+/** Where the page tests leave screenshots, model files and figures: tests/artifacts (git-ignored). */
+export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
 /**
  * A fresh browser and its page; every console error, page error and failed request is pushed

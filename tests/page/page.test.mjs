@@ -11,11 +11,11 @@
 // in a few seconds. About 4 minutes in all with WebGPU, under a minute with LAB_BACKEND=cpu.
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { LAB_URL, assertServerUp } from './browser.mjs';
+import { LAB_URL, assertServerUp } from '../support/browser.mjs';
 import {
+  ARTIFACTS,
   canvasStats as canvasStatsOf,
   drawOnPad,
   isDrawn,
@@ -23,10 +23,9 @@ import {
   setSettings as setSettingsOf,
   waitForState as waitForStateOf,
   watchStart,
-} from './pagekit.mjs';
+} from '../support/pagekit.mjs';
 
 const BACKEND = process.env.LAB_BACKEND ?? 'webgpu';
-const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 
 // Generous: a cold first step on the software GPU compiles every kernel (30-70 s).
 const READY_MS = 180_000;

@@ -10,13 +10,11 @@
 // --epochs 2 --seed 0` ends with all 3 code numbers dead (so does seed 9); seeds 1-8 learn.
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { LAB_URL, assertServerUp } from './browser.mjs';
-import { openPage, waitForState } from './pagekit.mjs';
+import { LAB_URL, assertServerUp } from '../support/browser.mjs';
+import { ARTIFACTS, openPage, waitForState } from '../support/pagekit.mjs';
 
-const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const STALL_SEED = '0';
 const READY_MS = 120_000;
 const FIRST_RUN_MS = 60_000;

@@ -7,13 +7,11 @@
 // model is shown to load in the page.
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { LAB_URL } from './browser.mjs';
-import { canvasStats, drawOnPad, isDrawn, openLabPage, requireModelFile, waitForState } from './pagekit.mjs';
+import { LAB_URL } from '../support/browser.mjs';
+import { ARTIFACTS, canvasStats, drawOnPad, isDrawn, openLabPage, requireModelFile, waitForState } from '../support/pagekit.mjs';
 
-const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
 const READY_MS = 120_000;
 const RUN_MS = 300_000;

@@ -7,14 +7,14 @@
 // person uses it. A Rust test harness compiled to wasm would test a second build of the same
 // code, and link all of burn a second time to make it.
 //
-//   LAB_URL=http://127.0.0.1:8000/ node --test tests/e2e/module.test.mjs
+//   LAB_URL=http://127.0.0.1:8000/ node --test tests/module/module.test.mjs
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { chunk } from '../../tools/export-web-data.mjs';
-import { LAB_URL } from './browser.mjs';
-import { openLabPage } from './pagekit.mjs';
+import { LAB_URL } from '../support/browser.mjs';
+import { openLabPage } from '../support/pagekit.mjs';
 
 const IMAGE_PIXELS = 28 * 28;
 const IMAGES = 256;
