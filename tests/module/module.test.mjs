@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { chunk } from '../../tools/export-web-data.mjs';
 import { LAB_URL } from '../support/browser.mjs';
-import { openLabPage } from '../support/pagekit.mjs';
+import { openLabPage, testNoProblems } from '../support/pagekit.mjs';
 
 const IMAGE_PIXELS = 28 * 28;
 const IMAGES = 256;
@@ -360,6 +360,4 @@ test("the code's activation is set, reported and kept in the model file", { time
   assert.equal(r.predictorsDead, r.dead, 'the predictors count the dead units as deadCodeUnits does');
 });
 
-test('no console errors, page errors or failed requests', () => {
-  assert.deepEqual(problems, []);
-});
+testNoProblems(problems);

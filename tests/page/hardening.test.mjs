@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
-import { openLabPage, requireModelFile, setSettings, waitForState } from '../support/pagekit.mjs';
+import { openLabPage, requireModelFile, setSettings, testNoProblems, waitForState } from '../support/pagekit.mjs';
 import { seedFrom, splitmix } from '../support/random.mjs';
 
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
@@ -177,6 +177,4 @@ test(`${MANGLED_FILES} mangled model files are refused, and the model, its train
   assert.match(await keepStatus(), /^Loaded /);
 });
 
-test('no console errors, page errors or failed requests', () => {
-  assert.deepEqual(problems, []);
-});
+testNoProblems(problems);

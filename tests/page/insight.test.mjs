@@ -10,7 +10,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
-import { ARTIFACTS, canvasStats, drawOnPad, isDrawn, openLabPage, requireModelFile, waitForState } from '../support/pagekit.mjs';
+import { ARTIFACTS, canvasStats, drawOnPad, isDrawn, openLabPage, requireModelFile, testNoProblems, waitForState } from '../support/pagekit.mjs';
 
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
 const READY_MS = 120_000;
@@ -249,6 +249,4 @@ async function keptSince([kind, since]) {
   }
 }
 
-test('no console errors, page errors or failed requests', () => {
-  assert.deepEqual(problems, []);
-});
+testNoProblems(problems);

@@ -12,7 +12,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { LAB_URL, assertServerUp } from '../support/browser.mjs';
-import { ARTIFACTS, canvasStats, drawOnPad, isDrawn, openPage, setSettings as setSettingsOf, waitForState } from '../support/pagekit.mjs';
+import { ARTIFACTS, canvasStats, drawOnPad, isDrawn, openPage, setSettings as setSettingsOf, testNoProblems, waitForState } from '../support/pagekit.mjs';
 import { seedFrom, shuffled, splitmix } from '../support/random.mjs';
 
 const LONG = process.env.LAB_LONG === '1';
@@ -406,6 +406,4 @@ test('bad values in every field are refused with a message, and nothing starts',
   await setSettings({ model: 'conv', backend: 'cpu' });
 });
 
-test('no console errors, page errors or failed requests', () => {
-  assert.deepEqual(problems, []);
-});
+testNoProblems(problems);

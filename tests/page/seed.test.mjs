@@ -13,7 +13,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { LAB_URL, assertServerUp } from '../support/browser.mjs';
-import { ARTIFACTS, openPage, waitForState } from '../support/pagekit.mjs';
+import { ARTIFACTS, openPage, testNoProblems, waitForState } from '../support/pagekit.mjs';
 
 const STALL_SEED = '0';
 const READY_MS = 120_000;
@@ -148,6 +148,4 @@ test('compare mode runs the dense model as the seed wrote it next to the conv mo
   assert.match(conclusion, /The dense model's code died: all 3 of its numbers are 0 for every test digit/);
 });
 
-test('no console errors, page errors or failed requests', () => {
-  assert.deepEqual(problems, []);
-});
+testNoProblems(problems);

@@ -1,6 +1,7 @@
 // Reading the page from a test: its state, its canvases' pixels, and drawing on its pad.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
 
@@ -9,7 +10,7 @@ export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url)
 
 /**
  * A fresh browser and its page; every console error, page error and failed request is pushed
- * onto `problems` (a test at the end asserts there are none).
+ * onto `problems` (testNoProblems asserts at the end that there are none).
  */
 export async function openPage(problems, options = {}) {
   const browser = await launchBrowser(options);
@@ -22,6 +23,17 @@ export async function openPage(problems, options = {}) {
     if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
   });
   return { browser, page };
+}
+
+/**
+ * Registers the test each page-test file ends with: nothing was pushed onto `problems` (see
+ * openPage) by the tests before it. Call it after the file's other tests, since node:test runs a
+ * file's tests in the order they were registered.
+ */
+export function testNoProblems(problems) {
+  test('no console errors, page errors or failed requests', () => {
+    assert.deepEqual(problems, []);
+  });
 }
 
 /** A fresh browser on the lab's page, once the server is known to be up. */
