@@ -1,12 +1,12 @@
 // The CPU backend's pool of workers (www/js/pool.js, www/js/poolstep.js), in headless Chromium:
 // a step cut over two workers has the one-worker step's losses (up to the order of float sums)
-// and the same losses twice for the same seed; the page trains on one worker per core and says
-// how many; and a helper worker that dies is recovered like a lost GPU device, from the last
-// weights kept. Needs a server for www/ (LAB_URL, default http://127.0.0.1:8000/).
+// and the same losses twice for the same seed; and the page trains on one worker per core and
+// says how many. A helper worker that dies: recovery.test.mjs. Needs a server for www/ (LAB_URL,
+// default http://127.0.0.1:8000/).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
-import { canvasStats, isDrawn, openLabPage, setSettings, testNoProblems, waitForState } from '../support/pagekit.mjs';
+import { openLabPage, pause, setSettings, testNoProblems, trainingWorkers, waitForPoints, waitForState } from '../support/pagekit.mjs';
 
 const READY_MS = 180_000;
 const RUN_MS = 600_000;
@@ -59,27 +59,6 @@ for (const model of ['dense', 'conv']) {
   });
 }
 
-/** The page's training workers: the lead ('training worker') and its helpers. */
-async function trainingWorkers() {
-  const named = await Promise.all(page.workers().map(async (w) => [w, await w.evaluate(() => self.name).catch(() => null)]));
-  return named.filter(([, name]) => name?.startsWith('training worker')).map(([w, name]) => ({ worker: w, name }));
-}
-
-const chartPoints = () => page.locator('#loss-chart').evaluate((c) => Number(c.dataset.points));
-const waitForPoints = (n) =>
-  page.waitForFunction((k) => Number(document.getElementById('loss-chart').dataset.points) >= k, n, { timeout: RUN_MS, polling: 250 });
-
-async function pause() {
-  await page.click('#pause');
-  await waitForState(page, 'paused', 60_000);
-  // The memory line is refreshed after the loop stopped (and the weights were kept).
-  await page.waitForFunction(
-    () => document.getElementById('memory').dataset.steps === document.getElementById('loss-chart').dataset.points,
-    null,
-    { timeout: 60_000, polling: 250 },
-  );
-}
-
 test('the CPU backend trains on one worker per core (at most 4), and the page says how many', { timeout: RUN_MS }, async () => {
   await page.goto(new URL('?backend=cpu', LAB_URL).href);
   await waitForState(page, 'ready', READY_MS);
@@ -94,52 +73,13 @@ test('the CPU backend trains on one worker per core (at most 4), and the page sa
   await setSettings(page, { model: 'conv', backend: 'cpu', subset: '10000', epochs: '100' });
   await page.click('#train');
   await waitForState(page, 'training', READY_MS);
-  await waitForPoints(10);
+  await waitForPoints(page, 10, RUN_MS);
   if (expected > 1) {
     await page.waitForFunction(() => /images\/s on \d+ workers/.test(document.getElementById('progress-text').textContent), null, { timeout: 60_000 });
     assert.match(await page.locator('#progress-text').innerText(), new RegExp(`images/s on ${expected} workers`));
   }
-  assert.equal((await trainingWorkers()).length, expected, 'one training worker per part of the pool');
-  await pause();
+  assert.equal((await trainingWorkers(page)).length, expected, 'one training worker per part of the pool');
+  await pause(page);
 });
 
-test('a helper worker that dies is recovered like a lost GPU device: the last weights kept, training goes on', { timeout: RUN_MS }, async () => {
-  await page.goto(new URL('?backend=cpu&workers=2', LAB_URL).href);
-  await waitForState(page, 'ready', READY_MS);
-  await setSettings(page, { model: 'dense', backend: 'cpu', subset: '10000', epochs: '100' });
-  await page.click('#train');
-  await waitForState(page, 'training', READY_MS);
-  await waitForPoints(10);
-  await pause(); // the weights are copied out at a pause
-  const kept = await chartPoints();
-  await page.click('#resume');
-  await waitForPoints(kept + 5);
-
-  const helper = (await trainingWorkers()).find((w) => w.name === 'training worker 2 of 2');
-  assert.ok(helper, 'the pool has a second worker');
-  // An uncaught error ends the helper's script the way a crash would.
-  await helper.worker.evaluate(() => setTimeout(() => {
-    throw new Error('the helper crashed on purpose');
-  }));
-
-  await waitForState(page, 'lost', 60_000);
-  await page.waitForFunction(() => !document.getElementById('retry').hidden, null, { timeout: 10_000 });
-  const said = await page.locator('#status-message').innerText();
-  assert.match(said, /training worker 2 of 2 stopped/);
-  assert.match(said, new RegExp(`as of step ${kept} is kept`));
-  assert.equal(await page.locator('#retry').innerText(), 'Continue');
-  assert.ok(await page.locator('#train').isDisabled(), 'nothing else can be started meanwhile');
-
-  await page.click('#retry');
-  await waitForState(page, 'training', READY_MS);
-  assert.match(await page.locator('#status-message').innerText(), new RegExp(`Training goes on on CPU \\(WebAssembly\\) from the weights of step ${kept}`));
-  await waitForPoints(kept + 5);
-  await pause();
-  await page.waitForFunction(() => /after \d+ steps/.test(document.getElementById('recon-caption').textContent));
-  assert.ok((await canvasStats(page, '#recon-grid canvas.output')).every(isDrawn), 'reconstructions are drawn after recovery');
-  const workers = await trainingWorkers();
-  assert.deepEqual(workers.map((w) => w.name).sort(), ['training worker', 'training worker 2 of 2'], 'a new pool of two, the dead one gone');
-});
-
-// The helper's deliberate crash is reported by the page as a lost worker, not as an error.
 testNoProblems(problems);

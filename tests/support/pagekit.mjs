@@ -85,6 +85,43 @@ export async function waitForState(page, wanted, timeout) {
     });
 }
 
+/** How many steps the loss chart holds (one point a step). */
+export const chartPoints = (page) => page.locator('#loss-chart').evaluate((c) => Number(c.dataset.points));
+
+/** Waits until the loss chart holds at least `n` steps. */
+export async function waitForPoints(page, n, timeout) {
+  await page.waitForFunction((k) => Number(document.getElementById('loss-chart').dataset.points) >= k, n, {
+    timeout,
+    polling: 250,
+  });
+}
+
+/**
+ * Waits until the training loop has stopped: 'paused' shows at once, while the call in flight
+ * still finishes. The memory line is refreshed (and the weights kept) once the loop has stopped,
+ * for the step it stopped at.
+ */
+export async function loopStopped(page) {
+  await page.waitForFunction(
+    () => document.getElementById('memory').dataset.steps === document.getElementById('loss-chart').dataset.points,
+    null,
+    { timeout: 60_000, polling: 250 },
+  );
+}
+
+/** Presses Pause and waits until the page has paused and its loop has stopped. */
+export async function pause(page) {
+  await page.click('#pause');
+  await waitForState(page, 'paused', 60_000);
+  await loopStopped(page);
+}
+
+/** The page's training workers: the lead ('training worker') and its helpers, by name. */
+export async function trainingWorkers(page) {
+  const named = await Promise.all(page.workers().map(async (w) => [w, await w.evaluate(() => self.name).catch(() => null)]));
+  return named.filter(([, name]) => name?.startsWith('training worker')).map(([w, name]) => ({ worker: w, name }));
+}
+
 /** Pixel statistics of each canvas matching `selector`. */
 export function canvasStats(page, selector) {
   return page.evaluate((sel) => {
