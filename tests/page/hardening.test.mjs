@@ -1,22 +1,21 @@
 // The page against hostile input: its Content-Security-Policy is in force (an injected inline
-// script does not run, and the page still trains on both backends under it), and model files
-// mangled in the ways a fuzzer mangles them are refused without touching the model, its training
-// or the models kept in the browser.
+// script does not run, and the page still trains on both backends under it), and a bad model file
+// is refused next to Load without touching the model, its training or the models kept in the
+// browser. Which files are bad is the parser's to say, and tested where it is cheapest: natively
+// (tests/models.rs, tests/fuzz.rs) and in the wasm module (tests/module/); here, the page's two
+// answers to a refusal, for a file of the other model and for any other bad file.
 //
 // LAB_MODEL_FILE: a conv model file written by the command line (build.sh trains one).
-// LAB_SEED replays one set of mangled files; the seed in use is printed.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { after, before, test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
 import { openLabPage, requireModelFile, setSettings, testNoProblems, waitForState } from '../support/pagekit.mjs';
-import { seedFrom, splitmix } from '../support/random.mjs';
 
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
-const SEED = seedFrom('LAB_SEED');
 const READY_MS = 120_000;
 const RUN_MS = 300_000;
-const MANGLED_FILES = 24;
 
 let browser;
 let page;
@@ -25,60 +24,11 @@ const problems = [];
 before(async () => {
   requireModelFile(MODEL_FILE);
   ({ browser, page } = await openLabPage(problems));
-  console.log(`# mangled model files from seed ${SEED} (LAB_SEED=${SEED} replays them)`);
 });
 
 after(async () => {
   await browser?.close();
 });
-
-/**
- * Mangled copies of a model file, each one that must be refused: cut short, a header length
- * past the header, the header's JSON broken or naming another model or code size, garbage after
- * the marker, bytes flipped in the weights or appended to them.
- */
-function mangle(whole, count, random) {
-  const int = (n) => Math.floor(random() * n);
-  const headerLength = whole.readUInt32LE(8);
-  const headerEnd = 12 + headerLength;
-  const header = whole.subarray(12, headerEnd).toString('utf8');
-  const withHeader = (text) => {
-    const json = Buffer.from(text, 'utf8');
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(json.length);
-    return Buffer.concat([whole.subarray(0, 8), length, json, whole.subarray(headerEnd)]);
-  };
-  const kinds = [
-    ['cut short', () => whole.subarray(0, int(whole.length - 1))],
-    ['header length past the end', () => {
-      const out = Buffer.from(whole);
-      out.writeUInt32LE(whole.length + int(0xffffff00 - whole.length), 8);
-      return out;
-    }],
-    ['header JSON broken', () => {
-      const out = Buffer.from(whole);
-      out[12 + int(Math.min(headerLength, 8))] = 0x7b ^ 0xff; // within the opening `{"model"`
-      return out;
-    }],
-    ['header names the dense model', () => withHeader(header.replace('"model":"conv"', '"model":"dense"'))],
-    ['header names another code size', () => {
-      const latent = 1 + int(4095);
-      return withHeader(header.replace(/"latent":\d+/, `"latent":${latent === 64 ? 65 : latent}`));
-    }],
-    ['garbage after the marker', () => Buffer.concat([whole.subarray(0, 8), Buffer.from(Array.from({ length: 64 + int(4096) }, () => int(256)))])],
-    ['a weight byte flipped', () => {
-      const out = Buffer.from(whole);
-      const at = headerEnd + int(whole.length - headerEnd);
-      out[at] ^= 1 << int(8);
-      return out;
-    }],
-    ['bytes appended to the weights', () => Buffer.concat([whole, Buffer.from(Array.from({ length: 1 + int(64) }, () => int(256)))])],
-  ];
-  return Array.from({ length: count }, (_, i) => {
-    const [what, make] = kinds[i % kinds.length];
-    return { name: `mangled-${i}.bin`, what, buffer: make() };
-  });
-}
 
 const status = () => page.locator('#status-message').innerText();
 const keepStatus = () => page.locator('#keep-status').innerText();
@@ -136,45 +86,62 @@ for (const backend of ['cpu', 'webgpu']) {
   });
 }
 
-test(`${MANGLED_FILES} mangled model files are refused, and the model, its training and the kept models stay as they were`, { timeout: RUN_MS }, async () => {
-  const whole = await readFile(MODEL_FILE);
-  await setSettings(page, { model: 'conv', backend: 'cpu' });
-  await page.click('#reset');
-  await waitForState(page, 'ready', READY_MS);
-  assert.equal(await stepOnce(), 1);
-  assert.equal(await stepOnce(), 2);
-  const before = {
+/** What the page says of its model, and the models it keeps in the browser. */
+async function modelShown() {
+  return {
     model: await page.locator('#fact-model').innerText(),
     parameters: await page.locator('#fact-parameters').innerText(),
     latent: await page.locator('#fact-latent').innerText(),
     kept: await page.locator('#kept-offer').innerText(),
   };
-  for (const file of mangle(whole, MANGLED_FILES, splitmix(SEED))) {
-    await page.setInputFiles('#load-model', { name: file.name, mimeType: 'application/octet-stream', buffer: file.buffer });
-    await page.waitForFunction(
-      (name) => new RegExp(`^(Loaded|Could not load) ${name}`).test(document.getElementById('keep-status').textContent),
-      file.name.replace('.', '\\.'),
-      { timeout: 60_000 },
-    );
-    await waitForState(page, 'ready', READY_MS);
-    const said = await keepStatus();
-    assert.match(said, /^Could not load .*The current model is unchanged\.$/, `${file.name} (${file.what}, ${file.buffer.length} bytes) was not refused: ${said}`);
-  }
-  assert.deepEqual(
-    {
-      model: await page.locator('#fact-model').innerText(),
-      parameters: await page.locator('#fact-parameters').innerText(),
-      latent: await page.locator('#fact-latent').innerText(),
-      kept: await page.locator('#kept-offer').innerText(),
-    },
-    before,
+}
+
+/** `text` as a regular expression that matches it literally. */
+const literally = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Loads `file` (a path, or { name, mimeType, buffer }) with Load model file; returns what the page said of it. */
+async function loadModelFile(file) {
+  const name = typeof file === 'string' ? basename(file) : file.name;
+  await page.setInputFiles('#load-model', file);
+  await page.waitForFunction(
+    (pattern) => new RegExp(`^(Loaded|Could not load) ${pattern}`).test(document.getElementById('keep-status').textContent),
+    literally(name),
+    { timeout: 60_000 },
   );
+  await waitForState(page, 'ready', READY_MS);
+  return keepStatus();
+}
+
+test('a bad model file is refused next to Load, saying what to do, and the model, its training and the kept models stay as they were', { timeout: RUN_MS }, async () => {
+  const whole = await readFile(MODEL_FILE);
+  const name = literally(basename(MODEL_FILE));
+  // A dense model, two steps in: the conv file is of the other model.
+  await setSettings(page, { model: 'dense', backend: 'cpu' });
+  await page.click('#reset');
+  await waitForState(page, 'ready', READY_MS);
+  assert.equal(await stepOnce(), 1);
+  assert.equal(await stepOnce(), 2);
+  const before = await modelShown();
+
+  // The other model's file: the page says which model to choose.
+  assert.match(
+    await loadModelFile(MODEL_FILE),
+    new RegExp(`^Could not load ${name}: .*holds a conv model, but a dense model was asked for.* Choose that model in the Training panel, then load the file again\\. The current model is unchanged\\.$`),
+  );
+  // Any other bad file, here one cut short: the parser's reason, and no advice about the model.
+  const cut = { name: 'cut.bin', mimeType: 'application/octet-stream', buffer: whole.subarray(0, whole.length >> 1) };
+  const said = await loadModelFile(cut);
+  assert.match(said, /^Could not load cut\.bin: .*\. The current model is unchanged\.$/);
+  assert.doesNotMatch(said, /Choose that model/);
+  assert.deepEqual(await modelShown(), before);
   // Training goes on from where it was: the next step is the third.
   assert.equal(await stepOnce(), 3);
-  // And the untouched file still loads, so the refusals were about the mangling.
-  await page.setInputFiles('#load-model', MODEL_FILE);
-  await page.waitForFunction(() => /^(Loaded|Could not load)/.test(document.getElementById('keep-status').textContent), null, { timeout: 60_000 });
-  assert.match(await keepStatus(), /^Loaded /);
+
+  // As the page said: the conv model chosen, the file loads.
+  await setSettings(page, { model: 'conv', backend: 'cpu' });
+  await page.click('#reset');
+  await waitForState(page, 'ready', READY_MS);
+  assert.match(await loadModelFile(MODEL_FILE), new RegExp(`^Loaded ${name}: a conv model`));
 });
 
 testNoProblems(problems);

@@ -164,25 +164,6 @@ test('a model downloads and loads back', { timeout: 60_000 }, async () => {
   assert.match(await keepStatus(), /^Loaded downloaded-conv\.bin/);
 });
 
-test('bad model files are refused and leave the model as it was', { timeout: 120_000 }, async () => {
-  await freshModel('dense');
-  await loadFile(MODEL_FILE);
-  assert.match(await keepStatus(), /holds a conv model, but a dense model was asked for.*unchanged/);
-  assert.match(await page.locator('#fact-model').innerText(), /dense/);
-
-  await loadFile({ name: 'notes.bin', mimeType: 'application/octet-stream', buffer: Buffer.from('hello, not a model') });
-  assert.match(await keepStatus(), /not a model file of this lab/);
-
-  const whole = await readFile(MODEL_FILE);
-  await freshModel('conv');
-  await loadFile({ name: 'cut.bin', mimeType: 'application/octet-stream', buffer: whole.subarray(0, whole.length >> 1) });
-  assert.match(await keepStatus(), /Could not load cut\.bin.*unchanged/);
-  // The untouched fresh model still reconstructs.
-  await page.click('#step');
-  await waitForState(page, 'ready', READY_MS);
-  assert.match(await page.locator('#status-message').innerText(), /Trained one batch/);
-});
-
 test('compare mode trains both models on the same batches and fills the table', { timeout: RUN_MS }, async () => {
   await page.selectOption('#subset', '1000');
   await page.fill('#epochs', '1');
