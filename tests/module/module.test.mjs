@@ -12,12 +12,12 @@
 // LAB_SEED replays one set of mangled model files; the seed in use is printed.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { chunk } from '../../tools/export-web-data.mjs';
 import { LAB_URL } from '../support/browser.mjs';
 import { mangle } from '../support/mangle.mjs';
-import { openLabPage, testNoProblems } from '../support/pagekit.mjs';
+import { browserForFile, testNoProblems } from '../support/pagekit.mjs';
 import { seedFrom, splitmix } from '../support/random.mjs';
 
 const IMAGE_PIXELS = 28 * 28;
@@ -76,22 +76,15 @@ async function setUp({ chunkBase64, images }) {
   window.t = t;
 }
 
-let browser;
 let page;
-const problems = [];
-
-before(async () => {
-  ({ browser, page } = await openLabPage(problems));
+const problems = browserForFile(async (opened) => {
+  page = opened.page;
   // An empty document of the lab's own origin, so that the module and its wasm load as the
   // page's worker loads them, without the page itself starting up beside the tests.
   const blank = new URL('module-test.html', LAB_URL).href;
   await page.route(blank, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>module test</title>' }));
   await page.goto(blank);
   await page.evaluate(setUp, { chunkBase64: mnistChunk(IMAGES).toString('base64'), images: IMAGES });
-});
-
-after(async () => {
-  await browser?.close();
 });
 
 /** A failure message that says what went wrong, not that the module trapped (a Rust panic). */

@@ -2,29 +2,17 @@
 // not, in any order, fast. No click fails, nothing says "Unexpected error", and a fresh run trains
 // to its end afterwards. LAB_SEED replays the clicks; the seed in use is printed.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
-import { chartPoints, openLabPage, setSettings, testNoProblems, waitForState } from '../support/pagekit.mjs';
+import { MANY_EPOCHS, browserForFile, chartPoints, setSettings, testNoProblems, waitForState } from '../support/pagekit.mjs';
 import { seedFrom, shuffled, splitmix } from '../support/random.mjs';
 
 const SEED = seedFrom('LAB_SEED');
 const READY_MS = 180_000;
 const RUN_MS = 600_000;
-// Epochs enough to be still training while the clicks land: 100 epochs of 10,000 images is
-// 31,300 steps, minutes on any machine.
-const MANY_EPOCHS = '100';
 
-let browser;
 let page;
-const problems = [];
-
-before(async () => {
-  ({ browser, page } = await openLabPage(problems));
-});
-
-after(async () => {
-  await browser?.close();
-});
+const problems = browserForFile((opened) => (page = opened.page));
 
 const state = () => page.locator('body').getAttribute('data-state');
 

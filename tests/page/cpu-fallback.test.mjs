@@ -3,24 +3,15 @@
 // form asks for refuses the subset); Train pressed while WebGPU is still being timed starts at
 // once on the CPU, and the backend line says WebGPU was not timed.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
-import { canvasStats, isDrawn, openLabPage, openPage, testNoProblems, waitForPoints, waitForState } from '../support/pagekit.mjs';
+import { browserForFile, canvasStats, isDrawn, openPage, testNoProblems, waitForPoints, waitForState } from '../support/pagekit.mjs';
 
 const READY_MS = 180_000;
 const RUN_MS = 600_000;
 
-let browser;
 let page;
-const problems = [];
-
-before(async () => {
-  ({ browser, page } = await openLabPage(problems));
-});
-
-after(async () => {
-  await browser?.close();
-});
+const problems = browserForFile((opened) => (page = opened.page));
 
 test('without WebGPU the page says so and trains on the CPU fallback; a subset larger than the data is refused', { timeout: READY_MS }, async () => {
   const alone = await openPage(problems, { webgpu: false });

@@ -9,26 +9,16 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
-import { openLabPage, requireModelFile, setSettings, testNoProblems, waitForState } from '../support/pagekit.mjs';
+import { browserForFile, requireModelFile, setSettings, testNoProblems, waitForState } from '../support/pagekit.mjs';
 
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
 const READY_MS = 120_000;
 const RUN_MS = 300_000;
 
-let browser;
 let page;
-const problems = [];
-
-before(async () => {
-  requireModelFile(MODEL_FILE);
-  ({ browser, page } = await openLabPage(problems));
-});
-
-after(async () => {
-  await browser?.close();
-});
+const problems = browserForFile((opened) => (page = opened.page));
 
 const status = () => page.locator('#status-message').innerText();
 const keepStatus = () => page.locator('#keep-status').innerText();
@@ -113,6 +103,7 @@ async function loadModelFile(file) {
 }
 
 test('a bad model file is refused next to Load, saying what to do, and the model, its training and the kept models stay as they were', { timeout: RUN_MS }, async () => {
+  requireModelFile(MODEL_FILE);
   const whole = await readFile(MODEL_FILE);
   const name = literally(basename(MODEL_FILE));
   // A dense model, two steps in: the conv file is of the other model.

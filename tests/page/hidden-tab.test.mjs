@@ -1,35 +1,15 @@
 // A hidden tab, in headless Chromium: it pauses when the person asked for that and picks up when
 // the tab is back; otherwise it trains on, one call at a time, so that Pause still answers at once.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
-import {
-  chartPoints,
-  loopStopped,
-  openLabPage,
-  setSettings,
-  testNoProblems,
-  waitForPoints,
-  waitForState,
-} from '../support/pagekit.mjs';
+import { MANY_EPOCHS, browserForFile, chartPoints, loopStopped, setSettings, testNoProblems, waitForPoints, waitForState } from '../support/pagekit.mjs';
 
 const READY_MS = 180_000;
 const RUN_MS = 600_000;
-// Epochs enough to be still training when the test looks: 100 epochs of 10,000 images is
-// 31,300 steps, minutes on any machine.
-const MANY_EPOCHS = '100';
 
-let browser;
 let page;
-const problems = [];
-
-before(async () => {
-  ({ browser, page } = await openLabPage(problems));
-});
-
-after(async () => {
-  await browser?.close();
-});
+const problems = browserForFile((opened) => (page = opened.page));
 
 const state = () => page.locator('body').getAttribute('data-state');
 

@@ -8,26 +8,19 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
-import { ARTIFACTS, canvasStats, drawOnPad, isDrawn, openLabPage, requireModelFile, testNoProblems, waitForState } from '../support/pagekit.mjs';
+import { ARTIFACTS, browserForFile, canvasStats, drawOnPad, isDrawn, requireModelFile, testNoProblems, waitForState } from '../support/pagekit.mjs';
 
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
 const READY_MS = 120_000;
 const RUN_MS = 300_000;
 
-let browser;
 let page;
-const problems = [];
-
-before(async () => {
+const problems = browserForFile(async (opened) => {
+  page = opened.page;
   requireModelFile(MODEL_FILE);
   await mkdir(ARTIFACTS, { recursive: true });
-  ({ browser, page } = await openLabPage(problems));
-});
-
-after(async () => {
-  await browser?.close();
 });
 
 const keepStatus = () => page.locator('#keep-status').innerText();

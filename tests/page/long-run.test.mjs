@@ -9,13 +9,14 @@
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { LAB_URL, assertServerUp } from '../support/browser.mjs';
+import { after, test } from 'node:test';
+import { LAB_URL } from '../support/browser.mjs';
 import {
   ARTIFACTS,
+  MANY_EPOCHS,
+  browserForFile,
   chartPoints,
   drawOnPad,
-  openPage,
   pause,
   setSettings,
   testNoProblems,
@@ -33,9 +34,6 @@ const GPU_STEPS = LONG ? 1000 : 64;
 const LONG_TASK_LIMIT_MS = 100;
 const WATCH_MS = 30_000;
 const FLAT = 0.05; // memory after 2n steps within 5% of memory after n
-// Epochs for the runs that must still be training when a test looks: 100 epochs of 10,000 images
-// is 31,300 steps, minutes on any machine (10 epochs ended within a 30 s watch on a fast one).
-const MANY_EPOCHS = '100';
 
 // What the tests measured, written to long-run.json at the end.
 const measured = {};
@@ -44,11 +42,8 @@ let browser;
 let page;
 let cdp; // a DevTools session on the page, attached to its workers too
 const workerSessions = [];
-const problems = [];
-
-before(async () => {
-  await assertServerUp(LAB_URL);
-  ({ browser, page } = await openPage(problems));
+const problems = browserForFile(async (opened) => {
+  ({ browser, page } = opened);
   // Every main-thread task over 50 ms, from the first script on.
   await page.addInitScript(() => {
     window.longTasks = [];
@@ -74,7 +69,6 @@ before(async () => {
 });
 
 after(async () => {
-  await browser?.close();
   await mkdir(ARTIFACTS, { recursive: true });
   await writeFile(join(ARTIFACTS, 'long-run.json'), JSON.stringify(measured, null, 2));
 });

@@ -12,14 +12,14 @@
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { LAB_URL, assertServerUp } from '../support/browser.mjs';
+import { test } from 'node:test';
+import { LAB_URL } from '../support/browser.mjs';
 import {
   ARTIFACTS,
+  browserForFile,
   canvasStats as canvasStatsOf,
   drawOnPad,
   isDrawn,
-  openPage,
   setSettings as setSettingsOf,
   testNoProblems,
   waitForState as waitForStateOf,
@@ -37,18 +37,8 @@ const PAUSED_SUBSET = BACKEND === 'cpu' ? '10000' : '1000';
 const PAUSED_EPOCH_STEPS = Math.ceil(Number(PAUSED_SUBSET) / 32);
 const LEARNING_RATE = '0.003';
 
-let browser;
 let page;
-const problems = []; // console errors, page errors and failed requests, for the last test
-
-before(async () => {
-  await assertServerUp(LAB_URL);
-  ({ browser, page } = await openPage(problems));
-});
-
-after(async () => {
-  await browser?.close();
-});
+const problems = browserForFile((opened) => (page = opened.page));
 
 // --- reading the page -------------------------------------------------------------------------
 

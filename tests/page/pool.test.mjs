@@ -4,9 +4,9 @@
 // says how many. A helper worker that dies: recovery.test.mjs. Needs a server for www/ (LAB_URL,
 // default http://127.0.0.1:8000/).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
-import { openLabPage, pause, setSettings, testNoProblems, trainingWorkers, waitForPoints, waitForState } from '../support/pagekit.mjs';
+import { browserForFile, pause, setSettings, testNoProblems, trainingWorkers, waitForPoints, waitForState } from '../support/pagekit.mjs';
 
 const READY_MS = 180_000;
 const RUN_MS = 600_000;
@@ -14,15 +14,7 @@ const STEPS = 15;
 
 let browser;
 let page;
-const problems = [];
-
-before(async () => {
-  ({ browser, page } = await openLabPage(problems));
-});
-
-after(async () => {
-  await browser?.close();
-});
+const problems = browserForFile((opened) => ({ browser, page } = opened));
 
 /** bench.html's run of `model` on the CPU with a pool of `workers`: its losses and pool size. */
 async function benchRun(model, workers) {

@@ -3,35 +3,15 @@
 // training goes on in new workers from there. Needs a server for www/ (LAB_URL, default
 // http://127.0.0.1:8000/).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
-import {
-  canvasStats,
-  chartPoints,
-  isDrawn,
-  openLabPage,
-  pause,
-  setSettings,
-  testNoProblems,
-  trainingWorkers,
-  waitForPoints,
-  waitForState,
-} from '../support/pagekit.mjs';
+import { browserForFile, canvasStats, chartPoints, isDrawn, pause, setSettings, testNoProblems, trainingWorkers, waitForPoints, waitForState } from '../support/pagekit.mjs';
 
 const READY_MS = 180_000;
 const RUN_MS = 600_000;
 
-let browser;
 let page;
-const problems = [];
-
-before(async () => {
-  ({ browser, page } = await openLabPage(problems));
-});
-
-after(async () => {
-  await browser?.close();
-});
+const problems = browserForFile((opened) => (page = opened.page));
 
 const statusText = () => page.locator('#status-message').innerText();
 

@@ -11,27 +11,17 @@
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { LAB_URL, assertServerUp } from '../support/browser.mjs';
-import { ARTIFACTS, openPage, testNoProblems, waitForState } from '../support/pagekit.mjs';
+import { test } from 'node:test';
+import { LAB_URL } from '../support/browser.mjs';
+import { ARTIFACTS, browserForFile, testNoProblems, waitForState } from '../support/pagekit.mjs';
 
 const STALL_SEED = '0';
 const READY_MS = 120_000;
 const FIRST_RUN_MS = 60_000;
 const RUN_MS = 300_000;
 
-let browser;
 let page;
-const problems = [];
-
-before(async () => {
-  await assertServerUp(LAB_URL);
-  ({ browser, page } = await openPage(problems));
-});
-
-after(async () => {
-  await browser?.close();
-});
+const problems = browserForFile((opened) => (page = opened.page));
 
 const value = (selector) => page.locator(selector).inputValue();
 const data = (selector, name) => page.locator(selector).getAttribute(`data-${name}`);

@@ -1,7 +1,7 @@
 // Reading the page from a test: its state, its canvases' pixels, and drawing on its pad.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
 
@@ -43,6 +43,24 @@ export async function openLabPage(problems) {
 }
 
 /**
+ * A browser on the lab's page for the tests of one file: opened before the first of them and
+ * handed to `use({ browser, page })` (which may prepare it further), closed after the last.
+ * Returns the list that every console error, page error and failed request goes onto, for
+ * testNoProblems.
+ */
+export function browserForFile(use) {
+  const problems = [];
+  let browser;
+  before(async () => {
+    const opened = await openLabPage(problems);
+    browser = opened.browser;
+    await use(opened);
+  });
+  after(() => browser?.close());
+  return problems;
+}
+
+/**
  * Watches a page's start, from before its navigation: every .wasm request and when it was made,
  * and when body[data-state] first said ready (window.readyAt, by the page's clock, which is this
  * machine's). `readyAt()` is that time once it has come; `wasmBeforeReady()` the distinct paths
@@ -65,6 +83,12 @@ export async function watchStart(page) {
     },
   };
 }
+
+/**
+ * Epochs for the runs that must still be training when a test looks: 100 epochs of 10,000
+ * images is 31,300 steps, minutes on any machine (10 epochs ended within a 30 s watch on a fast one).
+ */
+export const MANY_EPOCHS = '100';
 
 /** The model file the command line wrote for the page tests (`LAB_MODEL_FILE`), which must exist. */
 export function requireModelFile(file) {
