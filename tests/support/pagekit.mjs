@@ -1,4 +1,6 @@
-// Reading the page from a test: its state, its canvases' pixels, and drawing on its pad.
+// The page tests' kit: a browser on the page for a file's tests and the check that nothing went
+// wrong in it; reading the page (its state, its training, its canvases' pixels); driving it (the
+// form, Pause, drawing on its pad).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
