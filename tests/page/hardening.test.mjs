@@ -106,20 +106,14 @@ test('a bad model file is refused next to Load, saying what to do, and the model
   requireModelFile(MODEL_FILE);
   const whole = await readFile(MODEL_FILE);
   const name = literally(basename(MODEL_FILE));
-  // A dense model, two steps in: the conv file is of the other model.
-  await setSettings(page, { model: 'dense', backend: 'cpu' });
+  await setSettings(page, { model: 'conv', backend: 'cpu' });
   await page.click('#reset');
   await waitForState(page, 'ready', READY_MS);
   assert.equal(await stepOnce(), 1);
   assert.equal(await stepOnce(), 2);
   const before = await modelShown();
 
-  // The other model's file: the page says which model to choose.
-  assert.match(
-    await loadModelFile(MODEL_FILE),
-    new RegExp(`^Could not load ${name}: .*holds a conv model, but a dense model was asked for.* Choose that model in the Training panel, then load the file again\\. The current model is unchanged\\.$`),
-  );
-  // Any other bad file, here one cut short: the parser's reason, and no advice about the model.
+  // A bad file, here one cut short: the parser's reason, and no advice about the model.
   const cut = { name: 'cut.bin', mimeType: 'application/octet-stream', buffer: whole.subarray(0, whole.length >> 1) };
   const said = await loadModelFile(cut);
   assert.match(said, /^Could not load cut\.bin: .*\. The current model is unchanged\.$/);
@@ -127,12 +121,19 @@ test('a bad model file is refused next to Load, saying what to do, and the model
   assert.deepEqual(await modelShown(), before);
   // Training goes on from where it was: the next step is the third.
   assert.equal(await stepOnce(), 3);
+  // And the untouched file loads, so the refusal was about the cut.
+  assert.match(await loadModelFile(MODEL_FILE), new RegExp(`^Loaded ${name}: a conv model`));
 
-  // As the page said: the conv model chosen, the file loads.
-  await setSettings(page, { model: 'conv', backend: 'cpu' });
+  // A file of the other model: the page says which model to choose.
+  await setSettings(page, { model: 'dense', backend: 'cpu' });
   await page.click('#reset');
   await waitForState(page, 'ready', READY_MS);
-  assert.match(await loadModelFile(MODEL_FILE), new RegExp(`^Loaded ${name}: a conv model`));
+  const dense = await modelShown();
+  assert.match(
+    await loadModelFile(MODEL_FILE),
+    new RegExp(`^Could not load ${name}: .*holds a conv model, but a dense model was asked for.* Choose that model in the Training panel, then load the file again\\. The current model is unchanged\\.$`),
+  );
+  assert.deepEqual(await modelShown(), dense);
 });
 
 testNoProblems(problems);
