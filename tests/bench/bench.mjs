@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { LAB_URL, assertServerUp, launchBrowser } from '../support/browser.mjs';
 
-// Each backend's wasm module, as the page's worker loads it (www/js/worker.js).
+// Each backend's wasm module, as the page's worker loads it (www/js/worker/worker.js).
 const MODULES = { webgpu: 'pkg/autoencoder_lab_bg.wasm', cpu: 'pkg-cpu/autoencoder_lab_bg.wasm' };
 
 const { values: opts } = parseArgs({

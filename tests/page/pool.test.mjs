@@ -1,8 +1,8 @@
-// The CPU backend's pool of workers (www/js/pool.js, www/js/poolstep.js), in headless Chromium:
-// a step cut over two workers has the one-worker step's losses (up to the order of float sums)
-// and the same losses twice for the same seed; and the page trains on one worker per core and
-// says how many. A helper worker that dies: recovery.test.mjs. Needs a server for www/ (LAB_URL,
-// default http://127.0.0.1:8000/).
+// The CPU backend's pool of workers (www/js/lab/pool.js, www/js/worker/poolstep.js), in headless
+// Chromium: a step cut over two workers has the one-worker step's losses (up to the order of float
+// sums) and the same losses twice for the same seed; and the page trains on one worker per core
+// and says how many. A helper worker that dies: recovery.test.mjs. Needs a server for www/
+// (LAB_URL, default http://127.0.0.1:8000/).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
