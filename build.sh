@@ -196,36 +196,36 @@ test_native() {
 }
 
 # The page's own wasm module (www/pkg), called from JavaScript in headless Chromium on WebGPU
-# (SwiftShader where there is no GPU): tests/e2e/module.test.mjs. `test_page` runs it with the rest.
+# (SwiftShader where there is no GPU): tests/module/. `test_page` runs it with the page tests.
 test_browser() {
   ensure_chromium
   ensure_node_modules
   cmd_build
   start_server
   log "module tests in headless Chromium (WebGPU on SwiftShader)"
-  LAB_URL="http://127.0.0.1:$PORT/" node --test tests/e2e/module.test.mjs
+  LAB_URL="http://127.0.0.1:$PORT/" node --test tests/module/
 }
 
 test_page() {
   ensure_chromium
   ensure_node_modules
   cmd_build
-  log "page module tests in Node (the data reader fuzzed against the chunks just written)"
+  log "Node tests of the page's modules (the data reader fuzzed against the chunks just written)"
   npm run --silent check:cycles # no import cycle in www/js (madge), so the page's layers stay apart
   node --test tests/unit/
   start_server
   # A model trained natively, for the page to load and read drawn digits with (about 10 s).
-  local model="$ROOT/tests/e2e/artifacts/conv-10k.bin"
+  local model="$ROOT/tests/artifacts/conv-10k.bin"
   mkdir -p "$(dirname "$model")"
   log "training a conv model on 10,000 images for the page tests to load"
   native_cargo run --release --quiet -- train --model conv --epochs 1 --train-limit 10000 --save "$model" >/dev/null
-  rm -f "$ROOT/tests/e2e/artifacts/downloaded-conv.bin" # the page tests write it anew
+  rm -f "$ROOT/tests/artifacts/downloaded-conv.bin" # the page tests write it anew
   log "the module's tests and the page tests (playwright-core driving Debian's chromium)"
-  LAB_URL="http://127.0.0.1:$PORT/" LAB_MODEL_FILE="$model" node --test tests/e2e/
+  LAB_URL="http://127.0.0.1:$PORT/" LAB_MODEL_FILE="$model" node --test tests/module/ tests/page/
   # The other way round: a model file the page wrote loads on the command line.
   log "checking that the page's downloaded model file loads natively"
   local report
-  report=$(native_cargo run --release --quiet -- eval --load "$ROOT/tests/e2e/artifacts/downloaded-conv.bin" --predict-train 1000) \
+  report=$(native_cargo run --release --quiet -- eval --load "$ROOT/tests/artifacts/downloaded-conv.bin" --predict-train 1000) \
     || die "the model file the page wrote did not load on the command line"
   grep -q '"model":"conv"' <<<"$report" || die "the command line read the page's model file as something else: $report"
 }
@@ -240,7 +240,7 @@ test_journey() {
   ensure_engines
   ensure_node_modules
   cmd_build
-  local model="$ROOT/tests/e2e/artifacts/conv-10k.bin"
+  local model="$ROOT/tests/artifacts/conv-10k.bin"
   if [ ! -f "$model" ]; then
     mkdir -p "$(dirname "$model")"
     log "training a conv model on 10,000 images for the journey to load"
@@ -291,7 +291,7 @@ cmd_bench_web() {
     native_cargo run --release --quiet -- bench --model "$model" --json >>"$native"
   done
   start_server
-  LAB_URL="http://127.0.0.1:$PORT/" node tests/e2e/bench.mjs --native "$native" "$@"
+  LAB_URL="http://127.0.0.1:$PORT/" node tests/bench/bench.mjs --native "$native" "$@"
 }
 
 cmd_bench_start() {
@@ -299,7 +299,7 @@ cmd_bench_start() {
   ensure_node_modules
   cmd_build
   start_server
-  LAB_URL="http://127.0.0.1:$PORT/" node tests/e2e/startup.mjs "$@"
+  LAB_URL="http://127.0.0.1:$PORT/" node tests/bench/startup.mjs "$@"
 }
 
 case "${1:-}" in

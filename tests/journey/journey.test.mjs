@@ -10,7 +10,7 @@
 // system's locale is C.UTF-8 (build.sh runs it in that locale), and the other two are made
 // to report it, so that the page is shown to work with such a language in every engine.
 //
-// The rest of the page tests run in Chromium only (tests/e2e); this file is the part every
+// The rest of the page tests run in Chromium only (tests/page); this file is the part every
 // engine must pass. Each engine's differences are in tests/support/engines.mjs.
 //
 //   LAB_ENGINE=firefox LAB_URL=http://127.0.0.1:8000/ LAB_MODEL_FILE=model.bin node --test tests/journey/
@@ -26,7 +26,7 @@ import { ENGINES, openEngine } from '../support/engines.mjs';
 const ENGINE = process.env.LAB_ENGINE ?? 'chromium';
 const LAB_URL = process.env.LAB_URL ?? 'http://127.0.0.1:8000/';
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
-const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), '../artifacts/journey');
 const INVALID_LANGUAGE = 'C';
 const PHONE = { width: 390, height: 844 };
 // The page's phone layout is below 760 px; WebKit's MiniBrowser goes no narrower than 447 px

@@ -19,7 +19,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { launchBrowser } from '../e2e/browser.mjs';
+import { launchBrowser } from './browser.mjs';
 
 export const ENGINES = ['chromium', 'firefox', 'webkit'];
 

@@ -1,6 +1,6 @@
 // Measures one model's training speed as the page trains it (in the training worker, and on the
 // CPU in a pool of workers), as the URL asks, and publishes the result on window.benchResult
-// (read by tests/e2e/bench.mjs). Times come from performance.now(), whose zero is the start of
+// (read by tests/bench/bench.mjs). Times come from performance.now(), whose zero is the start of
 // navigation, so ready_ms is "navigation to ready"; a step's time includes the messages to the
 // worker and back, as in the page.
 import { ChunkCache, chunksFor, fetchIndex } from '../data/data.js';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Training speed of both models in headless Chromium, through www/bench.html.
 //
-//   node tests/e2e/bench.mjs [--backends webgpu,cpu] [--models dense,conv] [--warmup N]
+//   node tests/bench/bench.mjs [--backends webgpu,cpu] [--models dense,conv] [--warmup N]
 //                            [--steps N] [--batch 32] [--per-call N] [--timeout 600]
 //                            [--workers N] [--native FILE]
 //
@@ -23,9 +23,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
+import { LAB_URL, assertServerUp, launchBrowser } from '../support/browser.mjs';
 
-// Each backend's wasm module, as the page's worker loads it (www/js/worker.js).
+// Each backend's wasm module, as the page's worker loads it (www/js/worker/worker.js).
 const MODULES = { webgpu: 'pkg/autoencoder_lab_bg.wasm', cpu: 'pkg-cpu/autoencoder_lab_bg.wasm' };
 
 const { values: opts } = parseArgs({

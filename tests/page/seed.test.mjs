@@ -10,30 +10,18 @@
 // --epochs 2 --seed 0` ends with all 3 code numbers dead (so does seed 9); seeds 1-8 learn.
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { LAB_URL, assertServerUp } from './browser.mjs';
-import { openPage, waitForState } from './pagekit.mjs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { LAB_URL } from '../support/browser.mjs';
+import { ARTIFACTS, browserForFile, testNoProblems, waitForState } from '../support/pagekit.mjs';
 
-const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const STALL_SEED = '0';
 const READY_MS = 120_000;
 const FIRST_RUN_MS = 60_000;
 const RUN_MS = 300_000;
 
-let browser;
 let page;
-const problems = [];
-
-before(async () => {
-  await assertServerUp(LAB_URL);
-  ({ browser, page } = await openPage(problems));
-});
-
-after(async () => {
-  await browser?.close();
-});
+const problems = browserForFile((opened) => (page = opened.page));
 
 const value = (selector) => page.locator(selector).inputValue();
 const data = (selector, name) => page.locator(selector).getAttribute(`data-${name}`);
@@ -150,6 +138,4 @@ test('compare mode runs the dense model as the seed wrote it next to the conv mo
   assert.match(conclusion, /The dense model's code died: all 3 of its numbers are 0 for every test digit/);
 });
 
-test('no console errors, page errors or failed requests', () => {
-  assert.deepEqual(problems, []);
-});
+testNoProblems(problems);

@@ -1,11 +1,18 @@
-// Reading the page from a test: its state, its canvases' pixels, and drawing on its pad.
+// The page tests' kit: a browser on the page for a file's tests and the check that nothing went
+// wrong in it; reading the page (its state, its training, its canvases' pixels); driving it (the
+// form, Pause, drawing on its pad).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
+
+/** Where the page tests leave screenshots, model files and figures: tests/artifacts (git-ignored). */
+export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
 /**
  * A fresh browser and its page; every console error, page error and failed request is pushed
- * onto `problems` (a test at the end asserts there are none).
+ * onto `problems` (testNoProblems asserts at the end that there are none).
  */
 export async function openPage(problems, options = {}) {
   const browser = await launchBrowser(options);
@@ -20,10 +27,39 @@ export async function openPage(problems, options = {}) {
   return { browser, page };
 }
 
+/**
+ * Registers the test each page-test file ends with: nothing was pushed onto `problems` (see
+ * openPage) by the tests before it. Call it after the file's other tests, since node:test runs a
+ * file's tests in the order they were registered.
+ */
+export function testNoProblems(problems) {
+  test('no console errors, page errors or failed requests', () => {
+    assert.deepEqual(problems, []);
+  });
+}
+
 /** A fresh browser on the lab's page, once the server is known to be up. */
 export async function openLabPage(problems) {
   await assertServerUp(LAB_URL);
   return openPage(problems);
+}
+
+/**
+ * A browser on the lab's page for the tests of one file: opened before the first of them and
+ * handed to `use({ browser, page })` (which may prepare it further), closed after the last.
+ * Returns the list that every console error, page error and failed request goes onto, for
+ * testNoProblems.
+ */
+export function browserForFile(use) {
+  const problems = [];
+  let browser;
+  before(async () => {
+    const opened = await openLabPage(problems);
+    browser = opened.browser;
+    await use(opened);
+  });
+  after(() => browser?.close());
+  return problems;
 }
 
 /**
@@ -50,6 +86,12 @@ export async function watchStart(page) {
   };
 }
 
+/**
+ * Epochs for the runs that must still be training when a test looks: 100 epochs of 10,000
+ * images is 31,300 steps, minutes on any machine (10 epochs ended within a 30 s watch on a fast one).
+ */
+export const MANY_EPOCHS = '100';
+
 /** The model file the command line wrote for the page tests (`LAB_MODEL_FILE`), which must exist. */
 export function requireModelFile(file) {
   assert.ok(file && existsSync(file), `LAB_MODEL_FILE must name a model file (got ${file})`);
@@ -67,6 +109,43 @@ export async function waitForState(page, wanted, timeout) {
       const status = await page.locator('#status-message').innerText();
       throw new Error(`page never reached ${wanted}: state ${state}, status "${status}" (${err.message})`);
     });
+}
+
+/** How many steps the loss chart holds (one point a step). */
+export const chartPoints = (page) => page.locator('#loss-chart').evaluate((c) => Number(c.dataset.points));
+
+/** Waits until the loss chart holds at least `n` steps. */
+export async function waitForPoints(page, n, timeout) {
+  await page.waitForFunction((k) => Number(document.getElementById('loss-chart').dataset.points) >= k, n, {
+    timeout,
+    polling: 250,
+  });
+}
+
+/**
+ * Waits until the training loop has stopped: 'paused' shows at once, while the call in flight
+ * still finishes. The memory line is refreshed (and the weights kept) once the loop has stopped,
+ * for the step it stopped at.
+ */
+export async function loopStopped(page) {
+  await page.waitForFunction(
+    () => document.getElementById('memory').dataset.steps === document.getElementById('loss-chart').dataset.points,
+    null,
+    { timeout: 60_000, polling: 250 },
+  );
+}
+
+/** Presses Pause and waits until the page has paused and its loop has stopped. */
+export async function pause(page) {
+  await page.click('#pause');
+  await waitForState(page, 'paused', 60_000);
+  await loopStopped(page);
+}
+
+/** The page's training workers: the lead ('training worker') and its helpers, by name. */
+export async function trainingWorkers(page) {
+  const named = await Promise.all(page.workers().map(async (w) => [w, await w.evaluate(() => self.name).catch(() => null)]));
+  return named.filter(([, name]) => name?.startsWith('training worker')).map(([w, name]) => ({ worker: w, name }));
 }
 
 /** Pixel statistics of each canvas matching `selector`. */

@@ -1,6 +1,6 @@
 // Launches Debian's Chromium headless with a working WebGPU adapter on machines without a GPU,
-// shared by the page test and the benchmark. SwiftShader (a CPU Vulkan) backs WebGPU; without
-// --use-vulkan=swiftshader the adapter request never resolves.
+// shared by the module tests, the page tests and the benchmarks. SwiftShader (a CPU Vulkan) backs
+// WebGPU; without --use-vulkan=swiftshader the adapter request never resolves.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // How long the page takes to be ready to train, and which wasm modules it fetched by then.
 //
-//   node tests/e2e/startup.mjs [--runs 3]
+//   node tests/bench/startup.mjs [--runs 3]
 //
 // Needs a server for www/ (./build.sh serve; LAB_URL, default http://127.0.0.1:8000/). Each run
 // is a fresh browser (an empty cache), timed from navigation until body[data-state] first says
@@ -9,8 +9,8 @@
 // {"runs":[ms,..],"median_ready_ms":..,"wasm_before_ready":[{"path","gzip_bytes"},..]}
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
-import { watchStart } from './pagekit.mjs';
+import { LAB_URL, assertServerUp, launchBrowser } from '../support/browser.mjs';
+import { watchStart } from '../support/pagekit.mjs';
 
 const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
 const runs = Number(opts.runs);

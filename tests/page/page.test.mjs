@@ -11,22 +11,22 @@
 // in a few seconds. About 4 minutes in all with WebGPU, under a minute with LAB_BACKEND=cpu.
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { LAB_URL, assertServerUp } from './browser.mjs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { LAB_URL } from '../support/browser.mjs';
 import {
+  ARTIFACTS,
+  browserForFile,
   canvasStats as canvasStatsOf,
   drawOnPad,
   isDrawn,
-  openPage,
   setSettings as setSettingsOf,
+  testNoProblems,
   waitForState as waitForStateOf,
   watchStart,
-} from './pagekit.mjs';
+} from '../support/pagekit.mjs';
 
 const BACKEND = process.env.LAB_BACKEND ?? 'webgpu';
-const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 
 // Generous: a cold first step on the software GPU compiles every kernel (30-70 s).
 const READY_MS = 180_000;
@@ -37,18 +37,8 @@ const PAUSED_SUBSET = BACKEND === 'cpu' ? '10000' : '1000';
 const PAUSED_EPOCH_STEPS = Math.ceil(Number(PAUSED_SUBSET) / 32);
 const LEARNING_RATE = '0.003';
 
-let browser;
 let page;
-const problems = []; // console errors, page errors and failed requests, for the last test
-
-before(async () => {
-  await assertServerUp(LAB_URL);
-  ({ browser, page } = await openPage(problems));
-});
-
-after(async () => {
-  await browser?.close();
-});
+const problems = browserForFile((opened) => (page = opened.page));
 
 // --- reading the page -------------------------------------------------------------------------
 
@@ -257,7 +247,11 @@ test('a whole epoch ends with a test MSE point (CPU backend)', { timeout: RUN_MS
   assert.equal(chart.testPoints, 1, 'one test MSE point for the epoch');
   const testMse = Number(await page.locator('#latest-test').getAttribute('data-value'));
   assert.ok(testMse > 0 && testMse < chart.firstLoss, `test MSE ${testMse} is below the first loss ${chart.firstLoss}`);
-  assert.match(await page.locator('#progress-text').innerText(), /1 epoch done/);
+  // The progress line is brought up to date only after Done is said, the model kept in this
+  // browser and the memory line refreshed: until then it still shows the last training line.
+  await page.waitForFunction(() => /1 epoch done/.test(document.getElementById('progress-text').textContent), null, {
+    timeout: 30_000,
+  });
   assert.match(await page.locator('#backend-info').innerText(), /Backend: CPU/);
   await page.waitForFunction(() => document.getElementById('recon-caption').textContent.includes('after 32 steps'));
   const outputs = await canvasStats('#recon-grid canvas.output');
@@ -272,6 +266,4 @@ test('clearing the pad brings the message back', async () => {
   assert.match(await page.locator('#pad-input-caption').innerText(), /draw a digit/i);
 });
 
-test('no console errors, page errors or failed requests', () => {
-  assert.deepEqual(problems, []);
-});
+testNoProblems(problems);

@@ -7,29 +7,20 @@
 // model is shown to load in the page.
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { LAB_URL } from './browser.mjs';
-import { canvasStats, drawOnPad, isDrawn, openLabPage, requireModelFile, waitForState } from './pagekit.mjs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { LAB_URL } from '../support/browser.mjs';
+import { ARTIFACTS, browserForFile, canvasStats, drawOnPad, isDrawn, requireModelFile, testNoProblems, waitForState } from '../support/pagekit.mjs';
 
-const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
 const READY_MS = 120_000;
 const RUN_MS = 300_000;
 
-let browser;
 let page;
-const problems = [];
-
-before(async () => {
+const problems = browserForFile(async (opened) => {
+  page = opened.page;
   requireModelFile(MODEL_FILE);
   await mkdir(ARTIFACTS, { recursive: true });
-  ({ browser, page } = await openLabPage(problems));
-});
-
-after(async () => {
-  await browser?.close();
 });
 
 const keepStatus = () => page.locator('#keep-status').innerText();
@@ -166,25 +157,6 @@ test('a model downloads and loads back', { timeout: 60_000 }, async () => {
   assert.match(await keepStatus(), /^Loaded downloaded-conv\.bin/);
 });
 
-test('bad model files are refused and leave the model as it was', { timeout: 120_000 }, async () => {
-  await freshModel('dense');
-  await loadFile(MODEL_FILE);
-  assert.match(await keepStatus(), /holds a conv model, but a dense model was asked for.*unchanged/);
-  assert.match(await page.locator('#fact-model').innerText(), /dense/);
-
-  await loadFile({ name: 'notes.bin', mimeType: 'application/octet-stream', buffer: Buffer.from('hello, not a model') });
-  assert.match(await keepStatus(), /not a model file of this lab/);
-
-  const whole = await readFile(MODEL_FILE);
-  await freshModel('conv');
-  await loadFile({ name: 'cut.bin', mimeType: 'application/octet-stream', buffer: whole.subarray(0, whole.length >> 1) });
-  assert.match(await keepStatus(), /Could not load cut\.bin.*unchanged/);
-  // The untouched fresh model still reconstructs.
-  await page.click('#step');
-  await waitForState(page, 'ready', READY_MS);
-  assert.match(await page.locator('#status-message').innerText(), /Trained one batch/);
-});
-
 test('compare mode trains both models on the same batches and fills the table', { timeout: RUN_MS }, async () => {
   await page.selectOption('#subset', '1000');
   await page.fill('#epochs', '1');
@@ -251,6 +223,4 @@ async function keptSince([kind, since]) {
   }
 }
 
-test('no console errors, page errors or failed requests', () => {
-  assert.deepEqual(problems, []);
-});
+testNoProblems(problems);
