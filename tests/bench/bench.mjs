@@ -16,7 +16,7 @@
 // a file of `bench --json` lines from the command line, measured in the same run (./build.sh
 // bench-web makes it), for the browser/native ratio. Prints a table per backend, then exactly one JSON line last:
 // {"adapter":..,"backends":{"webgpu":{"dense":{images_per_sec,first_step_ms,ready_ms,
-// dispatches_per_step,workers,native_images_per_sec,ratio_to_native},..},"cpu":{..}},
+// dispatches_per_step,submits_per_step,readbacks_per_call,host_ms_per_step,workers,native_images_per_sec,ratio_to_native},..},"cpu":{..}},
 // "native":{"dense":..},"wasm_gzip_bytes":{"webgpu":..,"cpu":..}}, each backend's wasm module as
 // served, gzipped at level 9 (the CPU trains in the CPU-only module, www/pkg-cpu).
 import { readFileSync } from 'node:fs';
@@ -144,7 +144,7 @@ const wasmGzip = await wasmGzipBytes();
 // The human tables, one per backend.
 let adapter = null;
 for (const [backend, byModel] of Object.entries(results)) {
-  const rows = [['model', 'params', 'ready ms', 'first step ms', 'ms/step', 'images/s', 'dispatches/step', 'workers', 'native images/s', 'browser/native', 'loss first -> last']];
+  const rows = [['model', 'params', 'ready ms', 'first step ms', 'ms/step', 'images/s', 'dispatches/step', 'submits/step', 'read-backs/call', 'host ms/step', 'workers', 'native images/s', 'browser/native', 'loss first -> last']];
   for (const [model, r] of Object.entries(byModel)) {
     rows.push([
       model,
@@ -154,6 +154,9 @@ for (const [backend, byModel] of Object.entries(results)) {
       r.ms_per_step.toFixed(1),
       r.images_per_sec.toFixed(1),
       r.dispatches_per_step === null ? '-' : r.dispatches_per_step.toFixed(1),
+      r.submits_per_step == null ? '-' : r.submits_per_step.toFixed(1),
+      r.readbacks_per_call == null ? '-' : r.readbacks_per_call.toFixed(1),
+      r.host_ms_per_step == null ? '-' : r.host_ms_per_step.toFixed(2),
       r.workers === null ? '-' : String(r.workers),
       native[model] ? native[model].toFixed(0) : '-',
       native[model] ? `${ratio(r, model).toFixed(3)}x` : '-',
@@ -180,6 +183,9 @@ const summary = (r, model) => ({
   first_step_ms: round(r.first_step_ms, 1),
   ready_ms: round(r.ready_ms, 1),
   dispatches_per_step: round(r.dispatches_per_step, 1),
+  submits_per_step: round(r.submits_per_step, 1),
+  readbacks_per_call: round(r.readbacks_per_call, 1),
+  host_ms_per_step: round(r.host_ms_per_step, 2),
   workers: r.workers,
   native_images_per_sec: round(native[model], 1),
   ratio_to_native: round(ratio(r, model), 3),

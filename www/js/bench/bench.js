@@ -25,17 +25,19 @@ async function gpuAdapterName() {
 }
 
 /**
- * Runs `count` training steps, `perCall` per call into the lab. Returns the losses and the
- * WebGPU compute dispatches the worker made for them.
+ * Runs `count` training steps, `perCall` per call into the lab. Returns the losses, the calls,
+ * and the WebGPU work the worker made for them (gpucount.js: dispatches, submits, read-backs,
+ * and the host's time less its waits on read-backs).
  */
 async function train(lab, count, perCall) {
   const losses = [];
-  let dispatches = 0;
+  const gpu = { calls: 0, dispatches: 0, submits: 0, readbacks: 0, hostMs: 0 };
   while (losses.length < count) {
     losses.push(...(await lab.step(Math.min(perCall, count - losses.length))));
-    dispatches += lab.lastDispatches;
+    gpu.calls += 1;
+    for (const key of ['dispatches', 'submits', 'readbacks', 'hostMs']) gpu[key] += lab.lastGpu[key];
   }
-  return { losses, dispatches };
+  return { losses, gpu };
 }
 
 async function run() {
@@ -71,7 +73,7 @@ async function run() {
 
   await train(lab, warmup, perCall);
   t = performance.now();
-  const { losses, dispatches } = await train(lab, steps, perCall);
+  const { losses, gpu } = await train(lab, steps, perCall);
   const timed_ms = performance.now() - t;
   const onGpu = lab.backend === 'webgpu';
   worker.terminate('the benchmark is over');
@@ -90,7 +92,11 @@ async function run() {
     first_step_ms,
     ms_per_step: timed_ms / steps,
     images_per_sec: (steps * batch) / (timed_ms / 1000),
-    dispatches_per_step: onGpu ? dispatches / steps : null,
+    dispatches_per_step: onGpu ? gpu.dispatches / steps : null,
+    submits_per_step: onGpu ? gpu.submits / steps : null,
+    readbacks_per_call: onGpu ? gpu.readbacks / gpu.calls : null,
+    // The worker's own time a step, less its waits on the GPU: what bounds the speed on any GPU.
+    host_ms_per_step: onGpu ? gpu.hostMs / steps : null,
     workers: onGpu ? null : lab.workers,
     first_loss: firstLoss,
     last_loss: losses.at(-1),

@@ -45,7 +45,7 @@ export class LabWorker {
 
   /**
    * Sends one command with positional `args`; resolves to the worker's answer, { value, snap?,
-   * ms, dispatches }. Arguments are copied, never transferred (the page keeps what it sends),
+   * ms, gpu }. Arguments are copied, never transferred (the page keeps what it sends),
    * except for what `transfer` lists (a worker pool's MessagePorts).
    */
   call(command, args = [], lab = undefined, transfer = []) {
@@ -121,8 +121,9 @@ export class LabWorker {
 /**
  * One Lab in the worker. `snap` holds its counters as of the last answer, so the page can read
  * them at any time without asking; `lastMs` is the time the worker spent on the last call
- * (training time, without the waits in the queue) and `lastDispatches` the WebGPU compute
- * dispatches it made (0 on the CPU). `module` names the wasm module it lives in (worker.js).
+ * (training time, without the waits in the queue), `lastGpu` the WebGPU work it made (all 0 on
+ * the CPU: dispatches, submits, read-backs, and the host's time less its waits on read-backs,
+ * gpucount.js) and `lastDispatches` its dispatches. `module` names the wasm module it lives in (worker.js).
  */
 export class RemoteLab {
   constructor(worker, id, snap, module) {
@@ -131,6 +132,7 @@ export class RemoteLab {
     this.snap = snap;
     this.module = module;
     this.lastMs = 0;
+    this.lastGpu = { dispatches: 0, submits: 0, readbacks: 0, hostMs: 0 };
     this.lastDispatches = 0;
   }
 
@@ -139,10 +141,11 @@ export class RemoteLab {
   }
 
   async call(command, ...args) {
-    const { value, snap, ms, dispatches } = await this.worker.call(command, args, this.id);
+    const { value, snap, ms, gpu } = await this.worker.call(command, args, this.id);
     if (snap) this.snap = snap;
     this.lastMs = ms;
-    this.lastDispatches = dispatches;
+    this.lastGpu = gpu;
+    this.lastDispatches = gpu.dispatches;
     return value;
   }
 

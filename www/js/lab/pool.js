@@ -104,6 +104,10 @@ export class LabPool {
     return this.lead.lastMs;
   }
 
+  get lastGpu() {
+    return this.lead.lastGpu;
+  }
+
   get lastDispatches() {
     return this.lead.lastDispatches;
   }

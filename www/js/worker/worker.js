@@ -2,15 +2,18 @@
 // thread only draws. Speaks the protocol of labworker.js:
 //
 //   in:  { id, command, lab?, args }      one command, args positional, answered once
-//   out: { id, value, snap?, ms, dispatches } | { id, error, fatal? }
+//   out: { id, value, snap?, ms, gpu } | { id, error, fatal? }
 //        { event: 'deviceLost', reason, message }   the WebGPU device went away
 //
 // A command is one of protocol.js's LAB_METHODS, passed through to the Lab, or one of this
 // file's `commands`. Every answer about a Lab carries its counters (`snap`), the time the
-// worker spent on the call (`ms`) and the WebGPU compute dispatches it made (`dispatches`). Commands run one at a time, in the order they came: a
+// worker spent on the call (`ms`) and the WebGPU work it made (`gpu`: compute dispatches,
+// queue submits, read-backs, and `hostMs`, the call's time less its waits on read-backs: what
+// the host spent recording and submitting, which bounds the speed on any GPU). Commands run one
+// at a time, in the order they came: a
 // wasm-bindgen object refuses a second call while an async one is pending, and the page relies
 // on that order. Typed-array results are transferred, not copied.
-import { countDispatches, gpuWork } from './gpucount.js';
+import { countGpuWork, gpuWork, gpuWorkSince } from './gpucount.js';
 import { PoolLink } from './poolstep.js';
 import { LAB_METHODS } from '../shared/protocol.js';
 
@@ -55,9 +58,9 @@ let onLost;
 const lostSignal = new Promise((resolve) => {
   onLost = resolve;
 });
-// Before any device exists, so that every dispatch is counted: the page shows dispatches per
-// step, which decide WebGPU's speed on a real GPU (gpucount.js).
-countDispatches();
+// Before any device exists, so that every dispatch, submit and read-back is counted: the page
+// shows dispatches per step, which decide WebGPU's speed on a real GPU (gpucount.js).
+countGpuWork();
 if (self.GPUAdapter) {
   const requestDevice = GPUAdapter.prototype.requestDevice;
   GPUAdapter.prototype.requestDevice = async function (...args) {
@@ -185,13 +188,14 @@ async function handle({ id, command, lab: labId, args = [] }) {
     if (!first && command !== 'init') throw new Error('the worker was not initialised');
     const lab = GLOBAL.has(command) ? null : labOf(labId);
     const t0 = performance.now();
-    const d0 = gpuWork.dispatches;
+    const before = { ...gpuWork };
     const value = PASSED_TO_LAB.has(command) ? await callLab(lab, command, args) : await commands[command](lab, args, labId);
     const ms = performance.now() - t0;
-    // Commands run one at a time, so the dispatches since d0 are this call's alone.
-    const dispatches = gpuWork.dispatches - d0;
+    // Commands run one at a time, so the GPU work since `before` is this call's alone.
+    const { dispatches, submits, readbacks, waitMs } = gpuWorkSince(before);
+    const gpu = { dispatches, submits, readbacks, hostMs: ms - waitMs };
     const snap = lab && labs.has(labId) ? snapshot(lab) : undefined;
-    postMessage({ id, value, snap, ms, dispatches }, buffersOf(value));
+    postMessage({ id, value, snap, ms, gpu }, buffersOf(value));
   } catch (err) {
     // A trap (a Rust panic under panic=abort, or memory exhausted) leaves the module's state
     // undefined: the page must start a new worker rather than call this one again. So does a
