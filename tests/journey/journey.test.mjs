@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ENGINES, openEngine } from '../support/engines.mjs';
+import { canvasStatsIn, isDrawn, tryInjectionIn } from '../support/inpage.mjs';
 
 const ENGINE = process.env.LAB_ENGINE ?? 'chromium';
 const LAB_URL = process.env.LAB_URL ?? 'http://127.0.0.1:8000/';
@@ -76,21 +77,10 @@ function waitForState(states, timeout = READY_MS, s = session) {
   });
 }
 
-/** Pixel statistics of a canvas: drawn means opaque everywhere with some contrast. */
-function drawn(s, selector) {
-  return s.evaluate((sel) => {
-    const canvas = document.querySelector(sel);
-    const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-    let min = 255;
-    let max = 0;
-    let opaque = 0;
-    for (let i = 0; i < data.length; i += 4) {
-      min = Math.min(min, data[i]);
-      max = Math.max(max, data[i]);
-      if (data[i + 3] === 255) opaque++;
-    }
-    return opaque === data.length / 4 && max - min > 30;
-  }, selector);
+/** Whether the first canvas matching `selector` is drawn (tests/support/inpage.mjs). */
+async function drawn(s, selector) {
+  const [stats] = await s.evaluate(canvasStatsIn, selector);
+  return isDrawn(stats);
 }
 
 /**
@@ -127,23 +117,8 @@ test(`${ENGINE}: the page opens and gets ready with the browser language "${INVA
   assert.equal(reported, INVALID_LANGUAGE, 'the browser reports a language that is not a valid tag');
   assert.match(await session.text('#backend-info'), /Backend: CPU|No WebGPU here/);
   // An injected inline script and inline handler are refused, and the refusal is reported.
-  const outcome = await session.evaluate(
-    () =>
-      new Promise((resolve) => {
-        const script = document.createElement('script');
-        script.textContent = 'window.injectedRan = true;';
-        document.head.append(script);
-        const img = document.createElement('img');
-        img.setAttribute('onerror', 'window.handlerRan = true;');
-        img.src = 'data:,not an image';
-        document.body.append(img);
-        setTimeout(() => {
-          img.remove();
-          resolve({ injectedRan: window.injectedRan === true, handlerRan: window.handlerRan === true });
-        }, 500);
-      }),
-  );
-  assert.deepEqual(outcome, { injectedRan: false, handlerRan: false }, 'an injected inline script ran');
+  const { injectedRan, handlerRan } = await session.evaluate(tryInjectionIn);
+  assert.deepEqual({ injectedRan, handlerRan }, { injectedRan: false, handlerRan: false }, 'an injected inline script ran');
   const violations = await session.violations();
   assert.ok(violations.some((d) => d.startsWith('script-src')), `no script-src violation reported: ${violations}`);
   assertCheckLine(await checkLine(session), 'a desktop window');

@@ -12,6 +12,7 @@ import { basename } from 'node:path';
 import { test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
 import { browserForFile, requireModelFile, setSettings, testNoProblems, waitForState } from '../support/pagekit.mjs';
+import { tryInjectionIn } from '../support/inpage.mjs';
 
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
 const READY_MS = 120_000;
@@ -43,21 +44,7 @@ test('the page is served and written with its Content-Security-Policy, and an in
   await waitForState(page, 'ready', READY_MS);
   const meta = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
   assert.ok(header.startsWith(meta), 'the header is the page meta tag’s policy, plus frame-ancestors');
-  const outcome = await page.evaluate(
-    () =>
-      new Promise((resolve) => {
-        const violations = [];
-        document.addEventListener('securitypolicyviolation', (e) => violations.push(e.violatedDirective));
-        const script = document.createElement('script');
-        script.textContent = 'window.injectedRan = true;';
-        document.head.append(script);
-        const handler = document.createElement('img');
-        handler.setAttribute('onerror', 'window.handlerRan = true;');
-        handler.src = 'data:,not an image';
-        document.body.append(handler);
-        setTimeout(() => resolve({ injectedRan: window.injectedRan === true, handlerRan: window.handlerRan === true, violations }), 500);
-      }),
-  );
+  const outcome = await page.evaluate(tryInjectionIn);
   assert.equal(outcome.injectedRan, false, 'an injected <script> ran');
   assert.equal(outcome.handlerRan, false, 'an injected inline event handler ran');
   assert.ok(outcome.violations.some((d) => d.startsWith('script-src')), `no script-src violation reported: ${outcome.violations}`);

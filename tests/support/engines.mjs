@@ -139,18 +139,12 @@ class Session {
   }
 }
 
-class ChromiumSession extends Session {
-  static async open({ viewport, language, webgpu = true }) {
-    const browser = await launchBrowser({ viewport, webgpu });
-    const session = new ChromiumSession('chromium');
-    session.browser = browser;
-    const page = browser.context.pages()[0] ?? (await browser.context.newPage());
-    session.page = page;
-    page.on('console', (msg) => msg.type() === 'error' && session.reported.push(`console error: ${msg.text()}`));
-    page.on('pageerror', (err) => session.reported.push(`page error: ${err.message}`));
-    if (language) await page.addInitScript(languageScript(language));
-    await page.addInitScript(WATCHER);
-    return session;
+/** A session over a playwright or puppeteer page: the two speak alike where these calls go. */
+class PageSession extends Session {
+  attach(page) {
+    this.page = page;
+    page.on('console', (msg) => msg.type() === 'error' && this.reported.push(`console error: ${msg.text()}`));
+    page.on('pageerror', (err) => this.reported.push(`page error: ${err.message}`));
   }
   goto(url) {
     return this.page.goto(url);
@@ -160,6 +154,19 @@ class ChromiumSession extends Session {
   }
   click(selector) {
     return this.page.click(selector);
+  }
+}
+
+class ChromiumSession extends PageSession {
+  static async open({ viewport, language, webgpu = true }) {
+    const browser = await launchBrowser({ viewport, webgpu });
+    const session = new ChromiumSession('chromium');
+    session.browser = browser;
+    const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+    session.attach(page);
+    if (language) await page.addInitScript(languageScript(language));
+    await page.addInitScript(WATCHER);
+    return session;
   }
   fill(selector, text) {
     return this.page.fill(selector, text);
@@ -184,7 +191,7 @@ class ChromiumSession extends Session {
   }
 }
 
-class FirefoxSession extends Session {
+class FirefoxSession extends PageSession {
   static async open({ viewport, language, webgpu = false }) {
     const { default: puppeteer } = await import('puppeteer-core');
     // Firefox turns WebGPU off on Linux and blocks software adapters such as Mesa's lavapipe;
@@ -198,23 +205,12 @@ class FirefoxSession extends Session {
     const session = new FirefoxSession('firefox');
     session.browser = browser;
     const page = (await browser.pages())[0] ?? (await browser.newPage());
-    session.page = page;
+    session.attach(page);
     // defaultViewport applies to pages opened later, not to the one Firefox starts with.
     if (viewport) await page.setViewport(viewport);
-    page.on('console', (msg) => msg.type() === 'error' && session.reported.push(`console error: ${msg.text()}`));
-    page.on('pageerror', (err) => session.reported.push(`page error: ${err.message}`));
     if (language) await page.evaluateOnNewDocument(languageScript(language));
     await page.evaluateOnNewDocument(WATCHER);
     return session;
-  }
-  goto(url) {
-    return this.page.goto(url);
-  }
-  evaluateSource(source) {
-    return this.page.evaluate(source);
-  }
-  click(selector) {
-    return this.page.click(selector);
   }
   async fill(selector, text) {
     await this.page.click(selector, { count: 3 });

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LAB_URL, assertServerUp, launchBrowser } from './browser.mjs';
+import { canvasStatsIn, isDrawn } from './inpage.mjs';
 
 /** Where the page tests leave screenshots, model files and figures: tests/artifacts (git-ignored). */
 export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
@@ -150,24 +151,10 @@ export async function trainingWorkers(page) {
 
 /** Pixel statistics of each canvas matching `selector`. */
 export function canvasStats(page, selector) {
-  return page.evaluate((sel) => {
-    return [...document.querySelectorAll(sel)].map((canvas) => {
-      const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-      let min = 255;
-      let max = 0;
-      let opaque = 0;
-      for (let i = 0; i < data.length; i += 4) {
-        min = Math.min(min, data[i]);
-        max = Math.max(max, data[i]);
-        if (data[i + 3] === 255) opaque++;
-      }
-      return { min, max, opaque, pixels: data.length / 4 };
-    });
-  }, selector);
+  return page.evaluate(canvasStatsIn, selector);
 }
 
-/** Blank means fully transparent or a single flat colour. */
-export const isDrawn = (s) => s.opaque === s.pixels && s.max - s.min > 30;
+export { isDrawn };
 
 /** Draws a polyline on the pad; points are fractions of its width and height. */
 export async function drawOnPad(page, points) {
