@@ -207,7 +207,7 @@ fn a_relu_code_is_trained_reported_saved_and_read_back_by_eval() {
     assert_eq!(eval["dead_code_units"], 0);
 }
 
-// --- PyTorch's state_dicts (src/pytorch.rs) through the command line ------------------------------
+// --- PyTorch's state_dicts (src/pytorch/) through the command line ------------------------------
 
 fn pytorch_fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch").join(name)

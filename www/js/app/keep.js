@@ -24,7 +24,7 @@ export async function onSaveModel() {
   }
 }
 
-/** The model as a state_dict of the study's PyTorch encoder and decoder (src/pytorch.rs). */
+/** The model as a state_dict of the study's PyTorch encoder and decoder (src/pytorch/). */
 export async function onSavePytorch() {
   if (!can('savePytorch')) return;
   try {
@@ -60,7 +60,7 @@ async function loadModelBytes(getBytes, name) {
     const summaryText = await loadModelFile(bytes, name);
     const summary = JSON.parse(summaryText || 'null');
     const trained = summary?.steps ? `, trained for ${formatNumber(summary.steps)} steps` : '';
-    // A PyTorch file: which model its tensors showed, and what it could not say (src/pytorch.rs).
+    // A PyTorch file: which model its tensors showed, and what it could not say (src/pytorch/).
     const found = summary?.imported ?? `a ${app.snap.model} model${trained}`;
     page.view.setKeepStatus(`Loaded ${name}: ${found}. Train goes on from it with Resume or Step; Train starts a fresh one.`);
     page.view.setStatus(summary?.imported ? `Loaded ${name}: ${summary.imported}.` : `Loaded ${name}.`);
