@@ -276,6 +276,8 @@ cmd_fuzz() {
   export FUZZ_CASES="${FUZZ_CASES:-100000}"
   log "fuzzing the parsers: $FUZZ_CASES inputs each"
   native_cargo test --release --test fuzz -- --nocapture "$@"
+  # The PyTorch safetensors reader's fuzz lives with its other tests (tests/rust/pytorch.rs).
+  native_cargo test --release --test pytorch fuzz -- --nocapture "$@"
 }
 
 # --- training and benchmarks ---------------------------------------------------------------------

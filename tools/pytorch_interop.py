@@ -12,7 +12,8 @@ threads) on data/mnist and writes, for each of dense and conv,
                                                      `reconstructions` [64, 28, 28] of the first 64
                                                      test digits
 
-which the lab's tests (tests/pytorch.rs) load and reproduce within 1e-5.
+which the lab's tests (tests/rust/pytorch.rs, tests/rust/cli.rs, tests/module/pytorch.test.mjs and
+tests/page/pytorch.test.mjs) load and reproduce within 1e-5.
 
 `--check` goes the other way: it loads a model the lab exported into the study's modules with
 `load_state_dict(..., strict=True)`, runs the same 64 digits, and compares with the lab's own
@@ -40,7 +41,7 @@ DATA = ROOT / "data" / "mnist"
 FIXTURES = ROOT / "tests" / "fixtures" / "pytorch"
 # What the lab's tests compare: the first 64 test digits, to 1e-5 (the bound): absolute
 # for the reconstructions, and for the codes relative to their largest number, since PyTorch's own
-# f32 conv codes (up to ~114) differ from the same model's in f64 by 3e-5 (tests/pytorch.rs).
+# f32 conv codes (up to ~114) differ from the same model's in f64 by 3e-5 (tests/rust/pytorch.rs).
 DIGITS = 64
 TOLERANCE = 1e-5
 

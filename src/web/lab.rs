@@ -11,6 +11,7 @@ use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, MnistSet};
 use crate::evaluate::{encode_set, test_pass};
 use crate::model::{Autoencoder, CodeActivation, ModelKind};
 use crate::model_file;
+use crate::pytorch::{self, CodeSource};
 use crate::predict::{self, Codes, Knn, LinearClassifier, Projection};
 use crate::train::{GradientShare, Trainer, TrainingConfig, read_floats};
 
@@ -137,21 +138,49 @@ impl Lab {
         model_file::save(&model, summary).map_err(js_error)
     }
 
-    /// Replaces the model with the one in a model file, which must hold a `model` model; training
-    /// goes on from it with a fresh optimizer. A bad file changes nothing. Returns the file's
-    /// training summary as JSON text.
-    pub fn load(&mut self, bytes: &[u8], model: &str, batch_size: u32, learning_rate: f64, seed: u32) -> Result<String, JsError> {
-        let kind: ModelKind = model.parse().map_err(js_error)?;
-        let (loaded, header) = model_file::load(bytes, Some(kind), &self.device).map_err(js_error)?;
+    /// Replaces the model with the one in a model file; training goes on from it with a fresh
+    /// optimizer. A bad file changes nothing. Told apart by content: the lab's own model file must
+    /// hold a `model` model, and returns its training summary as JSON text; a PyTorch state_dict
+    /// in safetensors is whichever model its tensors show, `code_activation` (as `reset` takes it)
+    /// answering what they cannot (a dense code's activation), and returns `{"imported": what was
+    /// read and assumed}`.
+    pub fn load(
+        &mut self,
+        bytes: &[u8],
+        model: &str,
+        batch_size: u32,
+        learning_rate: f64,
+        seed: u32,
+        code_activation: Option<String>,
+    ) -> Result<String, JsError> {
+        let (loaded, summary) = if pytorch::is_safetensors(bytes) {
+            let (loaded, imported) = self.import(bytes, code_activation.as_deref())?;
+            (loaded, serde_json::json!({ "imported": imported }))
+        } else {
+            let kind: ModelKind = model.parse().map_err(js_error)?;
+            let (loaded, header) = model_file::load(bytes, Some(kind), &self.device).map_err(js_error)?;
+            (loaded, header.training)
+        };
         if self.train.is_empty() {
             return Err(js_error("load training images before a model file"));
         }
-        // The file's header says what follows the code layer; the model was built with it.
-        let config = self.config(model, batch_size, learning_rate, seed, header.latent as u32, Some(loaded.code_activation()))?;
+        // The file says what follows the code layer (or the import was asked); the model was built with it.
+        let kind = loaded.kind().name();
+        let config = self.config(kind, batch_size, learning_rate, seed, loaded.latent_size() as u32, Some(loaded.code_activation()))?;
         self.trainer = Some(Trainer::resume(config, loaded, self.device.clone(), self.train.len()));
         self.predictors = None;
         self.pending = None;
-        Ok(header.training.to_string())
+        Ok(summary.to_string())
+    }
+
+    /// The current model as a PyTorch state_dict in safetensors: the study's `encoder` and
+    /// `decoder` modules' names and layouts, for `load_state_dict(load_file(...), strict=True)`.
+    #[wasm_bindgen(js_name = savePytorch)]
+    pub async fn save_pytorch(&self) -> Result<Vec<u8>, JsError> {
+        let model = self.inference_model()?;
+        // Each parameter is read synchronously, which WebGPU in a browser cannot do (as in `save`).
+        let model = if self.backend == "webgpu" { to_host(model).await? } else { model };
+        pytorch::save(&model).map_err(js_error)
     }
 
     #[wasm_bindgen(getter)]
@@ -333,6 +362,27 @@ impl Lab {
             self.pending = Some(PendingStep { steps, parts: (0..parts).map(|_| None).collect() });
         }
         Ok(&mut self.pending.as_mut().expect("just made").parts[part as usize])
+    }
+
+    /// A PyTorch state_dict's model, and one line saying what was read and assumed. `code` is the
+    /// page's code activation field: the dense model's (the conv model's code is always ReLU, so
+    /// it is not offered where a tensor is a convolution's), and only where the file's metadata
+    /// (written by the lab's export) does not name one.
+    fn import(&self, bytes: &[u8], code: Option<&str>) -> Result<(Autoencoder, String), JsError> {
+        let file = pytorch::read(bytes).map_err(js_error)?;
+        let convolution = file.tensors.iter().any(|t| t.shape.len() == 4);
+        let code = match code {
+            Some(name) if !name.is_empty() && !convolution && !file.metadata.contains_key("code_activation") => {
+                Some(name.parse::<CodeActivation>().map_err(js_error)?)
+            }
+            _ => None,
+        };
+        let imported = pytorch::from_safetensors(file, code, &self.device).map_err(js_error)?;
+        let mut text = imported.describe();
+        if imported.code_source == CodeSource::Asked {
+            text.push_str(", as the Training panel's code activation says (the file cannot say it)");
+        }
+        Ok((imported.model, text))
     }
 
     pub(super) fn config(

@@ -206,3 +206,110 @@ fn a_relu_code_is_trained_reported_saved_and_read_back_by_eval() {
     assert_eq!(eval["code_activation"], "linear");
     assert_eq!(eval["dead_code_units"], 0);
 }
+
+// --- PyTorch's state_dicts (src/pytorch/) through the command line ------------------------------
+
+fn pytorch_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch").join(name)
+}
+
+fn tensors(path: &Path) -> autoencoder_lab::pytorch::Safetensors {
+    autoencoder_lab::pytorch::read(&std::fs::read(path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn eval_json(args: &[&str]) -> (serde_json::Value, String) {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
+#[test]
+fn eval_opens_a_pytorch_state_dict_and_says_what_it_assumed() {
+    let dense = pytorch_fixture("dense.safetensors");
+    let (eval, stderr) = eval_json(&["eval", "--load", dense.to_str().unwrap(), "--predict-train", "200"]);
+    assert_eq!((&eval["model"], &eval["latent"], &eval["code_activation"]), (&"dense".into(), &3.into(), &"linear".into()));
+    assert_eq!(eval["parameters"], 219_891);
+    assert!(eval["test_mse"].as_f64().unwrap() < 0.1, "a trained model: {eval}");
+    for said in [&stderr, eval["imported"].as_str().unwrap()] {
+        assert!(said.contains("PyTorch dense model") && said.contains("linear code is assumed"), "{said}");
+    }
+
+    let (eval, stderr) = eval_json(&["eval", "--load", dense.to_str().unwrap(), "--predict-train", "200", "--code-activation", "relu"]);
+    assert_eq!(eval["code_activation"], "relu");
+    assert!(!stderr.contains("assumed"), "{stderr}");
+
+    let conv = pytorch_fixture("conv.safetensors");
+    let (eval, _) = eval_json(&["eval", "--load", conv.to_str().unwrap(), "--predict-train", "200"]);
+    assert_eq!((&eval["model"], &eval["latent"], &eval["code_activation"]), (&"conv".into(), &64.into(), &"relu".into()));
+    assert_refused(&["eval", "--load", conv.to_str().unwrap(), "--code-activation", "linear"], "linear code activation is for the dense model only");
+}
+
+#[test]
+fn export_converts_both_ways_and_keeps_pytorchs_tensors_to_the_bit() {
+    let dir = TestDir::new("export");
+    for kind in ["dense", "conv"] {
+        let fixture = pytorch_fixture(&format!("{kind}.safetensors"));
+        let (ours, back) = (dir.path().join(format!("{kind}.bin")), dir.path().join(format!("{kind}.safetensors")));
+        for (from, to) in [(&fixture, &ours), (&ours, &back)] {
+            let out = run(&["export", "--load", from.to_str().unwrap(), "--out", to.to_str().unwrap()]);
+            assert!(out.status.success(), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert!(std::fs::read(&ours).unwrap().starts_with(b"AELAB"), "{kind}: the lab's own format");
+        let (theirs, exported) = (tensors(&fixture), tensors(&back));
+        // The same names (PyTorch's file lays the bytes out by name, ours by layer: both are valid).
+        let names = |f: &autoencoder_lab::pytorch::Safetensors| {
+            let mut names: Vec<String> = f.tensors.iter().map(|t| t.name.clone()).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(&exported), names(&theirs), "{kind}: PyTorch's names");
+        for tensor in &theirs.tensors {
+            assert_eq!(exported.get(&tensor.name), Some(tensor), "{kind}: {} changed on the way", tensor.name);
+        }
+        assert_eq!(exported.metadata.get("model").map(String::as_str), Some(kind));
+    }
+}
+
+#[test]
+fn train_continues_a_pytorch_model_and_saves_it_for_pytorch() {
+    let dir = TestDir::new("train-pytorch");
+    let (fixture, saved) = (pytorch_fixture("dense.safetensors"), dir.path().join("trained.safetensors"));
+    let out = run(&[
+        "train", "--load", fixture.to_str().unwrap(), "--code-activation", "relu", "--epochs", "1", "--train-limit", "64",
+        "--save", saved.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("continuing from") && stderr.contains("PyTorch dense model"), "{stderr}");
+    // --model's default (conv) gave way to the file's model.
+    assert!(stderr.contains("training the dense autoencoder (219891 parameters, relu code)"), "{stderr}");
+
+    let (before, after) = (tensors(&fixture), tensors(&saved));
+    let weight = |f: &autoencoder_lab::pytorch::Safetensors| f.get("encoder.0.weight").unwrap().clone();
+    assert_eq!(weight(&after).shape, [128, 784], "PyTorch's [out, in]");
+    assert_ne!(weight(&after).values, weight(&before).values, "two training steps changed nothing");
+    // The code activation the file could not say travels in the export's metadata, and is read back.
+    assert_eq!(after.metadata.get("code_activation").map(String::as_str), Some("relu"));
+    let (eval, stderr) = eval_json(&["eval", "--load", saved.to_str().unwrap(), "--predict-train", "100"]);
+    assert_eq!(eval["code_activation"], "relu");
+    assert!(stderr.contains("from the file's metadata"), "{stderr}");
+}
+
+#[test]
+fn a_foreign_safetensors_file_is_refused_naming_the_tensor() {
+    use autoencoder_lab::pytorch;
+    let dir = TestDir::new("pytorch-foreign");
+    let mut file = tensors(&pytorch_fixture("dense.safetensors"));
+    file.tensors.retain(|t| t.name != "decoder.6.bias");
+    let missing = dir.path().join("missing.safetensors");
+    std::fs::write(&missing, pytorch::write(&file.tensors, &file.metadata)).unwrap();
+    assert_refused(&["eval", "--load", missing.to_str().unwrap()], "\"decoder.6.bias\" is missing");
+    assert_refused(&["train", "--load", missing.to_str().unwrap(), "--train-limit", "64"], "\"decoder.6.bias\" is missing");
+
+    // The lab's own file records its code activation: asking for one there is a mistake, said.
+    let ours = dir.path().join("ours.bin");
+    let out = run(&["export", "--load", pytorch_fixture("dense.safetensors").to_str().unwrap(), "--out", ours.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_refused(&["eval", "--load", ours.to_str().unwrap(), "--code-activation", "relu"], "records its code activation");
+}

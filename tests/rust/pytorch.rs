@@ -1,4 +1,4 @@
-//! PyTorch's side of the door (src/pytorch.rs), proven against PyTorch itself without PyTorch in
+//! PyTorch's side of the door (src/pytorch/), proven against PyTorch itself without PyTorch in
 //! the test run: tests/fixtures/pytorch/ holds the study's two models trained briefly in PyTorch
 //! and PyTorch's own codes and reconstructions of the first 64 test digits
 //! (tools/pytorch_interop.py wrote them). Here the lab loads each and reproduces those numbers,

@@ -74,6 +74,7 @@ const ALL = [
   'compare',
   'compareStop',
   'saveModel',
+  'savePytorch',
   'loadModel',
   'fields',
 ];
@@ -118,7 +119,7 @@ test('before the data index loads, nothing that needs data works', () => {
 test('without a model, nothing that needs one works (Resume after Pause aside)', () => {
   app.modelReady = false;
   const off = (mode) => AT_REST.filter((c) => !enabledIn(mode).includes(c));
-  const needModel = ['step', 'fitPredictors', 'interpolate', 'projection', 'saveModel', 'loadModel'];
+  const needModel = ['step', 'fitPredictors', 'interpolate', 'projection', 'saveModel', 'savePytorch', 'loadModel'];
   assert.deepEqual(off('idle'), ['resume', ...needModel].sort((a, b) => ALL.indexOf(a) - ALL.indexOf(b)));
   assert.deepEqual(off('paused'), needModel);
 });

@@ -22,7 +22,7 @@
 import './shared/language.js';
 import { chooseDefaultBackend, probeWebGPU, showBackendInfo, timeBackends } from './app/backend.js';
 import { changeProjection, drawing, fitPredictors, interpolate, mapPick, pickEnd, setActiveEnd } from './app/insight.js';
-import { offerKeptModels, onLoadModel, onSaveModel } from './app/keep.js';
+import { offerKeptModels, onLoadModel, onSaveModel, onSavePytorch } from './app/keep.js';
 import { prepare } from './app/model.js';
 import { newWorker } from './app/recovery.js';
 import { app, checkSettings, connect, setMode, trainImagesOnServer, updateControls } from './app/state.js';
@@ -126,6 +126,7 @@ on('interpolate', 'click', interpolate);
 on('compare', 'click', onCompare);
 on('compareStop', 'click', () => compare.stop());
 on('saveModel', 'click', onSaveModel);
+on('savePytorch', 'click', onSavePytorch);
 on('loadModel', 'change', onLoadModel);
 view.clearPadButton.addEventListener('click', () => pad.clear());
 document.addEventListener('visibilitychange', onVisibilityChange);

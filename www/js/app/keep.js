@@ -1,12 +1,13 @@
-// Keeping models: Download, Load model file, the finished model kept in this browser and
-// offered on the next visit (app/weights.js keeps it).
+// Keeping models: Download (the lab's model file, or a PyTorch state_dict in safetensors), Load
+// model file (either), the finished model kept in this browser and offered on the next visit
+// (app/weights.js keeps it).
 import { downloadFile, keptModel, readFile } from '../data/store.js';
 import { formatNumber, message, modelName } from '../shared/format.js';
 import { loadModelFile } from './model.js';
 import { MODELS } from './settings.js';
 import { app, can, page, setMode } from './state.js';
 import { stopLoop } from './training.js';
-import { modelBytes } from './weights.js';
+import { modelBytes, pytorchBytes } from './weights.js';
 
 // Mirrors MAX_FILE_BYTES in src/model_file.rs (64 MiB), which refuses larger files anyway:
 // checked here on the file's size, so a huge file is refused before it is read into memory.
@@ -20,6 +21,21 @@ export async function onSaveModel() {
     page.view.setKeepStatus(`Downloaded the ${app.snap.model} model (${formatNumber(bytes.length)} bytes).`);
   } catch (err) {
     page.view.setKeepStatus(`Could not save the model: ${message(err)}`);
+  }
+}
+
+/** The model as a state_dict of the study's PyTorch encoder and decoder (src/pytorch/). */
+export async function onSavePytorch() {
+  if (!can('savePytorch')) return;
+  try {
+    const bytes = await pytorchBytes();
+    downloadFile(bytes, `${app.snap.model}-autoencoder-${app.trainedSteps}-steps.safetensors`);
+    page.view.setKeepStatus(
+      `Downloaded the ${app.snap.model} model for PyTorch (${formatNumber(bytes.length)} bytes): ` +
+        'load_state_dict(load_file(path), strict=True) into the study\'s encoder and decoder.',
+    );
+  } catch (err) {
+    page.view.setKeepStatus(`Could not save the model for PyTorch: ${message(err)}`);
   }
 }
 
@@ -44,8 +60,10 @@ async function loadModelBytes(getBytes, name) {
     const summaryText = await loadModelFile(bytes, name);
     const summary = JSON.parse(summaryText || 'null');
     const trained = summary?.steps ? `, trained for ${formatNumber(summary.steps)} steps` : '';
-    page.view.setKeepStatus(`Loaded ${name}: a ${app.snap.model} model${trained}. Train goes on from it with Resume or Step; Train starts a fresh one.`);
-    page.view.setStatus(`Loaded ${name}.`);
+    // A PyTorch file: which model its tensors showed, and what it could not say (src/pytorch/).
+    const found = summary?.imported ?? `a ${app.snap.model} model${trained}`;
+    page.view.setKeepStatus(`Loaded ${name}: ${found}. Train goes on from it with Resume or Step; Train starts a fresh one.`);
+    page.view.setStatus(summary?.imported ? `Loaded ${name}: ${summary.imported}.` : `Loaded ${name}.`);
   } catch (err) {
     const hint = /was asked for/.test(message(err)) ? ' Choose that model in the Training panel, then load the file again.' : '';
     page.view.setKeepStatus(`Could not load ${name}: ${message(err)}.${hint} The current model is unchanged.`);

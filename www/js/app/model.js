@@ -36,12 +36,13 @@ export async function addChunks(lab, { test, train }) {
 
 /**
  * Puts a model in `lab` for `settings`: the model file `bytes` if given (resolves to its training
- * summary, JSON; the code's activation is the file's), else a fresh one whose code has `latent`
- * numbers (0: the model's own size).
+ * summary, JSON; the code's activation is the file's, or for a PyTorch dense model whose file
+ * cannot say it, `fileCode`: the form's), else a fresh one whose code has `latent` numbers (0:
+ * the model's own size).
  */
-export function makeModel(lab, settings, { bytes = null, latent = 0 } = {}) {
+export function makeModel(lab, settings, { bytes = null, latent = 0, fileCode = '' } = {}) {
   const { model, batchSize, learningRate, seed, codeActivation } = settings;
-  if (bytes) return lab.load(bytes, { model, batchSize, learningRate, seed });
+  if (bytes) return lab.load(bytes, { model, batchSize, learningRate, seed, codeActivation: fileCode });
   return lab.reset({ model, batchSize, learningRate, seed, latent, codeActivation });
 }
 
@@ -85,12 +86,16 @@ export async function prepare(settings, { fallBackToCpu = false } = {}) {
 
 /**
  * Loads the model file `bytes` (named `name` on the page) into the page's Lab, with the current
- * model's training settings; resolves to the file's training summary (JSON). A bad file throws
- * and leaves the current model as it was.
+ * model's training settings; resolves to the file's training summary (JSON). A PyTorch file is
+ * whichever model its tensors show, a dense one with the form's code activation unless its
+ * metadata says one. A bad file throws and leaves the current model as it was.
  */
 export async function loadModelFile(bytes, name) {
-  const settings = app.applied;
-  const summaryText = await makeModel(app.lab, settings, { bytes });
+  const fileCode = page.view.readFields().codeActivation;
+  const summaryText = await makeModel(app.lab, app.applied, { bytes, fileCode });
+  // The file may hold the other model (a PyTorch file says which by its tensors): the form shows it.
+  const settings = { ...app.applied, model: app.lab.snap.model };
+  page.view.setField('model', settings.model);
   await adoptModel(settings, { loaded: name });
   return summaryText;
 }

@@ -83,6 +83,7 @@ export const CONTROLS = {
   compare: [['idle', 'paused'], 'data'],
   compareStop: [['comparing']],
   saveModel: [['idle', 'paused'], 'model'],
+  savePytorch: [['idle', 'paused'], 'model'],
   loadModel: [['idle', 'paused'], 'model'],
   fields: [['idle', 'paused', 'training', 'error']],
 };

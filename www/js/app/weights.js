@@ -31,6 +31,11 @@ export async function modelBytes() {
   return app.lab.save(JSON.stringify(trainingSummary()));
 }
 
+/** The current model as a PyTorch state_dict in safetensors (no training summary: it has no place there). */
+export async function pytorchBytes() {
+  return app.lab.savePytorch();
+}
+
 /** `bytes` (the current model's file) as the checkpoint a recovery starts from. */
 function checkpointOf(bytes) {
   const { epoch } = app.snap;

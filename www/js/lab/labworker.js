@@ -177,7 +177,11 @@ RemoteLab.prototype.reset = function ({ model, batchSize, learningRate, seed, la
   return this.call('reset', model, batchSize, learningRate, seed, latent, codeActivation);
 };
 
-/** The model file `bytes`, trained on with these settings; resolves to the file's summary (JSON). */
-RemoteLab.prototype.load = function (bytes, { model, batchSize, learningRate, seed }) {
-  return this.call('load', bytes, model, batchSize, learningRate, seed);
+/**
+ * The model file `bytes` (the lab's, or a PyTorch state_dict in safetensors), trained on with these
+ * settings; resolves to the file's summary (JSON). `codeActivation` is the form's, for a PyTorch
+ * dense model's code, which its tensors cannot show.
+ */
+RemoteLab.prototype.load = function (bytes, { model, batchSize, learningRate, seed, codeActivation = '' }) {
+  return this.call('load', bytes, model, batchSize, learningRate, seed, codeActivation);
 };

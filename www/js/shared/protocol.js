@@ -7,8 +7,9 @@ export const LAB_METHODS = [
   'addData', // (split, chunk bytes) -> images added
   'clearData', // ()
   'reset', // (model, batchSize, learningRate, seed, latent, codeActivation) a fresh model; codeActivation 'linear' | 'relu' | '' (the model's default)
-  'load', // (file bytes, model, batchSize, learningRate, seed) -> the file's training summary (JSON); the code's activation comes from the file
+  'load', // (file bytes, model, batchSize, learningRate, seed, codeActivation) -> the file's training summary (JSON); the lab's model file says its code's activation and model, a PyTorch safetensors file its model (its summary: { imported: what was read and assumed }), codeActivation answering for a dense code where its metadata does not
   'save', // (summary JSON) -> the model file's bytes
+  'savePytorch', // () -> the model as a PyTorch state_dict in safetensors
   'step', // (steps) -> Float32Array of up to `steps` losses, never past an epoch's end
   'evaluate', // () -> { testMse, deadCodeUnits } from one pass over the test images
   'deadCodeUnits', // () -> how many code numbers are 0 for every loaded test image

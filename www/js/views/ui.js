@@ -25,6 +25,7 @@ const CONTROLS = {
   compare: 'compare',
   compareStop: 'compare-stop',
   saveModel: 'save-model',
+  savePytorch: 'save-pytorch',
   loadModel: 'load-model',
 };
 
