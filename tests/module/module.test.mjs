@@ -15,9 +15,8 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { chunk } from '../../tools/export-web-data.mjs';
-import { LAB_URL } from '../support/browser.mjs';
 import { mangle } from '../support/mangle.mjs';
-import { browserForFile, testNoProblems } from '../support/pagekit.mjs';
+import { browserForFile, openBlankPage, testNoProblems } from '../support/pagekit.mjs';
 import { seedFrom, splitmix } from '../support/random.mjs';
 
 const IMAGE_PIXELS = 28 * 28;
@@ -79,11 +78,7 @@ async function setUp({ chunkBase64, images }) {
 let page;
 const problems = browserForFile(async (opened) => {
   page = opened.page;
-  // An empty document of the lab's own origin, so that the module and its wasm load as the
-  // page's worker loads them, without the page itself starting up beside the tests.
-  const blank = new URL('module-test.html', LAB_URL).href;
-  await page.route(blank, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>module test</title>' }));
-  await page.goto(blank);
+  await openBlankPage(page);
   await page.evaluate(setUp, { chunkBase64: mnistChunk(IMAGES).toString('base64'), images: IMAGES });
 });
 

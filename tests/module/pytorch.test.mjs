@@ -10,8 +10,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { chunk } from '../../tools/export-web-data.mjs';
-import { LAB_URL } from '../support/browser.mjs';
-import { browserForFile, testNoProblems } from '../support/pagekit.mjs';
+import { browserForFile, openBlankPage, testNoProblems } from '../support/pagekit.mjs';
 import { maxAbsDiff, readSafetensors } from '../support/safetensors.mjs';
 
 const DIGITS = 64;
@@ -61,9 +60,7 @@ async function importIn({ modelBase64, chunkBase64, pkg, backend }) {
 let page;
 const problems = browserForFile(async (opened) => {
   page = opened.page;
-  const blank = new URL('module-test.html', LAB_URL).href;
-  await page.route(blank, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>module test</title>' }));
-  await page.goto(blank);
+  await openBlankPage(page);
 });
 
 const chunkBase64 = digitsChunk().toString('base64');

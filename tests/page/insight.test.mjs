@@ -10,7 +10,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
-import { ARTIFACTS, browserForFile, canvasStats, drawOnPad, isDrawn, requireModelFile, testNoProblems, waitForState } from '../support/pagekit.mjs';
+import { ARTIFACTS, browserForFile, canvasStats, compareUntilFilled, drawOnPad, isDrawn, requireModelFile, testNoProblems, waitForState } from '../support/pagekit.mjs';
 
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
 const READY_MS = 120_000;
@@ -160,12 +160,7 @@ test('a model downloads and loads back', { timeout: 60_000 }, async () => {
 test('compare mode trains both models on the same batches and fills the table', { timeout: RUN_MS }, async () => {
   await page.selectOption('#subset', '1000');
   await page.fill('#epochs', '1');
-  await page.selectOption('#compare-latent', '0');
-  await page.click('#compare');
-  await page.waitForFunction(() => document.getElementById('compare-table').dataset.filled === 'yes', null, {
-    timeout: RUN_MS,
-    polling: 500,
-  });
+  await compareUntilFilled(page, '0', RUN_MS);
   const series = await page.locator('#compare-chart').getAttribute('data-series-points');
   assert.equal(series, 'dense:32,conv:32', 'both curves hold the 32 steps of one epoch');
   const cells = await page.locator('#compare-table tbody td').allInnerTexts();

@@ -13,7 +13,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
-import { ARTIFACTS, browserForFile, testNoProblems, waitForState } from '../support/pagekit.mjs';
+import { ARTIFACTS, browserForFile, compareUntilFilled, testNoProblems, waitForState } from '../support/pagekit.mjs';
 
 const STALL_SEED = '0';
 const READY_MS = 120_000;
@@ -122,12 +122,7 @@ test("a model file brings its own code: the form and the facts show the file's",
 test('compare mode runs the dense model as the seed wrote it next to the conv model, and names the dead code', { timeout: RUN_MS }, async () => {
   // One epoch of each: the code is dead from the first epoch on.
   await page.fill('#epochs', '1');
-  await page.selectOption('#compare-latent', 'relu');
-  await page.click('#compare');
-  await page.waitForFunction(() => document.getElementById('compare-table').dataset.filled === 'yes', null, {
-    timeout: RUN_MS,
-    polling: 500,
-  });
+  await compareUntilFilled(page, 'relu', RUN_MS);
   await waitForState(page, 'ready', READY_MS);
   const codes = page.locator('#compare-table tbody tr').filter({ has: page.locator('th', { hasText: /^Code$/ }) });
   assert.equal(await codes.locator('td[data-model="dense"]').innerText(), '3 numbers (ReLU), 3 dead');

@@ -155,6 +155,15 @@ class PageSession extends Session {
   click(selector) {
     return this.page.click(selector);
   }
+  async stroke(path) {
+    await this.page.mouse.move(...path[0]);
+    await this.page.mouse.down();
+    for (const p of path.slice(1)) await this.page.mouse.move(...p);
+    await this.page.mouse.up();
+  }
+  screenshot(path) {
+    return this.page.screenshot({ path, fullPage: true });
+  }
 }
 
 class ChromiumSession extends PageSession {
@@ -174,17 +183,8 @@ class ChromiumSession extends PageSession {
   setFile(selector, path) {
     return this.page.setInputFiles(selector, path);
   }
-  async stroke(path) {
-    await this.page.mouse.move(...path[0]);
-    await this.page.mouse.down();
-    for (const p of path.slice(1)) await this.page.mouse.move(...p);
-    await this.page.mouse.up();
-  }
   resize(width, height) {
     return this.page.setViewportSize({ width, height });
-  }
-  screenshot(path) {
-    return this.page.screenshot({ path, fullPage: true });
   }
   close() {
     return this.browser.close();
@@ -221,17 +221,8 @@ class FirefoxSession extends PageSession {
     const input = await this.page.$(selector);
     await input.uploadFile(path);
   }
-  async stroke(path) {
-    await this.page.mouse.move(...path[0]);
-    await this.page.mouse.down();
-    for (const p of path.slice(1)) await this.page.mouse.move(...p);
-    await this.page.mouse.up();
-  }
   resize(width, height) {
     return this.page.setViewport({ width, height });
-  }
-  screenshot(path) {
-    return this.page.screenshot({ path, fullPage: true });
   }
   close() {
     return this.browser.close().catch(() => {});

@@ -149,6 +149,23 @@ export async function trainingWorkers(page) {
   return named.filter(([, name]) => name?.startsWith('training worker')).map(([w, name]) => ({ worker: w, name }));
 }
 
+/** Runs compare mode with `latent` as the dense model's code, and waits for its table to fill. */
+export async function compareUntilFilled(page, latent, timeout) {
+  await page.selectOption('#compare-latent', latent);
+  await page.click('#compare');
+  await page.waitForFunction(() => document.getElementById('compare-table').dataset.filled === 'yes', null, { timeout, polling: 500 });
+}
+
+/**
+ * Opens an empty document of the lab's own origin in `page`, so that the wasm modules load as
+ * the page's worker loads them, without the page itself starting up beside a module test.
+ */
+export async function openBlankPage(page) {
+  const blank = new URL('module-test.html', LAB_URL).href;
+  await page.route(blank, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>module test</title>' }));
+  await page.goto(blank);
+}
+
 /** Pixel statistics of each canvas matching `selector`. */
 export function canvasStats(page, selector) {
   return page.evaluate(canvasStatsIn, selector);
