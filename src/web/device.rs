@@ -42,7 +42,7 @@ pub(super) async fn webgpu_device() -> Result<Device, JsError> {
     }
     let device = Device::wgpu_options().init_async().await.map_err(|e| {
         js_error(format!(
-            "WebGPU is not available in this browser ({e}). Use a recent Chrome or Edge, or enable WebGPU; the CPU backend still works"
+            "WebGPU is not available in this browser ({e}); the page says which browsers have it, and the CPU backend still works"
         ))
     })?;
     WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
