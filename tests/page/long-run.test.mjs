@@ -31,11 +31,12 @@ const CPU_STEPS = 1000;
 // Past the first epochs (32 steps of 1,000 images each) and their test-set passes, which size the
 // GPU pool and warm the device's caches.
 const GPU_STEPS = LONG ? 1000 : 64;
-const LONG_TASK_LIMIT_MS = 100;
-// A machine busy with other work (a build beside the test) stretches a task now and then: the
-// tests saw one or two of 100-110 ms in 30 s under a load of 5 on 2 cores. A page that trains or
-// draws on its main thread blocks it on every step or redraw, so it would show many, or longer.
-const LONG_TASKS_ALLOWED = 2;
+// What a page that trains or draws on its main thread would show: the thread blocked for a good
+// part of the watch (Total Blocking Time: each task's time past 50 ms, added up), or one long
+// stall. A machine busy with other work stretches tasks too, but briefly: two test suites side by
+// side on 2 cores (a load of 6) gave 15 tasks over 50 ms, the longest 148 ms, 1.7% of 30 s
+// blocked; a quiet machine none over 50 ms.
+const BLOCKED_SHARE_LIMIT = 0.1;
 const STALL_LIMIT_MS = 250;
 const WATCH_MS = 30_000;
 const FLAT = 0.05; // memory after 2n steps within 5% of memory after n
@@ -145,7 +146,7 @@ async function memoryStaysFlat(t, n) {
 
 // --- the tests ---------------------------------------------------------------------------------
 
-test(`no main-thread task over ${STALL_LIMIT_MS} ms, at most ${LONG_TASKS_ALLOWED} over ${LONG_TASK_LIMIT_MS} ms, during ${WATCH_MS / 1000} s of training in the worker, drawing meanwhile`, { timeout: RUN_MS }, async (t) => {
+test(`the main thread blocked under ${100 * BLOCKED_SHARE_LIMIT}% of the time and never ${STALL_LIMIT_MS} ms, during ${WATCH_MS / 1000} s of training in the worker, drawing meanwhile`, { timeout: RUN_MS }, async (t) => {
   await page.goto(LAB_URL);
   await waitForState(page, 'ready', READY_MS);
   await setSettings(page, { model: 'conv', backend: 'cpu', subset: '10000', epochs: MANY_EPOCHS, learningRate: '0.001' });
@@ -167,14 +168,14 @@ test(`no main-thread task over ${STALL_LIMIT_MS} ms, at most ${LONG_TASKS_ALLOWE
   const frameCount = await frames;
   const tasks = (await page.evaluate(() => window.longTasks)).filter((t) => t.start >= t0);
   const longest = Math.max(0, ...tasks.map((t) => t.duration));
+  const blockedMs = tasks.reduce((sum, t) => sum + Math.max(0, t.duration - 50), 0);
   const steps = await chartPoints(page);
-  t.diagnostic(`${WATCH_MS / 1000} s of training: ${steps} steps, ${frameCount} frames, ${tasks.length} tasks over 50 ms, longest ${longest.toFixed(0)} ms`);
-  measured.longTasks = { seconds: WATCH_MS / 1000, steps, frames: frameCount, tasksOver50ms: tasks.length, longestMs: longest };
+  t.diagnostic(`${WATCH_MS / 1000} s of training: ${steps} steps, ${frameCount} frames, ${tasks.length} tasks over 50 ms, longest ${longest.toFixed(0)} ms, blocked ${blockedMs.toFixed(0)} ms`);
+  measured.longTasks = { seconds: WATCH_MS / 1000, steps, frames: frameCount, tasksOver50ms: tasks.length, longestMs: longest, blockedMs };
   assert.equal(await page.locator('body').getAttribute('data-state'), 'training', 'still training');
   assert.ok(steps > 50, `it trained meanwhile: ${steps} steps`);
-  const overLimit = tasks.filter((t) => t.duration > LONG_TASK_LIMIT_MS);
   assert.ok(longest <= STALL_LIMIT_MS, `a task of ${longest.toFixed(0)} ms: ${JSON.stringify(tasks)}`);
-  assert.ok(overLimit.length <= LONG_TASKS_ALLOWED, `${overLimit.length} tasks over ${LONG_TASK_LIMIT_MS} ms: ${JSON.stringify(tasks)}`);
+  assert.ok(blockedMs <= BLOCKED_SHARE_LIMIT * WATCH_MS, `blocked ${blockedMs.toFixed(0)} ms of ${WATCH_MS} ms: ${JSON.stringify(tasks)}`);
 });
 
 test(`memory stays flat on the CPU backend: ${CPU_STEPS} and ${2 * CPU_STEPS} steps`, { timeout: RUN_MS }, async (t) => {
