@@ -180,7 +180,7 @@ async function trainSteps(k) {
   app.snap = lab.snap;
   // The first call compiles kernels: leave it out of the speed estimate.
   if (app.trainedSteps > 0) app.msPerStep = app.msPerStep === null ? ms : 0.7 * app.msPerStep + 0.3 * ms;
-  app.dispatchesPerStep = lab.backend === 'webgpu' && losses.length ? Math.round(lab.lastDispatches / losses.length) : null;
+  app.dispatchesPerStep = lab.backend === 'webgpu' && losses.length ? Math.round(lab.lastGpu.dispatches / losses.length) : null;
   app.trainedSteps += losses.length;
   page.chart.addLosses(losses);
   page.view.setLatestLoss(page.chart.latestSmoothed);

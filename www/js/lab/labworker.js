@@ -121,9 +121,9 @@ export class LabWorker {
 /**
  * One Lab in the worker. `snap` holds its counters as of the last answer, so the page can read
  * them at any time without asking; `lastMs` is the time the worker spent on the last call
- * (training time, without the waits in the queue), `lastGpu` the WebGPU work it made (all 0 on
- * the CPU: dispatches, submits, read-backs, and the host's time less its waits on read-backs,
- * gpucount.js) and `lastDispatches` its dispatches. `module` names the wasm module it lives in (worker.js).
+ * (training time, without the waits in the queue), `lastGpu` the WebGPU work it made
+ * (gpucount.js: dispatches, submits and read-backs, 0 on the CPU, and `hostMs`, the call's time
+ * less its waits on read-backs). `module` names the wasm module it lives in (worker.js).
  */
 export class RemoteLab {
   constructor(worker, id, snap, module) {
@@ -133,7 +133,6 @@ export class RemoteLab {
     this.module = module;
     this.lastMs = 0;
     this.lastGpu = { dispatches: 0, submits: 0, readbacks: 0, hostMs: 0 };
-    this.lastDispatches = 0;
   }
 
   get backend() {
@@ -145,7 +144,6 @@ export class RemoteLab {
     if (snap) this.snap = snap;
     this.lastMs = ms;
     this.lastGpu = gpu;
-    this.lastDispatches = gpu.dispatches;
     return value;
   }
 

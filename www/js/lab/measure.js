@@ -74,7 +74,7 @@ async function timeBackend(backend, settings, chunks, signal) {
       const losses = await before(lab.step(perCall), stepBy, `its steps had not finished after ${ms(stepBy - started)}`);
       steps += losses.length;
       spent += lab.lastMs;
-      dispatches += lab.lastDispatches;
+      dispatches += lab.lastGpu.dispatches;
       perCall = Math.max(1, Math.min(MAX_STEPS_PER_CALL, Math.round((CALL_MS * steps) / Math.max(1, spent))));
     }
     return {

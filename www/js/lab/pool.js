@@ -108,10 +108,6 @@ export class LabPool {
     return this.lead.lastGpu;
   }
 
-  get lastDispatches() {
-    return this.lead.lastDispatches;
-  }
-
   /** `k` steps at most, each cut over the pool; resolves to the batches' losses. */
   async step(k) {
     if (!this.helpers.length) return this.lead.step(k);
