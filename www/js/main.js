@@ -12,6 +12,7 @@
 //   app/weights.js   the weights copied out: model files, the checkpoint, the kept model
 //   app/insight.js   the drawing, the predictors, the latent map, interpolation
 //   app/keep.js      downloading, loading and keeping models
+//   app/share.js     the run in the address: a link fills the form, the address follows it
 //
 //   shared/language.js  a browser language Intl accepts, imported first, before any module reads it
 //
@@ -25,7 +26,8 @@ import { changeProjection, drawing, fitPredictors, interpolate, mapPick, pickEnd
 import { offerKeptModels, onLoadModel, onSaveModel, onSavePytorch } from './app/keep.js';
 import { prepare } from './app/model.js';
 import { newWorker } from './app/recovery.js';
-import { app, checkSettings, connect, setMode, trainImagesOnServer, updateControls } from './app/state.js';
+import { changedByHand, copyLink, keepAddressInStep, openLink } from './app/share.js';
+import { app, checkSettings, connect, setMode, shownErrors, trainImagesOnServer, updateControls } from './app/state.js';
 import { onCompare, onPause, onReset, onResume, onStep, onTrain, onVisibilityChange } from './app/training.js';
 import { chunksFor, fetchIndex, totalBytes } from './data/data.js';
 import { measureCores } from './lab/cores.js';
@@ -48,6 +50,10 @@ const interpView = new InterpolationView({ onActivate: (slot) => setActiveEnd(sl
 view.onGridPick = (i) => pickEnd(i);
 const compare = new Compare();
 connect({ view, chart, pad, latentMap, interpView, predictView, compare, restart: () => start() });
+// A link's settings go into the form before anything reads it; from then on the address follows
+// the form, whoever changes it.
+openLink();
+view.onFieldSet = () => keepAddressInStep();
 
 /** Start-up, and Retry after it failed: each part that succeeded is kept for the next try. */
 async function start() {
@@ -71,7 +77,8 @@ async function start() {
       view.labelSubsets((images) => totalBytes(chunksFor(app.index.train, images)), trainImagesOnServer());
     }
     const { settings, errors } = checkSettings();
-    view.showFieldErrors(errors);
+    view.showFieldErrors(shownErrors(errors));
+    keepAddressInStep();
     if (!settings) throw new Error('some settings are not valid: fix the marked fields, then press Retry');
     await prepare(settings, { fallBackToCpu: true });
     setMode('idle');
@@ -133,16 +140,25 @@ document.addEventListener('visibilitychange', onVisibilityChange);
 
 view.form.addEventListener('submit', (e) => e.preventDefault());
 // Errors show when a value is committed, and go away as soon as the field is fixed.
-view.form.addEventListener('change', () => {
-  view.showFieldErrors(checkSettings().errors);
+view.form.addEventListener('change', (e) => {
+  changedByHand(e.target.name);
+  view.showFieldErrors(shownErrors(checkSettings().errors));
   if (app.gpu) showBackendInfo(app.mode === 'training' ? app.applied?.backend : null);
   updateControls();
+  keepAddressInStep();
 });
 view.form.addEventListener('input', (e) => {
+  changedByHand(e.target.name);
   const { errors } = checkSettings();
   if (!errors[e.target.name]) view.showFieldErrors({ ...view.visibleErrors(), [e.target.name]: undefined });
   updateControls();
+  keepAddressInStep();
 });
+view.compareSelect.addEventListener('change', () => {
+  view.showCompareError('');
+  keepAddressInStep();
+});
+view.copyLinkButton.addEventListener('click', () => copyLink());
 
 // Anything that escapes a handler still reaches the person, in words.
 window.addEventListener('unhandledrejection', (e) => view.setStatus(`Unexpected error: ${message(e.reason)}`, 'error'));

@@ -43,9 +43,12 @@ export async function probeWebGPU() {
   }
 }
 
-/** The backend the address asks for (?backend=cpu or ?backend=webgpu), if any. */
+/**
+ * The backend the address asks for (?backend=cpu or ?backend=webgpu), if any: the address the
+ * page was opened with, not the one it keeps in step with the form (app/share.js).
+ */
 function askedBackend() {
-  const asked = new URLSearchParams(globalThis.location?.search ?? '').get('backend');
+  const asked = new URLSearchParams(app.openedWith ?? globalThis.location?.search ?? '').get('backend');
   return asked === 'cpu' || asked === 'webgpu' ? asked : null;
 }
 
@@ -104,8 +107,10 @@ export function defaultBackend() {
 /** Puts the default backend in the form; app.backendByPage remembers it, to tell a pick by hand. */
 export function chooseDefaultBackend() {
   page.view.setBackendAvailable('webgpu', app.gpu.available, app.gpu.why ?? '');
-  app.backendByPage = defaultBackend().backend;
-  page.view.setField('backend', app.backendByPage);
+  const { backend, by } = defaultBackend();
+  app.backendByPage = backend;
+  app.backendByHand = by === 'address';
+  page.view.setField('backend', backend);
   showBackendInfo();
 }
 
