@@ -2,7 +2,8 @@
 # The one entry point: build, serve, test, train and benchmark the autoencoder lab.
 #
 #   ./build.sh serve        build the wasm, the page's data and serve www/ on http://127.0.0.1:8000
-#   ./build.sh build        build everything the page needs into www/pkg, www/pkg-cpu and www/data
+#   ./build.sh build        build everything the page needs into www/pkg, www/pkg-cpu, www/data,
+#                           www/vendor, www/icons and www/offline-files.js
 #   ./build.sh test         every test: native, the wasm modules in the browser, the page (playwright),
 #                           the page's core journey in Chromium, Firefox and WebKit
 #   ./build.sh test-journey the core journey alone, once per engine (LAB_ENGINES="firefox webkit" picks)
@@ -150,10 +151,23 @@ build_vendor() {
   cp node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css node_modules/uplot/LICENSE www/vendor/
 }
 
+# What the page keeps for offline use: its icons (drawn by tools/icons.mjs) and the list of files
+# its service worker (www/sw.js) keeps, each with its SHA-256, whose hash is the build's version.
+# The list is written last, after everything it names, and every time: a hash of 20 MB takes
+# well under a second, and a stale list would make the service worker refuse the build.
+build_offline() {
+  command -v node >/dev/null || apt_install nodejs
+  if [ ! -f www/icons/icon-512.png ] || [ tools/icons.mjs -nt www/icons/icon-512.png ]; then
+    node tools/icons.mjs www/icons >/dev/null
+  fi
+  node tools/offline-files.mjs www >&2
+}
+
 cmd_build() {
   build_wasm
   build_data
   build_vendor
+  build_offline
   log "built: www/pkg ($(du -sh www/pkg | cut -f1)), www/pkg-cpu ($(du -sh www/pkg-cpu | cut -f1)), www/data ($(du -sh www/data | cut -f1)), www/vendor"
 }
 

@@ -13,6 +13,7 @@
 //   app/insight.js   the drawing, the predictors, the latent map, interpolation
 //   app/keep.js      downloading, loading and keeping models
 //   app/share.js     the run in the address: a link fills the form, the address follows it
+//   app/offline.js   the page kept in this browser by its service worker (www/sw.js)
 //
 //   shared/language.js  a browser language Intl accepts, imported first, before any module reads it
 //
@@ -26,6 +27,7 @@ import { changeProjection, drawing, fitPredictors, interpolate, mapPick, pickEnd
 import { offerKeptModels, onLoadModel, onSaveModel, onSavePytorch } from './app/keep.js';
 import { prepare } from './app/model.js';
 import { newWorker } from './app/recovery.js';
+import { startOffline } from './app/offline.js';
 import { changedByHand, copyLink, keepAddressInStep, openLink } from './app/share.js';
 import { app, checkSettings, connect, setMode, shownErrors, trainImagesOnServer, updateControls } from './app/state.js';
 import { onCompare, onPause, onReset, onResume, onStep, onTrain, onVisibilityChange } from './app/training.js';
@@ -40,6 +42,9 @@ import { InterpolationView } from './views/interp.js';
 import { LatentMap } from './views/latentmap.js';
 import { PredictView } from './views/predict.js';
 import { View } from './views/ui.js';
+
+// The longest the page waits for the backends' timing before it keeps itself for offline use.
+const OFFLINE_AFTER_MS = 60_000;
 
 const view = new View();
 const chart = new LossChart(view.chartElement);
@@ -84,7 +89,11 @@ async function start() {
     setMode('idle');
     view.setStatus('Ready: press Train, or draw a digit to see what the untrained model makes of it.');
     offerKeptModels();
-    timeBackends(settings, moveToFaster);
+    // The page is kept for offline use once it has started and the backends are timed (or a
+    // minute has passed), so that neither its start nor the timing shares the network or the
+    // cores with it.
+    const timed = timeBackends(settings, moveToFaster);
+    Promise.race([timed, new Promise((resolve) => setTimeout(resolve, OFFLINE_AFTER_MS))]).then(() => startOffline());
   } catch (err) {
     setMode('error');
     view.setStatus(`Could not start: ${message(err)}`, 'error', () => start());

@@ -60,9 +60,10 @@ function askedBackend() {
  * backend by hand, which a new timing must not overrule, and the line says which model was timed.
  * The page going into training or compare mode stops the timing (app.timing.stop, by setMode):
  * it would slow the training, and the training would skew it.
+ * Resolves once the timing (and onTimed) is over, however it ended; at once where none runs.
  */
 export function timeBackends(settings, onTimed) {
-  if (app.measured || app.timing || !app.gpu.available || askedBackend()) return;
+  if (app.measured || app.timing || !app.gpu.available || askedBackend()) return Promise.resolve();
   const abort = new AbortController();
   const timing = {
     running: true,
@@ -77,7 +78,7 @@ export function timeBackends(settings, onTimed) {
   };
   app.timing = timing;
   showBackendInfo();
-  (async () => {
+  return (async () => {
     // Two batches of the subset's first images, which training fetches anyway.
     const entries = chunksFor(app.index.train, Math.min(settings.subset, 2 * settings.batchSize));
     await chunks.fetchAll(entries);

@@ -117,6 +117,17 @@ export function setMode(mode, { leavingLost = false } = {}) {
   if (app.mode !== 'lost' || leavingLost) app.mode = mode;
   if (app.mode === 'training' || app.mode === 'comparing') app.timing?.stop('training began before the timing ended');
   updateControls();
+  if (RESTING.includes(app.mode)) for (const resolve of restingWaiters.splice(0)) resolve();
+}
+
+// The modes in which nothing trains, loads or starts: background work that would compete with
+// training for the cores (keeping the page for offline use, app/offline.js) waits for one.
+const RESTING = ['idle', 'paused', 'error'];
+const restingWaiters = [];
+
+/** Resolves now, or once the page next enters a mode in which nothing trains or loads. */
+export function whenResting() {
+  return RESTING.includes(app.mode) ? Promise.resolve() : new Promise((resolve) => restingWaiters.push(resolve));
 }
 
 export function updateControls() {

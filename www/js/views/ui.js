@@ -41,6 +41,7 @@ export class View {
     this.mapCanvas = $('latent-map');
     this.compareSelect = $('compare-latent');
     this.copyLinkButton = $('copy-link');
+    this.offlineUpdateButton = $('offline-update');
     this.grid = this.#buildGrid();
     this.onGridPick = null; // (test image index) when a digit of the grid's top row is clicked
     this.onFieldSet = null; // () when the page itself changes a field (the address follows)
@@ -172,7 +173,7 @@ export class View {
     this.compareSelect.toggleAttribute('aria-invalid', !!text);
   }
 
-  // --- a run in a link ---------------------------------------------------------------------
+  // --- a run in a link, the page kept for offline use ---------------------------------------
 
   /** "Settings from the link: …" above the form; '' hides it. */
   showLinkNote(text) {
@@ -206,6 +207,27 @@ export class View {
     const field = $('run-link');
     if (field.value !== link) field.value = link;
     this.copyLinkButton.dataset.link = link;
+  }
+
+  /**
+   * The line that says how the page is kept in this browser (app/offline.js): state is '' (hidden),
+   * 'saving', 'saved', 'cached', 'update' or 'failed'; `onUpdate` shows the button that takes a
+   * waiting version. data-state and data-version are for the page tests.
+   */
+  setOffline({ state, text, kind = 'info', version = '' }, onUpdate = null) {
+    const el = $('offline-info');
+    el.textContent = text;
+    el.hidden = !state;
+    Object.assign(el.dataset, { state, kind, version });
+    const button = this.offlineUpdateButton;
+    button.hidden = !onUpdate;
+    button.onclick = onUpdate
+      ? () => {
+          button.disabled = true;
+          onUpdate();
+        }
+      : null;
+    button.disabled = false;
   }
 
   /** The code's activation is a choice for the dense model only; for conv the page says why not. */
