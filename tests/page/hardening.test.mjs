@@ -68,6 +68,14 @@ test("the service worker and the manifest come from the page's own origin alone,
     return { script: reg.active.scriptURL, scope: reg.scope };
   });
   assert.deepEqual(registered, { script: new URL('sw.js', LAB_URL).href, scope: new URL('./', LAB_URL).href });
+  // The manifest, linked once the page has started, is the page's own, served as a manifest.
+  const manifest = await page.locator('link[rel="manifest"]').evaluate((link) => link.href);
+  assert.equal(manifest, new URL('manifest.webmanifest', LAB_URL).href);
+  const served = await fetch(manifest);
+  assert.equal(served.headers.get('content-type'), 'application/manifest+json');
+  const { start_url: start, icons } = await served.json();
+  assert.equal(start, './');
+  for (const icon of icons) assert.ok((await fetch(new URL(icon.src, manifest))).ok, `${icon.src} is served`);
 });
 
 for (const backend of ['cpu', 'webgpu']) {

@@ -21,15 +21,16 @@ let shown = '';
 let installFailed = false;
 
 /**
- * Registers the service worker and keeps what this visit has used; called once the page has
- * started and its backends are timed, so that a first visit starts as fast as without it, and
- * it waits while the page trains: the download, the hashing and the writes are the service
- * worker's, but on a machine of few cores they would slow the training and stall the page. Where
- * the browser has no service workers (or the page is not in a secure context) the page says so
- * and works as before.
+ * Links the manifest, registers the service worker and keeps what this visit has used; called
+ * once the page has started and its backends are timed, so that a first visit starts as fast as
+ * without it, and it waits while the page trains: the download, the hashing and the writes are
+ * the service worker's, but on a machine of few cores they would slow the training and stall the
+ * page. Where the browser has no service workers (or the page is not in a secure context) the
+ * page says so and works as before.
  */
 export async function startOffline() {
   if (registration || shown) return;
+  page.view.linkManifest(new URL('../../manifest.webmanifest', import.meta.url).href);
   const container = globalThis.navigator?.serviceWorker;
   if (!container) {
     show({

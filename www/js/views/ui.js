@@ -210,6 +210,18 @@ export class View {
   }
 
   /**
+   * Links the web app manifest (`href`), which makes the page installable; added after the page
+   * has started, since the browser fetches the manifest and an icon as soon as it is linked.
+   */
+  linkManifest(href) {
+    if (document.querySelector('link[rel="manifest"]')) return;
+    const link = document.createElement('link');
+    link.rel = 'manifest';
+    link.href = href;
+    document.head.append(link);
+  }
+
+  /**
    * The line that says how the page is kept in this browser (app/offline.js): state is '' (hidden),
    * 'saving', 'saved', 'cached', 'update' or 'failed'; `onUpdate` shows the button that takes a
    * waiting version. data-state and data-version are for the page tests.
