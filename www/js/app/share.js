@@ -45,7 +45,6 @@ export function openLink() {
 export function changedByHand(field) {
   delete app.linkErrors[field];
   if (field === 'backend') app.backendByHand = true;
-  page.view.showLinkNote('');
 }
 
 /** The link to the run the form describes, whole: every setting, whatever the address holds. */
