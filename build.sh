@@ -11,6 +11,7 @@
 #   ./build.sh train ...    native training, e.g. ./build.sh train --model conv --epochs 1
 #   ./build.sh bench ...    native training throughput, e.g. ./build.sh bench --model dense
 #   ./build.sh bench-web    the page's training throughput in headless Chromium, WebGPU and CPU backends
+#                           (--engine firefox: in Firefox ESR; --backends webgpu --per-call 8: see --help)
 #   ./build.sh bench-start  how long the page takes to be ready to train, and the wasm it fetched by then
 #
 # The page needs a server rather than file://: browsers refuse to fetch wasm and data files from
@@ -325,6 +326,8 @@ cmd_fuzz() {
 # --- training and benchmarks ---------------------------------------------------------------------
 cmd_bench_web() {
   ensure_chromium
+  # `--engine firefox` measures Firefox ESR's WebGPU (on lavapipe where there is no GPU).
+  case " $* " in *" --engine firefox "* | *" --engine=firefox "*) ensure_engines ;; esac
   ensure_node_modules
   cmd_build
   # The command line's speed on this machine, now, for the browser/native ratio.
