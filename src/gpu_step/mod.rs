@@ -24,7 +24,7 @@ use cubecl::server::Handle;
 use crate::data::IMAGE_PIXELS;
 use crate::model::{Autoencoder, CodeActivation};
 use crate::params::flat_params;
-use kernels::UNITS;
+use kernels::{UNITS, blocked};
 
 /// Adam's constants, as the trainer's burn Adam and [`crate::cpu_step::flat_adam`] have them.
 const BETA_1: f32 = 0.9;
@@ -169,19 +169,19 @@ impl GpuStep {
             let at = self.offsets[l] as u32;
             if l < last {
                 let y = arg(&self.inputs[l + 1], batch * o);
-                kernels::layer_forward::launch(client, cubes(batch * o), CubeDim::new_1d(UNITS), x, arg(&self.params, n), y, b, i as u32, o as u32, at, self.relu_after(l));
+                kernels::layer_forward::launch(client, cubes(blocked(batch, o)), CubeDim::new_1d(UNITS), x, arg(&self.params, n), y, b, i as u32, o as u32, at, self.relu_after(l));
             } else {
                 let factor = 2.0 * scale / (batch * o) as f32;
                 let targets = arg(&self.inputs[0], batch * o);
                 let grad = arg(&self.output_grads[l], batch * o);
                 let sq = arg(squares, batch * o);
-                kernels::last_layer_loss::launch(client, cubes(batch * o), CubeDim::new_1d(UNITS), x, arg(&self.params, n), targets, grad, sq, b, i as u32, o as u32, at, factor);
+                kernels::last_layer_loss::launch(client, cubes(blocked(batch, o)), CubeDim::new_1d(UNITS), x, arg(&self.params, n), targets, grad, sq, b, i as u32, o as u32, at, factor);
             }
         }
         for l in (0..=last).rev() {
             let (i, o) = (self.widths[l], self.widths[l + 1]);
             let input_grad = l > 0;
-            let units = i * o + o + if input_grad { batch * i } else { 0 };
+            let units = blocked(i, o) + o + if input_grad { blocked(batch, i) } else { 0 };
             // The first layer has no input gradient: its `gx` is a stand-in, never written (a
             // buffer bound twice in one launch, once writable, is an error in WebGPU).
             let gx = if input_grad { arg(&self.output_grads[l - 1], batch * i) } else { arg(&self.unused, 1) };
