@@ -11,7 +11,9 @@
 //! them; a step's loss stays on the GPU, and a call's losses come back in one read.
 //!
 //! Not yet wired into training: the tests check it against burn's autodiff (loss and every
-//! gradient) and against the flat Adam; `bench --device wgpu --gpu-step` times it natively.
+//! gradient), against the flat Adam, and the model written back from it against the step;
+//! `bench --device wgpu --gpu-step` times it natively. What is left: the conv model's step, and
+//! the trainer (and so the page) taking its steps, with burn's model written back when read.
 
 mod kernels;
 
@@ -23,7 +25,9 @@ use cubecl::server::Handle;
 
 use crate::data::IMAGE_PIXELS;
 use crate::model::{Autoencoder, CodeActivation};
+#[cfg(not(target_arch = "wasm32"))]
 use crate::params::flat_params;
+use crate::params::write_params;
 use kernels::{UNITS, blocked};
 
 /// Adam's constants, as the trainer's burn Adam and [`crate::cpu_step::flat_adam`] have them.
@@ -89,9 +93,18 @@ fn arg(handle: &Handle, len: usize) -> BufferArg {
 }
 
 impl GpuStep {
-    /// The step for `model` on `device`: `None` unless the model is the dense one and the
-    /// device a wgpu one. The parameters are read from `model` (on the CPU) once, here.
+    /// The step for `model` on `device`, natively, its parameters read from `model` once, here
+    /// ([`Self::new`] says when there is none).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn for_model(model: &Autoencoder, device: &Device) -> Option<Self> {
+        Self::new(model, &flat_params(model), device)
+    }
+
+    /// The step for `model`'s architecture on `device`, starting from `params` (the model's
+    /// parameters in the flat layout; in a browser they can only be read asynchronously, so the
+    /// caller reads them): `None` unless the model is the dense one, the device a wgpu one and
+    /// `params` as many as the model has.
+    pub fn new(model: &Autoencoder, params: &[f32], device: &Device) -> Option<Self> {
         let Autoencoder::Dense(dense) = model else { return None };
         let client = cubecl::Device::Wgpu(wgpu_device(device)?).client();
         let mut widths = dense.widths();
@@ -102,13 +115,12 @@ impl GpuStep {
             offsets.push(at);
             at += w[0] * w[1] + w[1];
         }
-        if at != model.num_params() {
+        if at != model.num_params() || params.len() != at {
             return None;
         }
-        let params = flat_params(model);
         let zeros = vec![0.0f32; params.len()];
         Some(Self {
-            params: client.create_from_slice(bytes(&params)),
+            params: client.create_from_slice(bytes(params)),
             moment_1: client.create_from_slice(bytes(&zeros)),
             moment_2: client.create_from_slice(bytes(&zeros)),
             grads: client.create_from_slice(bytes(&zeros)),
@@ -262,6 +274,13 @@ impl GpuStep {
     pub async fn params(&self) -> Result<Vec<f32>, String> {
         let read = self.client.read_async(vec![self.params.clone()]).await.map_err(|e| format!("{e:?}"))?;
         Ok(floats(&read[0]))
+    }
+
+    /// `model` (the model this step was made for) with the step's parameters, as trainable
+    /// tensors on `device` (`tracked`: marked for burn's autodiff): for saving, reconstructing
+    /// and everything else that reads burn's model.
+    pub async fn write_into(&self, model: Autoencoder, device: &Device, tracked: bool) -> Result<Autoencoder, String> {
+        Ok(write_params(model, &self.params().await?, device, tracked))
     }
 
     /// The loss of `pixels` times `scale` and its flat gradient, with no Adam step: what the

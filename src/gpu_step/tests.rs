@@ -81,8 +81,28 @@ fn the_dense_step_gives_burns_loss_and_gradients() {
 #[test]
 fn only_the_dense_model_on_a_wgpu_device_has_the_step() {
     let host = Device::flex();
+    let dense = ModelKind::Dense.init(None, &host);
     assert!(GpuStep::for_model(&ModelKind::Conv.init(None, &host), &gpu()).is_none());
-    assert!(GpuStep::for_model(&ModelKind::Dense.init(None, &host), &host).is_none());
+    assert!(GpuStep::for_model(&dense, &host).is_none());
+    assert!(GpuStep::new(&dense, &[0.0; 10], &gpu()).is_none(), "parameters of another size");
+}
+
+/// The model written from the step's parameters is the model the step trains: burn's loss of a
+/// batch on it is the step's.
+#[test]
+fn the_model_written_back_scores_as_the_step() {
+    let host = Device::flex();
+    let model = ModelKind::Dense.init(None, &host);
+    let mut step = GpuStep::for_model(&model, &gpu()).unwrap();
+    let batches: Vec<Vec<f32>> = (0..3).map(|k| images(8 + k)).collect();
+    pollster::block_on(step.steps(&batches, 1e-3)).unwrap();
+    let trained = pollster::block_on(step.write_into(model.clone(), &host, false)).unwrap();
+    let pixels = images(12);
+    let (loss, _) = pollster::block_on(step.loss_and_gradient(&pixels, 1.0)).unwrap();
+    let (untrained, _) = burns(&model, &pixels, 1.0);
+    let (want, _) = burns(&trained, &pixels, 1.0);
+    assert!((loss - want).abs() <= 1e-5 * want, "loss {loss} on the step, {want} on the model written back");
+    assert!((untrained - want).abs() > 1e-4 * want, "the steps changed the model: {untrained} before, {want} after");
 }
 
 /// Ten steps of the GPU's Adam take the parameters where the flat Adam takes them from the same
