@@ -200,9 +200,7 @@ pub(super) fn layer_backward(
                     let mut sum = sums[r];
                     // burn's rule: no gradient through a ReLU whose output was 0.
                     if comptime![relu_before] {
-                        if x[b * inputs + i] <= 0.0 {
-                            sum = 0.0;
-                        }
+                        sum = select(x[b * inputs + i] > 0.0, sum, 0.0f32);
                     }
                     gx[b * inputs + i] = sum;
                 }
