@@ -11,6 +11,7 @@
 #   ./build.sh train ...    native training, e.g. ./build.sh train --model conv --epochs 1
 #   ./build.sh bench ...    native training throughput, e.g. ./build.sh bench --model dense
 #   ./build.sh bench-web    the page's training throughput in headless Chromium, WebGPU and CPU backends
+#                           (--engine firefox: in Firefox ESR; --backends webgpu --per-call 8: see --help)
 #   ./build.sh bench-start  how long the page takes to be ready to train, and the wasm it fetched by then
 #
 # The page needs a server rather than file://: browsers refuse to fetch wasm and data files from
@@ -91,6 +92,22 @@ ensure_chromium() {
   fi
 }
 
+# Mesa's lavapipe (a Vulkan on the CPU) and the Vulkan loader: a GPU for wgpu where there is none,
+# natively (the hand-written GPU step's tests, `--device wgpu`) and for Firefox's WebGPU.
+missing_vulkan() {
+  [ -e /usr/share/vulkan/icd.d/lvp_icd.json ] || [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || echo mesa-vulkan-drivers
+  ldconfig -p | grep -q 'libvulkan\.so\.1' || echo libvulkan1
+}
+
+ensure_vulkan() {
+  local missing
+  missing=$(missing_vulkan)
+  if [ -n "$missing" ]; then
+    # shellcheck disable=SC2086 # one package name a word
+    apt_install --no-install-recommends $missing
+  fi
+}
+
 # Firefox ESR and WebKitGTK (Safari's engine) for the journey in every engine, from Debian: the
 # WebKit driver runs its browser on a virtual display (xvfb), and Mesa's lavapipe gives Firefox a
 # software WebGPU adapter. About 35 s on a machine without them (apt-get update included).
@@ -100,8 +117,8 @@ ensure_engines() {
   command -v WebKitWebDriver >/dev/null || missing+=(webkit2gtk-driver)
   command -v xvfb-run >/dev/null || missing+=(xvfb)
   command -v xauth >/dev/null || missing+=(xauth)
-  [ -e /usr/share/vulkan/icd.d/lvp_icd.json ] || [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || missing+=(mesa-vulkan-drivers)
-  ldconfig -p | grep -q 'libvulkan\.so\.1' || missing+=(libvulkan1)
+  # shellcheck disable=SC2207 # package names, one a word
+  missing+=($(missing_vulkan))
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install --no-install-recommends "${missing[@]}"
   fi
@@ -233,6 +250,7 @@ start_server() {
 }
 
 test_native() {
+  ensure_vulkan # the GPU step's tests run on wgpu: lavapipe where there is no GPU
   log "native tests"
   native_cargo test --release
 }
@@ -325,6 +343,8 @@ cmd_fuzz() {
 # --- training and benchmarks ---------------------------------------------------------------------
 cmd_bench_web() {
   ensure_chromium
+  # `--engine firefox` measures Firefox ESR's WebGPU (on lavapipe where there is no GPU).
+  case " $* " in *" --engine firefox "* | *" --engine=firefox "*) ensure_engines ;; esac
   ensure_node_modules
   cmd_build
   # The command line's speed on this machine, now, for the browser/native ratio.
