@@ -343,8 +343,11 @@ cmd_fuzz() {
 # --- training and benchmarks ---------------------------------------------------------------------
 cmd_bench_web() {
   ensure_chromium
-  # `--engine firefox` measures Firefox ESR's WebGPU (on lavapipe where there is no GPU).
+  # `--engine firefox` measures Firefox ESR's WebGPU (on lavapipe where there is no GPU);
+  # `--engine webkit` WebKitGTK's CPU pool, on a virtual display.
+  local display=()
   case " $* " in *" --engine firefox "* | *" --engine=firefox "*) ensure_engines ;; esac
+  case " $* " in *" --engine webkit "* | *" --engine=webkit "*) ensure_engines; display=(xvfb-run -a -s '-screen 0 1400x1000x24') ;; esac
   ensure_node_modules
   cmd_build
   # The command line's speed on this machine, now, for the browser/native ratio.
@@ -355,7 +358,7 @@ cmd_bench_web() {
     native_cargo run --release --quiet -- bench --model "$model" --json >>"$native"
   done
   start_server
-  LAB_URL="http://127.0.0.1:$PORT/" node tests/bench/bench.mjs --native "$native" "$@"
+  LAB_URL="http://127.0.0.1:$PORT/" "${display[@]}" node tests/bench/bench.mjs --native "$native" "$@"
 }
 
 cmd_bench_start() {

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Training speed of both models in a headless browser, through www/bench.html.
 //
-//   node tests/bench/bench.mjs [--engine chromium|firefox] [--backends webgpu,cpu]
+//   node tests/bench/bench.mjs [--engine chromium|firefox|webkit] [--backends webgpu,cpu]
 //                            [--models dense,conv] [--warmup N] [--steps N] [--batch 32]
 //                            [--per-call N] [--timeout 600] [--workers N] [--native FILE]
 //
 // --engine picks the browser (tests/support/engines.mjs): Chromium (the default; WebGPU on
-// SwiftShader) or Firefox ESR (WebGPU on Mesa's lavapipe, with the prefs a person would set).
+// SwiftShader) or Firefox ESR (WebGPU on Mesa's lavapipe, with the prefs a person would set) or
+// WebKitGTK (Safari's engine; no WebGPU in Debian's build, and it needs a display: build.sh runs
+// it under xvfb-run).
 // By default each backend runs as the page trains on it, for as long as a figure takes to settle:
 // WebGPU 5 warm-up + 20 timed steps, one a call (a step on SwiftShader takes a second); the CPU
 // 50 warm-up + 200 timed steps, 16 a call (its workers' wasm is still being optimised by the
@@ -27,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { LAB_URL, assertServerUp } from '../support/browser.mjs';
-import { openEngine } from '../support/engines.mjs';
+import { ENGINES, openEngine } from '../support/engines.mjs';
 
 // Each backend's wasm module, as the page's worker loads it (www/js/worker/worker.js).
 const MODULES = { webgpu: 'pkg/autoencoder_lab_bg.wasm', cpu: 'pkg-cpu/autoencoder_lab_bg.wasm' };
@@ -61,7 +63,7 @@ function fail(message) {
 
 const backends = (opts.backend ?? opts.backends).split(',').map((b) => b.trim()).filter(Boolean);
 for (const b of backends) if (!['webgpu', 'cpu'].includes(b)) fail(`backends are webgpu and cpu, not "${b}"`);
-if (!['chromium', 'firefox'].includes(opts.engine)) fail(`engines are chromium and firefox, not "${opts.engine}"`);
+if (!ENGINES.includes(opts.engine)) fail(`engines are ${ENGINES.join(', ')}, not "${opts.engine}"`);
 const models = opts.models.split(',').map((m) => m.trim()).filter(Boolean);
 for (const m of models) if (!['dense', 'conv'].includes(m)) fail(`unknown model "${m}" in --models`);
 const numbers = {};
