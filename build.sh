@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one entry point: build, serve, test, train and benchmark the autoencoder lab.
 #
-#   ./build.sh serve        build the wasm, the page's data and serve www/ on http://127.0.0.1:8000
+#   ./build.sh serve        build what the page needs and serve www/ on http://127.0.0.1:8000 (WebGPU's
+#                           module builds behind the server; the page trains on the CPU until then)
 #   ./build.sh build        build everything the page needs into www/pkg, www/pkg-cpu, www/data,
 #                           www/vendor, www/icons and www/offline-files.js
 #   ./build.sh test         every test: native, the wasm modules in the browser, the page (playwright),
@@ -11,6 +12,7 @@
 #   ./build.sh train ...    native training, e.g. ./build.sh train --model conv --epochs 1
 #   ./build.sh bench ...    native training throughput, e.g. ./build.sh bench --model dense
 #   ./build.sh bench-web    the page's training throughput in headless Chromium, WebGPU and CPU backends
+#                           (--engine firefox: in Firefox ESR; --backends webgpu --per-call 8: see --help)
 #   ./build.sh bench-start  how long the page takes to be ready to train, and the wasm it fetched by then
 #
 # The page needs a server rather than file://: browsers refuse to fetch wasm and data files from
@@ -91,6 +93,22 @@ ensure_chromium() {
   fi
 }
 
+# Mesa's lavapipe (a Vulkan on the CPU) and the Vulkan loader: a GPU for wgpu where there is none,
+# natively (the hand-written GPU step's tests, `--device wgpu`) and for Firefox's WebGPU.
+missing_vulkan() {
+  [ -e /usr/share/vulkan/icd.d/lvp_icd.json ] || [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || echo mesa-vulkan-drivers
+  ldconfig -p | grep -q 'libvulkan\.so\.1' || echo libvulkan1
+}
+
+ensure_vulkan() {
+  local missing
+  missing=$(missing_vulkan)
+  if [ -n "$missing" ]; then
+    # shellcheck disable=SC2086 # one package name a word
+    apt_install --no-install-recommends $missing
+  fi
+}
+
 # Firefox ESR and WebKitGTK (Safari's engine) for the journey in every engine, from Debian: the
 # WebKit driver runs its browser on a virtual display (xvfb), and Mesa's lavapipe gives Firefox a
 # software WebGPU adapter. About 35 s on a machine without them (apt-get update included).
@@ -100,8 +118,8 @@ ensure_engines() {
   command -v WebKitWebDriver >/dev/null || missing+=(webkit2gtk-driver)
   command -v xvfb-run >/dev/null || missing+=(xvfb)
   command -v xauth >/dev/null || missing+=(xauth)
-  [ -e /usr/share/vulkan/icd.d/lvp_icd.json ] || [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || missing+=(mesa-vulkan-drivers)
-  ldconfig -p | grep -q 'libvulkan\.so\.1' || missing+=(libvulkan1)
+  # shellcheck disable=SC2207 # package names, one a word
+  missing+=($(missing_vulkan))
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install --no-install-recommends "${missing[@]}"
   fi
@@ -118,19 +136,32 @@ ensure_node_modules() {
 # --- build ---------------------------------------------------------------------------------------
 # The page's two wasm modules, from the one crate: www/pkg has WebGPU (burn's wgpu and cubecl, with
 # fusion) and the CPU; www/pkg-cpu has the CPU alone, a fifth of the bytes. The page trains on the
-# CPU module until WebGPU is chosen (www/js/worker.js). Each has a profile of its own, so that
-# each has its own directory: both are autoencoder_lab.wasm.
+# CPU module until WebGPU is chosen (www/js/worker/worker.js). Each has a profile of its own, so
+# that each has its own directory: both are autoencoder_lab.wasm.
+#
+# wasm-bindgen writes into a fresh folder that then takes the old one's place, so a page served
+# while a module builds (`serve`) finds the old module whole or the new one whole, never a mix.
+build_module() {
+  local which=$1 profile dir
+  case "$which" in
+    webgpu) profile=web dir=www/pkg
+      log "building the WebGPU module (profile 'web'; a cold build of burn takes 10-20 minutes)"
+      wasm_cargo build --lib --profile web --features fusion --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}" ;;
+    cpu) profile=web-cpu dir=www/pkg-cpu
+      log "building the CPU module (profile 'web-cpu', without wgpu; 6-12 minutes cold)"
+      wasm_cargo build --lib --profile web-cpu --no-default-features --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}" ;;
+  esac
+  rm -rf "$dir.new"
+  "$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-dir "$dir.new" \
+    "$WASM_TARGET/wasm32-unknown-unknown/$profile/$CRATE.wasm"
+  rm -rf "$dir" && mv "$dir.new" "$dir"
+}
+
 build_wasm() {
   ensure_wasm_toolchain
   ensure_wasm_bindgen
-  log "building the WebGPU module (profile 'web'; a cold build of burn takes 10-20 minutes)"
-  wasm_cargo build --lib --profile web --features fusion --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}"
-  "$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-dir www/pkg \
-    "$WASM_TARGET/wasm32-unknown-unknown/web/$CRATE.wasm"
-  log "building the CPU module (profile 'web-cpu', without wgpu; 6-12 minutes cold)"
-  wasm_cargo build --lib --profile web-cpu --no-default-features --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}"
-  "$TOOLS/bin/wasm-bindgen" --target web --no-typescript --out-dir www/pkg-cpu \
-    "$WASM_TARGET/wasm32-unknown-unknown/web-cpu/$CRATE.wasm"
+  build_module webgpu
+  build_module cpu
 }
 
 build_data() {
@@ -176,10 +207,41 @@ serve_www() {
   exec python3 "$ROOT/tools/serve.py" "$PORT" "$ROOT/www"
 }
 
+# The page trains as soon as the CPU module, the data and uPlot are there: the server starts then,
+# and the WebGPU module (the larger build: burn's wgpu, cubecl and fusion) builds behind it. The
+# page offers WebGPU once www/pkg appears (www/js/app/backend.js looks for it). A WebGPU module
+# older than the sources is taken away first, so the page never pairs new JavaScript with an old
+# module.
 cmd_serve() {
-  cmd_build
-  log "serving www/ on http://127.0.0.1:$PORT/ (Ctrl-C to stop)"
-  serve_www
+  local started=$SECONDS
+  ensure_wasm_toolchain
+  ensure_wasm_bindgen
+  build_module cpu
+  build_data
+  build_vendor
+  local wasm=www/pkg/autoencoder_lab_bg.wasm
+  if [ -f "$wasm" ] && [ -n "$(find src Cargo.toml Cargo.lock -newer "$wasm" -print -quit)" ]; then
+    rm -rf www/pkg
+  fi
+  # The files the service worker keeps, listed now without a WebGPU module still to build, and
+  # again once it is built: a new list is a new build, which the page then offers to take.
+  build_offline
+  local building=$LAB_CACHE/serve-webgpu.log
+  # A process group of its own (set -m), so that stopping the server stops cargo too.
+  set -m
+  (
+    if build_module webgpu >"$building" 2>&1 && build_offline 2>>"$building"; then
+      log "the WebGPU module is built (www/pkg): the page offers WebGPU now"
+    else
+      log "the WebGPU module did not build (see $building): the page trains on the CPU"
+    fi
+  ) &
+  local builder=$!
+  set +m
+  trap "kill -- -$builder 2>/dev/null || true" EXIT
+  log "serving www/ on http://127.0.0.1:$PORT/ after $((SECONDS - started)) s (Ctrl-C to stop): the page trains on the CPU now"
+  log "still building: the WebGPU module, behind the server (log: $building); the page offers WebGPU when it is done"
+  python3 "$ROOT/tools/serve.py" "$PORT" "$ROOT/www"
 }
 
 # --- tests ---------------------------------------------------------------------------------------
@@ -205,6 +267,7 @@ start_server() {
 }
 
 test_native() {
+  ensure_vulkan # the GPU step's tests run on wgpu: lavapipe where there is no GPU
   log "native tests"
   native_cargo test --release
 }
@@ -297,6 +360,11 @@ cmd_fuzz() {
 # --- training and benchmarks ---------------------------------------------------------------------
 cmd_bench_web() {
   ensure_chromium
+  # `--engine firefox` measures Firefox ESR's WebGPU (on lavapipe where there is no GPU);
+  # `--engine webkit` WebKitGTK's CPU pool, on a virtual display.
+  local display=()
+  case " $* " in *" --engine firefox "* | *" --engine=firefox "*) ensure_engines ;; esac
+  case " $* " in *" --engine webkit "* | *" --engine=webkit "*) ensure_engines; display=(xvfb-run -a -s '-screen 0 1400x1000x24') ;; esac
   ensure_node_modules
   cmd_build
   # The command line's speed on this machine, now, for the browser/native ratio.
@@ -307,7 +375,7 @@ cmd_bench_web() {
     native_cargo run --release --quiet -- bench --model "$model" --json >>"$native"
   done
   start_server
-  LAB_URL="http://127.0.0.1:$PORT/" node tests/bench/bench.mjs --native "$native" "$@"
+  LAB_URL="http://127.0.0.1:$PORT/" "${display[@]}" node tests/bench/bench.mjs --native "$native" "$@"
 }
 
 cmd_bench_start() {
@@ -330,5 +398,5 @@ case "${1:-}" in
   train | eval | bench) native_cargo run --release --quiet -- "$@" ;;
   bench-web) shift; cmd_bench_web "$@" ;;
   bench-start) shift; cmd_bench_start "$@" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -14,6 +14,9 @@ pub mod params;
 pub mod train;
 // Training on the CPU in wasm: the hand-written step, its flat Adam and fused loss.
 pub mod cpu_step;
+// The dense model's training step in few GPU launches: CubeCL kernels on burn-wgpu's runtime.
+#[cfg(feature = "webgpu")]
+pub mod gpu_step;
 // A model's reconstruction error and latent codes over a set of images.
 pub mod evaluate;
 // The model file: a header naming the model, then burn's record, checked before it is read.

@@ -7,7 +7,9 @@
 //
 //   node tools/offline-files.mjs [www]
 //
-// ./build.sh build runs it last, after everything it lists is built. The MNIST chunks are not
+// ./build.sh build runs it last, after everything it lists is built; ./build.sh serve runs it
+// before the WebGPU module is built behind the server (the list then has no WebGPU module, and the
+// page fetches it from the server as it comes), and again once it is. The MNIST chunks are not
 // listed: the data index lists them with their SHA-256, and is itself listed.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -28,8 +30,9 @@ function fail(message) {
 }
 
 /** Every file under `entry` (a file or a folder of www), as paths relative to www with '/'. */
-function files(entry) {
+function files(entry, optional = false) {
   const full = join(www, entry);
+  if (!existsSync(full) && optional) return [];
   if (!existsSync(full)) fail(`${full} is missing: build the page first (./build.sh build)`);
   if (!statSync(full).isDirectory()) return [entry];
   return readdirSync(full, { recursive: true })
@@ -39,13 +42,14 @@ function files(entry) {
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
-function group(entries) {
-  const paths = entries.flatMap(files).filter((path) => !LEFT_OUT(path)).sort();
+function group(entries, optional = false) {
+  const paths = entries.flatMap((entry) => files(entry, optional)).filter((path) => !LEFT_OUT(path)).sort();
   return Object.fromEntries(paths.map((path) => [path, sha256(readFileSync(join(www, path)))]));
 }
 
 const core = group(CORE);
-const webgpu = group(WEBGPU);
+// Still being built behind ./build.sh serve: listed once it is there.
+const webgpu = group(WEBGPU, true);
 const lines = [...Object.entries({ ...core, ...webgpu }), ['sw.js', sha256(readFileSync(join(www, 'sw.js')))]]
   .map(([path, hash]) => `${path} ${hash}\n`)
   .sort();

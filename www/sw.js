@@ -158,11 +158,21 @@ async function chunk(event, path) {
   return response;
 }
 
+/** A HEAD request for a file this build lists (the page asks whether the WebGPU module is there): the kept copy's answer. */
+async function head(request, path) {
+  const hit = await (await caches.open(CACHE)).match(keyOf(path));
+  return hit ? new Response(null, { status: hit.status, statusText: hit.statusText, headers: hit.headers }) : fetch(request);
+}
+
 self.addEventListener('fetch', (event) => {
   const { request } = event;
-  if (request.method !== 'GET') return;
   let path = pathIn(request.url);
   if (path === null) return;
+  if (request.method === 'HEAD' && Object.hasOwn(LISTED, path)) {
+    event.respondWith(head(request, path));
+    return;
+  }
+  if (request.method !== 'GET') return;
   if (request.mode === 'navigate') {
     // The page at any query (a link to a run): the one kept page. Other pages (bench.html) are not kept.
     if (path !== '' && path !== 'index.html') return;

@@ -158,6 +158,13 @@ struct BenchArgs {
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
+    /// Time the hand-written GPU step (src/gpu_step; the dense model on `--device wgpu`), not
+    /// yet what training uses, instead of burn's autodiff.
+    #[arg(long)]
+    gpu_step: bool,
+    /// With `--gpu-step`: steps launched before their losses are read, in one read.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    per_call: u32,
 }
 
 pub fn main() -> ExitCode {

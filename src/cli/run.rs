@@ -160,6 +160,9 @@ pub fn train(args: TrainArgs) -> Result<()> {
 }
 
 pub fn bench(args: BenchArgs, flush_subnormals: bool) -> Result<()> {
+    if args.gpu_step {
+        return bench_gpu_step(args);
+    }
     let Run { config, train_set, backend, mut trainer, .. } = start_run(&args.common, None)?;
     // One step at a time with the loss read after each, as a training loop that reports every
     // batch does (and as the PyTorch reference figures were measured).
@@ -205,4 +208,78 @@ pub fn bench(args: BenchArgs, flush_subnormals: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `bench --gpu-step`: the hand-written GPU step's speed, `per_call` steps launched and then
+/// their losses read at once, on the training set's images in order.
+#[cfg(feature = "webgpu")]
+fn bench_gpu_step(args: BenchArgs) -> Result<()> {
+    use anyhow::anyhow;
+    use autoencoder_lab::gpu_step::{GpuStep, LAUNCHES_PER_DENSE_STEP};
+    let Run { config, train_set, device, backend, trainer, .. } = start_run(&args.common, None)?;
+    let mut step = GpuStep::for_model(trainer.model(), &device).ok_or_else(|| anyhow!("--gpu-step is for --model dense on --device wgpu"))?;
+    let (batch, per_call) = (config.batch_size, args.per_call as usize);
+    let mut next = 0;
+    // Launches `calls` steps and reads their losses; returns how many, and the time the
+    // launches took the host (recording and submitting, not waiting for the GPU).
+    let mut call = |calls: usize| -> Result<(usize, f64)> {
+        let batches: Vec<Vec<f32>> = (0..calls)
+            .map(|_| {
+                let images = train_set.pixels_f32((next..next + batch).map(|i| i % train_set.len()));
+                next += batch;
+                images
+            })
+            .collect();
+        let launching = Instant::now();
+        let losses = step.launch_steps(&batches, config.learning_rate);
+        let host = launching.elapsed().as_secs_f64();
+        let losses = block_on(step.read_losses(losses, calls)).map_err(|e| anyhow!("the GPU step failed: {e}"))?;
+        Ok((losses.len(), host))
+    };
+    let mut warm = 0;
+    while warm < args.warmup as usize {
+        warm += call(per_call.min(args.warmup as usize - warm))?.0;
+    }
+    let started = Instant::now();
+    let (mut steps, mut host) = (0, 0.0);
+    while steps < args.steps as usize {
+        let (done, launching) = call(per_call.min(args.steps as usize - steps))?;
+        steps += done;
+        host += launching;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let host_ms_per_step = 1000.0 * host / steps as f64;
+    let images_per_sec = (steps * batch) as f64 / seconds;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "model": config.model,
+                "backend": backend,
+                "step": "gpu_step",
+                "batch_size": batch,
+                "images_per_sec": images_per_sec,
+                "ms_per_step": 1000.0 * seconds / steps as f64,
+                "launches_per_step": LAUNCHES_PER_DENSE_STEP,
+                "host_ms_per_step": host_ms_per_step,
+                "steps_per_call": per_call,
+                "steps": steps,
+                "warmup_steps": args.warmup,
+                "seconds": seconds,
+            })
+        );
+    } else {
+        println!(
+            "{} on {backend}, hand-written GPU step: {images_per_sec:.0} images/s at batch {batch}, {:.2} ms a step, {host_ms_per_step:.3} of them the host's ({LAUNCHES_PER_DENSE_STEP} launches; {steps} steps after {} warm-up, {per_call} a call, losses read once a call)",
+            config.model,
+            1000.0 * seconds / steps as f64,
+            args.warmup,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "webgpu"))]
+fn bench_gpu_step(_: BenchArgs) -> Result<()> {
+    Err(anyhow::anyhow!("built without the `webgpu` feature: no GPU step"))
 }

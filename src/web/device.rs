@@ -40,6 +40,11 @@ pub(super) async fn webgpu_device() -> Result<Device, JsError> {
     if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
         return Ok(device);
     }
+    if let Some(scope) = scope_without_webgpu() {
+        return Err(js_error(format!(
+            "this browser has no WebGPU in the {scope} where the model trains (navigator.gpu is missing there; a browser can offer WebGPU to pages and not to Web Workers); the CPU backend still works"
+        )));
+    }
     let device = Device::wgpu_options().init_async().await.map_err(|e| {
         js_error(format!(
             "WebGPU is not available in this browser ({e}); the page says which browsers have it, and the CPU backend still works"
@@ -47,6 +52,24 @@ pub(super) async fn webgpu_device() -> Result<Device, JsError> {
     })?;
     WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
     Ok(device)
+}
+
+/// The scope this module runs in, where `navigator.gpu` is missing there: the training worker's
+/// (a `WorkerGlobalScope`) or a page's (a `Window`, as in the module tests). A browser can offer
+/// WebGPU to pages and not to workers, and wgpu's own error then names no cause. A scope that is
+/// neither is left to wgpu.
+#[cfg(feature = "webgpu")]
+fn scope_without_webgpu() -> Option<&'static str> {
+    let global = js_sys::global();
+    let (navigator, scope): (JsValue, _) = if let Some(worker) = global.dyn_ref::<web_sys::WorkerGlobalScope>() {
+        (worker.navigator().into(), "Web Worker")
+    } else if let Some(window) = global.dyn_ref::<web_sys::Window>() {
+        (window.navigator().into(), "page")
+    } else {
+        return None;
+    };
+    let gpu = js_sys::Reflect::get(&navigator, &JsValue::from_str("gpu")).unwrap_or(JsValue::UNDEFINED);
+    gpu.is_undefined().then_some(scope)
 }
 
 /// The page's CPU module (built without the `webgpu` feature) has no WebGPU to open.

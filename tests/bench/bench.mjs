@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-// Training speed of both models in headless Chromium, through www/bench.html.
+// Training speed of both models in a headless browser, through www/bench.html.
 //
-//   node tests/bench/bench.mjs [--backends webgpu,cpu] [--models dense,conv] [--warmup N]
-//                            [--steps N] [--batch 32] [--per-call N] [--timeout 600]
-//                            [--workers N] [--native FILE]
+//   node tests/bench/bench.mjs [--engine chromium|firefox|webkit] [--backends webgpu,cpu]
+//                            [--models dense,conv] [--warmup N] [--steps N] [--batch 32]
+//                            [--per-call N] [--timeout 600] [--workers N] [--native FILE]
 //
+// --engine picks the browser (tests/support/engines.mjs): Chromium (the default; WebGPU on
+// SwiftShader) or Firefox ESR (WebGPU on Mesa's lavapipe, with the prefs a person would set) or
+// WebKitGTK (Safari's engine; no WebGPU in Debian's build, and it needs a display: build.sh runs
+// it under xvfb-run).
 // By default each backend runs as the page trains on it, for as long as a figure takes to settle:
 // WebGPU 5 warm-up + 20 timed steps, one a call (a step on SwiftShader takes a second); the CPU
 // 50 warm-up + 200 timed steps, 16 a call (its workers' wasm is still being optimised by the
@@ -14,16 +18,18 @@
 // (wasm compile, data fetch, kernel compilation). The CPU backend trains on a pool of workers as
 // the page does, one per core the browser reports unless --workers says how many. --native names
 // a file of `bench --json` lines from the command line, measured in the same run (./build.sh
-// bench-web makes it), for the browser/native ratio. Prints a table per backend, then exactly one JSON line last:
-// {"adapter":..,"backends":{"webgpu":{"dense":{images_per_sec,first_step_ms,ready_ms,
-// dispatches_per_step,submits_per_step,readbacks_per_call,host_ms_per_step,workers,native_images_per_sec,ratio_to_native},..},"cpu":{..}},
+// bench-web makes it), for the browser/native ratio. Prints a table per backend, then exactly
+// one JSON line last: {"engine":..,"adapter":..,"backends":{"webgpu":{"dense":{images_per_sec,
+// first_step_ms,ready_ms,dispatches_per_step,submits_per_step,readbacks_per_call,
+// host_ms_per_step,wait_ms_per_call,workers,native_images_per_sec,ratio_to_native},..},"cpu":{..}},
 // "native":{"dense":..},"wasm_gzip_bytes":{"webgpu":..,"cpu":..}}, each backend's wasm module as
 // served, gzipped at level 9 (the CPU trains in the CPU-only module, www/pkg-cpu).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { LAB_URL, assertServerUp, launchBrowser } from '../support/browser.mjs';
+import { LAB_URL, assertServerUp } from '../support/browser.mjs';
+import { ENGINES, openEngine } from '../support/engines.mjs';
 
 // Each backend's wasm module, as the page's worker loads it (www/js/worker/worker.js).
 const MODULES = { webgpu: 'pkg/autoencoder_lab_bg.wasm', cpu: 'pkg-cpu/autoencoder_lab_bg.wasm' };
@@ -32,6 +38,7 @@ const { values: opts } = parseArgs({
   options: {
     backends: { type: 'string', default: 'webgpu,cpu' },
     backend: { type: 'string' }, // one backend: the same as --backends with one name
+    engine: { type: 'string', default: 'chromium' },
     models: { type: 'string', default: 'dense,conv' },
     warmup: { type: 'string' },
     steps: { type: 'string' },
@@ -45,7 +52,7 @@ const { values: opts } = parseArgs({
 });
 
 if (opts.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 20).join('\n'));
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 24).join('\n'));
   process.exit(0);
 }
 
@@ -56,6 +63,7 @@ function fail(message) {
 
 const backends = (opts.backend ?? opts.backends).split(',').map((b) => b.trim()).filter(Boolean);
 for (const b of backends) if (!['webgpu', 'cpu'].includes(b)) fail(`backends are webgpu and cpu, not "${b}"`);
+if (!ENGINES.includes(opts.engine)) fail(`engines are ${ENGINES.join(', ')}, not "${opts.engine}"`);
 const models = opts.models.split(',').map((m) => m.trim()).filter(Boolean);
 for (const m of models) if (!['dense', 'conv'].includes(m)) fail(`unknown model "${m}" in --models`);
 const numbers = {};
@@ -85,17 +93,17 @@ async function measure(backend, model) {
     per_call: run['per-call'],
     ...(opts.workers ? { workers: numbers.workers } : {}),
   }).toString();
-  const browser = await launchBrowser();
+  const browser = await openEngine(opts.engine, { webgpu: true });
   try {
-    const page = browser.context.pages()[0] ?? (await browser.context.newPage());
-    page.on('pageerror', (err) => console.error(`  page error (${model}): ${err.message}`));
-    await page.goto(url.href);
-    const handle = await page.waitForFunction(() => window.benchResult, null, {
+    await browser.goto(url.href);
+    const result = await browser.waitFor(() => window.benchResult, undefined, {
       timeout: numbers.timeout * 1000,
       polling: 500,
+      what: `${model} on ${backend}: window.benchResult`,
     });
-    const result = await handle.jsonValue();
     if (result.error) throw new Error(`${model}: ${result.error}`);
+    const problems = await browser.problems();
+    if (problems.length) console.error(`  problems in the page (${model}):\n    ${problems.join('\n    ')}`);
     return result;
   } finally {
     await browser.close();
@@ -144,7 +152,7 @@ const wasmGzip = await wasmGzipBytes();
 // The human tables, one per backend.
 let adapter = null;
 for (const [backend, byModel] of Object.entries(results)) {
-  const rows = [['model', 'params', 'ready ms', 'first step ms', 'ms/step', 'images/s', 'dispatches/step', 'submits/step', 'read-backs/call', 'host ms/step', 'workers', 'native images/s', 'browser/native', 'loss first -> last']];
+  const rows = [['model', 'params', 'ready ms', 'first step ms', 'ms/step', 'images/s', 'dispatches/step', 'submits/step', 'read-backs/call', 'host ms/step', 'wait ms/call', 'workers', 'native images/s', 'browser/native', 'loss first -> last']];
   for (const [model, r] of Object.entries(byModel)) {
     rows.push([
       model,
@@ -157,6 +165,7 @@ for (const [backend, byModel] of Object.entries(results)) {
       r.submits_per_step == null ? '-' : r.submits_per_step.toFixed(1),
       r.readbacks_per_call == null ? '-' : r.readbacks_per_call.toFixed(1),
       r.host_ms_per_step == null ? '-' : r.host_ms_per_step.toFixed(2),
+      r.wait_ms_per_call == null ? '-' : r.wait_ms_per_call.toFixed(1),
       r.workers === null ? '-' : String(r.workers),
       native[model] ? native[model].toFixed(0) : '-',
       native[model] ? `${ratio(r, model).toFixed(3)}x` : '-',
@@ -167,7 +176,7 @@ for (const [backend, byModel] of Object.entries(results)) {
   const first = Object.values(byModel)[0];
   if (backend === 'webgpu') adapter = first?.adapter ?? null;
   const run = runOf(backend);
-  console.log(`\nbackend ${backend} (${first?.adapter ?? '?'}), batch ${numbers.batch}, ` +
+  console.log(`\n${opts.engine}, backend ${backend} (${first?.adapter ?? '?'}), batch ${numbers.batch}, ` +
     `${run.warmup} warm-up + ${run.steps} timed steps, ${run['per-call']} step(s) per call`);
   for (const [i, row] of rows.entries()) {
     console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
@@ -186,12 +195,14 @@ const summary = (r, model) => ({
   submits_per_step: round(r.submits_per_step, 1),
   readbacks_per_call: round(r.readbacks_per_call, 1),
   host_ms_per_step: round(r.host_ms_per_step, 2),
+  wait_ms_per_call: round(r.wait_ms_per_call, 1),
   workers: r.workers,
   native_images_per_sec: round(native[model], 1),
   ratio_to_native: round(ratio(r, model), 3),
 });
 console.log(
   JSON.stringify({
+    engine: opts.engine,
     adapter,
     backends: Object.fromEntries(
       Object.entries(results).map(([backend, byModel]) => [

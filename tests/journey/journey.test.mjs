@@ -274,29 +274,34 @@ test(`${ENGINE}: in a phone-sized window the page fits, a digit is drawn and rec
 });
 
 if (ENGINE === 'firefox') {
-  test('firefox: WebGPU on Mesa lavapipe trains both models a few steps with the CPU losses', { timeout: LIMIT_MS }, async () => {
+  test('firefox: WebGPU on Mesa lavapipe trains both models a few steps with the CPU losses, in the training worker', { timeout: LIMIT_MS }, async () => {
     const gpu = await openEngine('firefox', { webgpu: true });
     try {
       // The page on the CPU, so that nothing but this test uses WebGPU.
       await gpu.goto(new URL('?backend=cpu', LAB_URL).href);
       await waitForState('ready', READY_MS, gpu);
+      // Through the page's own training worker, where WebGPU trains in the page: there each
+      // step's losses come back through Firefox's slow completion poll, which the worker nudges
+      // (www/js/worker/firefoxpoll.js), so this also checks that nudging leaves the losses alone.
       const result = await gpu.evaluate(async (steps) => {
-        const m = await import(new URL('pkg/autoencoder_lab.js', location.href).href);
-        await m.default();
+        const { LabWorker } = await import(new URL('js/lab/labworker.js', location.href).href);
+        const worker = new LabWorker({ name: 'journey test worker' });
+        await worker.init('cpu');
         const index = await (await fetch('data/index.json')).json();
         const chunk = new Uint8Array(await (await fetch(`data/${index.train[0].file}`)).arrayBuffer());
         const adapter = await navigator.gpu?.requestAdapter();
         const losses = async (backend, model) => {
-          const lab = await m.Lab.create(backend);
-          lab.addData('train', chunk);
-          lab.reset(model, 32, 1e-3, 3, 0);
+          const lab = await worker.createLab(backend);
+          await lab.addData('train', chunk);
+          await lab.reset({ model, batchSize: 32, learningRate: 1e-3, seed: 3 });
           const out = [];
           while (out.length < steps) out.push(...(await lab.step(steps - out.length)));
-          lab.free();
+          await lab.free();
           return out;
         };
         const out = { adapter: adapter ? [adapter.info?.vendor, adapter.info?.architecture, adapter.info?.description].join('/') : null };
         for (const model of ['dense', 'conv']) out[model] = { cpu: await losses('cpu', model), webgpu: await losses('webgpu', model) };
+        worker.terminate('the test is over');
         return out;
       }, 3);
       assert.ok(result.adapter !== null, 'Firefox with the WebGPU prefs has an adapter');

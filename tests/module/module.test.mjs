@@ -198,6 +198,22 @@ test('the CPU module has no WebGPU, says so, and is a fraction of the WebGPU mod
   assert.ok(r.cpuBytes < r.fullBytes / 3, `the CPU module is ${r.cpuBytes} bytes, the WebGPU module ${r.fullBytes}`);
 });
 
+test('where navigator.gpu is missing, the WebGPU module says so by name rather than passing wgpu\'s error on', { timeout: RUN_MS }, async () => {
+  const refused = await page.evaluate(async () => {
+    // A second instance of the WebGPU module: the first keeps the device it opened.
+    const fresh = await import(new URL('pkg/autoencoder_lab.js?without-gpu', location.href).href);
+    await fresh.default();
+    Object.defineProperty(navigator, 'gpu', { value: undefined, configurable: true });
+    try {
+      return await t.failure(() => fresh.Lab.create('webgpu'));
+    } finally {
+      delete navigator.gpu;
+    }
+  });
+  assertCleanFailure(refused, 'a WebGPU Lab without navigator.gpu');
+  assert.match(refused, /no WebGPU in the page where the model trains .*CPU backend still works/);
+});
+
 test('the GPU memory pool is reported on WebGPU only; the Rust heap count follows the data', { timeout: RUN_MS }, async () => {
   const r = await page.evaluate(async () => {
     const lab = await t.labWithData();

@@ -149,6 +149,22 @@ export async function trainingWorkers(page) {
   return named.filter(([, name]) => name?.startsWith('training worker')).map(([w, name]) => ({ worker: w, name }));
 }
 
+/**
+ * The CPU pool's size the page settled on for the form's model (#backend-info's data-cpu-workers),
+ * checked against the cores the browser reports: one worker a core up to 4 where it reports 2 or
+ * fewer; where it reports more, 2 to 4, as many as lab/cores.js timed as usable.
+ */
+export async function cpuPoolSize(page) {
+  const { workers, cores } = await page.evaluate(() => ({
+    workers: Number(document.getElementById('backend-info').dataset.cpuWorkers),
+    cores: navigator.hardwareConcurrency || 1,
+  }));
+  const most = Math.min(cores, 4);
+  if (cores <= 2) assert.equal(workers, most, `one worker a core: ${cores} reported`);
+  else assert.ok(workers >= 2 && workers <= most, `${workers} workers for ${cores} reported cores`);
+  return workers;
+}
+
 /** Runs compare mode with `latent` as the dense model's code, and waits for its table to fill. */
 export async function compareUntilFilled(page, latent, timeout) {
   await page.selectOption('#compare-latent', latent);

@@ -27,6 +27,13 @@ test('without WebGPU the page trains on the CPU', () => {
   assert.deepEqual(defaultBackend(), { backend: 'cpu', by: 'no-webgpu' });
 });
 
+test('while its module is still being built, WebGPU waits, even when the address asks for it', () => {
+  app.gpu = { available: false, building: true, software: false, name: 'a real GPU', why: 'still being built' };
+  assert.deepEqual(defaultBackend(), { backend: 'cpu', by: 'building' });
+  address('?backend=webgpu');
+  assert.deepEqual(defaultBackend(), { backend: 'cpu', by: 'building' });
+});
+
 test('the address picks the backend, WebGPU only where there is an adapter', () => {
   address('?backend=cpu');
   assert.deepEqual(defaultBackend(), { backend: 'cpu', by: 'address' });

@@ -22,7 +22,7 @@
 // the worker), data/ (MNIST chunks, the browser's stored models), shared/ (constants, the worker
 // protocol, formatters), bench/ (bench.html's script).
 import './shared/language.js';
-import { chooseDefaultBackend, probeWebGPU, showBackendInfo, timeBackends } from './app/backend.js';
+import { chooseDefaultBackend, probeWebGPU, showBackendInfo, timeBackends, watchForWebGPUModule } from './app/backend.js';
 import { changeProjection, drawing, fitPredictors, interpolate, mapPick, pickEnd, setActiveEnd } from './app/insight.js';
 import { offerKeptModels, onLoadModel, onSaveModel, onSavePytorch } from './app/keep.js';
 import { prepare } from './app/model.js';
@@ -94,12 +94,25 @@ async function start() {
     // cores with it.
     const timed = timeBackends(settings, moveToFaster);
     Promise.race([timed, new Promise((resolve) => setTimeout(resolve, OFFLINE_AFTER_MS))]).then(() => startOffline());
+    watchForWebGPUModule(webgpuBuilt);
   } catch (err) {
     setMode('error');
     view.setStatus(`Could not start: ${message(err)}`, 'error', () => start());
     view.setProgress(0, 'Stopped: see the message at the top, then press Retry.');
     if (!app.gridPixels) view.showReconstructions(null, 'No test digits yet: the data did not load.');
   }
+}
+
+/**
+ * WebGPU's module has arrived (`./build.sh serve` builds it behind the page): WebGPU is offered in
+ * the Backend menu, and timed against the CPU as at start, unless the page is busy by then.
+ */
+async function webgpuBuilt() {
+  chooseDefaultBackend();
+  const { settings } = checkSettings();
+  if (!settings) return;
+  timeBackends(settings, moveToFaster);
+  if (app.mode !== 'idle') app.timing?.stop('the page was busy when the WebGPU module arrived');
 }
 
 /**

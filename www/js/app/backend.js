@@ -16,6 +16,20 @@ import { webgpuAdvice } from './browsers.js';
 import { app, chunks, page } from './state.js';
 
 const ADAPTER_TIMEOUT_MS = 10000;
+// WebGPU's module, which `./build.sh serve` builds behind the server after the CPU's: until it is
+// there the page trains on the CPU, and it looks for the module again this often.
+const WEBGPU_MODULE = new URL('../../pkg/autoencoder_lab_bg.wasm', import.meta.url);
+const MODULE_LOOK_MS = 5000;
+
+/** False only when the server says the WebGPU module is not there (yet); anything else is left to the worker's load to report. */
+async function webgpuModuleServed() {
+  try {
+    const response = await fetch(WEBGPU_MODULE, { method: 'HEAD', cache: 'no-store' });
+    return response.status !== 404;
+  } catch {
+    return true;
+  }
+}
 
 /** Asks for an adapter the way the wasm will, to say which GPU (if any) trains the model. */
 export async function probeWebGPU() {
@@ -37,10 +51,29 @@ export async function probeWebGPU() {
     const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed adapter';
     // SwiftShader is Chrome's CPU implementation of Vulkan: WebGPU works, but slowly.
     const software = !!info.isFallbackAdapter || /swiftshader/i.test(name);
+    if (!(await webgpuModuleServed())) {
+      return { available: false, building: true, software, name, why: 'its WebAssembly module (www/pkg) is still being built' };
+    }
     return { available: true, software, name };
   } catch (err) {
     return { available: false, why: `WebGPU failed: ${message(err)}` };
   }
+}
+
+/**
+ * While the WebGPU module is being built (app.gpu.building): looks for it every few seconds, and
+ * once it is served, probes WebGPU again and calls `onBuilt()`.
+ */
+export function watchForWebGPUModule(onBuilt) {
+  if (!app.gpu?.building || app.watchingModule) return;
+  app.watchingModule = true;
+  const look = async () => {
+    if (!(await webgpuModuleServed())) return void setTimeout(look, MODULE_LOOK_MS);
+    app.watchingModule = false;
+    app.gpu = await probeWebGPU();
+    await onBuilt();
+  };
+  setTimeout(look, MODULE_LOOK_MS);
 }
 
 /**
@@ -96,7 +129,7 @@ export function defaultBackend() {
   const { gpu, measured, timing } = app;
   const asked = askedBackend();
   if (asked === 'cpu' || (asked === 'webgpu' && gpu.available)) return { backend: asked, by: 'address' };
-  if (!gpu.available) return { backend: 'cpu', by: 'no-webgpu' };
+  if (!gpu.available) return { backend: 'cpu', by: gpu.building ? 'building' : 'no-webgpu' };
   if (measured?.chosen) return { backend: measured.chosen, by: 'measured' };
   // Until WebGPU is timed (or when training stopped the timing), the CPU: its module is the
   // small one, and it is never 20-100x slower, as WebGPU is on a software adapter.
@@ -165,6 +198,13 @@ export function showBackendInfo(running = null) {
 
 /** What the backend line says, and whether it warns. */
 function backendText(backend, gpu, measured, chosen) {
+  if (gpu.building) {
+    return [
+      `Backend: ${BACKEND_NAMES.cpu}, for now: this browser has WebGPU (adapter: ${gpu.name}), but its module is still being ` +
+        'built (./build.sh serve says when it is done). The page offers WebGPU as soon as the module is there.',
+      'info',
+    ];
+  }
   if (!gpu.available) {
     return [
       `No WebGPU here: ${gpu.why}. For GPU training: ${webgpuAdvice(navigator.userAgent)}. ` +

@@ -27,15 +27,15 @@ async function gpuAdapterName() {
 /**
  * Runs `count` training steps, `perCall` per call into the lab. Returns the losses, the calls,
  * and the WebGPU work the worker made for them (gpucount.js: dispatches, submits, read-backs,
- * and the host's time less its waits on read-backs).
+ * the host's time less its waits on read-backs, and those waits).
  */
 async function train(lab, count, perCall) {
   const losses = [];
-  const gpu = { calls: 0, dispatches: 0, submits: 0, readbacks: 0, hostMs: 0 };
+  const gpu = { calls: 0, dispatches: 0, submits: 0, readbacks: 0, hostMs: 0, waitMs: 0 };
   while (losses.length < count) {
     losses.push(...(await lab.step(Math.min(perCall, count - losses.length))));
     gpu.calls += 1;
-    for (const key of ['dispatches', 'submits', 'readbacks', 'hostMs']) gpu[key] += lab.lastGpu[key];
+    for (const key of ['dispatches', 'submits', 'readbacks', 'hostMs', 'waitMs']) gpu[key] += lab.lastGpu[key];
   }
   return { losses, gpu };
 }
@@ -97,6 +97,9 @@ async function run() {
     readbacks_per_call: onGpu ? gpu.readbacks / gpu.calls : null,
     // The worker's own time a step, less its waits on the GPU: what bounds the speed on any GPU.
     host_ms_per_step: onGpu ? gpu.hostMs / steps : null,
+    // The worker's waits on read-backs a call: the GPU's time, and in Firefox its poll's
+    // (worker/firefoxpoll.js).
+    wait_ms_per_call: onGpu ? gpu.waitMs / gpu.calls : null,
     workers: onGpu ? null : lab.workers,
     first_loss: firstLoss,
     last_loss: losses.at(-1),

@@ -122,8 +122,9 @@ export class LabWorker {
  * One Lab in the worker. `snap` holds its counters as of the last answer, so the page can read
  * them at any time without asking; `lastMs` is the time the worker spent on the last call
  * (training time, without the waits in the queue), `lastGpu` the WebGPU work it made
- * (gpucount.js: dispatches, submits and read-backs, 0 on the CPU, and `hostMs`, the call's time
- * less its waits on read-backs). `module` names the wasm module it lives in (worker.js).
+ * (gpucount.js: dispatches, submits and read-backs, 0 on the CPU, `hostMs`, the call's time
+ * less its waits on read-backs, and `waitMs`, those waits). `module` names the wasm module it
+ * lives in (worker.js).
  */
 export class RemoteLab {
   constructor(worker, id, snap, module) {
@@ -132,7 +133,7 @@ export class RemoteLab {
     this.snap = snap;
     this.module = module;
     this.lastMs = 0;
-    this.lastGpu = { dispatches: 0, submits: 0, readbacks: 0, hostMs: 0 };
+    this.lastGpu = { dispatches: 0, submits: 0, readbacks: 0, hostMs: 0, waitMs: 0 };
   }
 
   get backend() {

@@ -9,10 +9,11 @@
 // file's `commands`. Every answer about a Lab carries its counters (`snap`), the time the
 // worker spent on the call (`ms`) and the WebGPU work it made (`gpu`: compute dispatches,
 // queue submits, read-backs, and `hostMs`, the call's time less its waits on read-backs: what
-// the host spent recording and submitting, which bounds the speed on any GPU). Commands run one
-// at a time, in the order they came: a
-// wasm-bindgen object refuses a second call while an async one is pending, and the page relies
-// on that order. Typed-array results are transferred, not copied.
+// the host spent recording and submitting, which bounds the speed on any GPU; `waitMs`, those
+// waits). Commands run one at a time, in the order they came: a wasm-bindgen object refuses a
+// second call while an async one is pending, and the page relies on that order. Typed-array
+// results are transferred, not copied.
+import { pollSooner } from './firefoxpoll.js';
 import { countGpuWork, gpuWork, gpuWorkSince } from './gpucount.js';
 import { PoolLink } from './poolstep.js';
 import { LAB_METHODS } from '../shared/protocol.js';
@@ -58,6 +59,9 @@ let onLost;
 const lostSignal = new Promise((resolve) => {
   onLost = resolve;
 });
+// In Firefox, read-backs nudge the device rather than wait ~100 ms for its poll; wrapped before
+// the counting, so that the nudges' empty submits are not counted as a step's (firefoxpoll.js).
+pollSooner(devices);
 // Before any device exists, so that every dispatch, submit and read-back is counted: the page
 // shows dispatches per step, which decide WebGPU's speed on a real GPU (gpucount.js).
 countGpuWork();
@@ -193,7 +197,7 @@ async function handle({ id, command, lab: labId, args = [] }) {
     const ms = performance.now() - t0;
     // Commands run one at a time, so the GPU work since `before` is this call's alone.
     const { dispatches, submits, readbacks, waitMs } = gpuWorkSince(before);
-    const gpu = { dispatches, submits, readbacks, hostMs: ms - waitMs };
+    const gpu = { dispatches, submits, readbacks, hostMs: ms - waitMs, waitMs };
     const snap = lab && labs.has(labId) ? snapshot(lab) : undefined;
     postMessage({ id, value, snap, ms, gpu }, buffersOf(value));
   } catch (err) {

@@ -1,0 +1,303 @@
+//! A training step written for the GPU by hand, in few launches: the dense model's forward pass,
+//! fused sigmoid-MSE loss, backward pass and Adam, as CubeCL kernels ([`kernels`]) launched on the
+//! cubecl runtime under burn-wgpu (the browser's WebGPU, or Vulkan, Metal, DX12 natively).
+//!
+//! burn's autodiff on a GPU launches a kernel per tensor operation: 98 a step for the dense model
+//! (with fusion), and each costs the host tens of microseconds to record and submit however fast
+//! the GPU is. Here a step is one launch per layer forward (the last with the loss), one per
+//! layer backward (weight, bias and input gradients in one), and one Adam over every parameter:
+//! 17 for the dense model's 8 layers. The parameters, Adam's moments and the gradient are each
+//! one buffer in [`crate::params`]' flat layout, as the CPU's step ([`crate::cpu_step`]) keeps
+//! them; a step's loss stays on the GPU, and a call's losses come back in one read.
+//!
+//! Not yet wired into training: the tests check it against burn's autodiff (loss and every
+//! gradient), against the flat Adam, and the model written back from it against the step;
+//! `bench --device wgpu --gpu-step` times it natively. What is left: the conv model's step, and
+//! the trainer (and so the page) taking its steps, with burn's model written back when read.
+
+mod kernels;
+
+use burn::backend::DispatchDevice;
+use burn::cubecl;
+use burn::prelude::*;
+use cubecl::prelude::*;
+use cubecl::server::Handle;
+
+use crate::data::IMAGE_PIXELS;
+use crate::model::{Autoencoder, CodeActivation};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::params::flat_params;
+use crate::params::write_params;
+use kernels::{UNITS, blocked};
+
+/// Adam's constants, as the trainer's burn Adam and [`crate::cpu_step::flat_adam`] have them.
+const BETA_1: f32 = 0.9;
+const BETA_2: f32 = 0.999;
+const EPSILON: f32 = 1e-8;
+
+/// Kernels a dense step launches: one per layer forward (the last with the loss), one per
+/// layer backward, and Adam.
+pub const LAUNCHES_PER_DENSE_STEP: usize = 8 + 8 + 1;
+
+/// The dense model's step on a wgpu device: the parameters and Adam's state live on the GPU.
+pub struct GpuStep {
+    client: Client,
+    /// The layers' widths, input first: `[784, 128, 64, 12, 3, 12, 64, 128, 784]`.
+    widths: Vec<usize>,
+    /// Where each layer's weight starts in the flat parameters (its bias follows the weight).
+    offsets: Vec<usize>,
+    code_relu: bool,
+    count: usize,
+    params: Handle,
+    moment_1: Handle,
+    moment_2: Handle,
+    grads: Handle,
+    /// Adam's step count, for its bias corrections.
+    time: i32,
+    /// The batch the activation buffers are sized for, and the buffers: each layer's input
+    /// (the first is the images), each layer's output gradient, the squared errors.
+    batch: usize,
+    inputs: Vec<Handle>,
+    output_grads: Vec<Handle>,
+    squares: Option<Handle>,
+    /// One float, bound where a kernel's output goes unused.
+    unused: Handle,
+}
+
+/// The wgpu device under `device` (with or without autodiff), if it is one.
+fn wgpu_device(device: &Device) -> Option<cubecl::wgpu::WgpuDevice> {
+    match device.clone().inner().as_dispatch() {
+        DispatchDevice::Cube(cubecl::Device::Wgpu(wgpu)) => Some(wgpu.clone()),
+        _ => None,
+    }
+}
+
+fn floats(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+fn bytes(values: &[f32]) -> &[u8] {
+    // SAFETY: f32 has no padding and any alignment of u8 fits; the length is exact.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) }
+}
+
+/// Workgroups for `units` units, one a unit.
+fn cubes(units: usize) -> CubeCount {
+    CubeCount::Static(units.div_ceil(UNITS as usize).max(1) as u32, 1, 1)
+}
+
+/// A kernel argument over the whole of `handle`, `len` floats.
+fn arg(handle: &Handle, len: usize) -> BufferArg {
+    // SAFETY: every handle here was made for `len` f32s (`GpuStep::buffer` or `upload`).
+    unsafe { BufferArg::from_raw_parts(handle.clone(), len) }
+}
+
+impl GpuStep {
+    /// The step for `model` on `device`, natively, its parameters read from `model` once, here
+    /// ([`Self::new`] says when there is none).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn for_model(model: &Autoencoder, device: &Device) -> Option<Self> {
+        Self::new(model, &flat_params(model), device)
+    }
+
+    /// The step for `model`'s architecture on `device`, starting from `params` (the model's
+    /// parameters in the flat layout; in a browser they can only be read asynchronously, so the
+    /// caller reads them): `None` unless the model is the dense one, the device a wgpu one and
+    /// `params` as many as the model has.
+    pub fn new(model: &Autoencoder, params: &[f32], device: &Device) -> Option<Self> {
+        let Autoencoder::Dense(dense) = model else { return None };
+        let client = cubecl::Device::Wgpu(wgpu_device(device)?).client();
+        let mut widths = dense.widths();
+        widths.extend(widths.clone().iter().rev().skip(1));
+        let mut offsets = Vec::new();
+        let mut at = 0;
+        for w in widths.windows(2) {
+            offsets.push(at);
+            at += w[0] * w[1] + w[1];
+        }
+        if at != model.num_params() || params.len() != at {
+            return None;
+        }
+        let zeros = vec![0.0f32; params.len()];
+        Some(Self {
+            params: client.create_from_slice(bytes(params)),
+            moment_1: client.create_from_slice(bytes(&zeros)),
+            moment_2: client.create_from_slice(bytes(&zeros)),
+            grads: client.create_from_slice(bytes(&zeros)),
+            widths,
+            offsets,
+            code_relu: dense.code_activation() == CodeActivation::Relu,
+            count: at,
+            time: 0,
+            batch: 0,
+            inputs: Vec::new(),
+            output_grads: Vec::new(),
+            squares: None,
+            unused: client.empty(4),
+            client,
+        })
+    }
+
+    fn layers(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Whether layer `l`'s output goes through a ReLU: all but the last, and the code's only
+    /// with a ReLU code.
+    fn relu_after(&self, l: usize) -> bool {
+        let code = self.widths.len() / 2 - 1;
+        l + 1 < self.layers() && (l != code || self.code_relu)
+    }
+
+    /// Sizes the activation buffers for `batch` images, when it changes.
+    fn buffers_for(&mut self, batch: usize) {
+        if self.batch == batch {
+            return;
+        }
+        let client = &self.client;
+        // The first is the images, uploaded with each step.
+        self.inputs = self.widths[..self.layers()].iter().map(|w| client.empty(batch * w * 4)).collect();
+        self.output_grads = self.widths[1..].iter().map(|w| client.empty(batch * w * 4)).collect();
+        self.squares = Some(client.empty(batch * IMAGE_PIXELS * 4));
+        self.batch = batch;
+    }
+
+    /// Launches the forward pass, the loss and the backward pass for `pixels` (`n` images of
+    /// 784 numbers in [0, 1]), scored as `scale` of a batch: the flat gradient is left in
+    /// `grads`, each pixel's squared error in `squares`. Returns the batch size.
+    fn launch_gradient(&mut self, pixels: &[f32], scale: f32) -> usize {
+        assert_eq!(pixels.len() % IMAGE_PIXELS, 0, "whole images only");
+        let batch = pixels.len() / IMAGE_PIXELS;
+        assert!(batch > 0, "a step needs images");
+        self.buffers_for(batch);
+        self.inputs[0] = self.client.create_from_slice(bytes(pixels));
+        let (client, n) = (&self.client, self.count);
+        let last = self.layers() - 1;
+        let squares = self.squares.as_ref().expect("sized above");
+        let b = batch as u32;
+        for l in 0..=last {
+            let (i, o) = (self.widths[l], self.widths[l + 1]);
+            let x = arg(&self.inputs[l], batch * i);
+            let at = self.offsets[l] as u32;
+            if l < last {
+                let y = arg(&self.inputs[l + 1], batch * o);
+                kernels::layer_forward::launch(client, cubes(blocked(batch, o)), CubeDim::new_1d(UNITS), x, arg(&self.params, n), y, b, i as u32, o as u32, at, self.relu_after(l));
+            } else {
+                let factor = 2.0 * scale / (batch * o) as f32;
+                let targets = arg(&self.inputs[0], batch * o);
+                let grad = arg(&self.output_grads[l], batch * o);
+                let sq = arg(squares, batch * o);
+                kernels::last_layer_loss::launch(client, cubes(blocked(batch, o)), CubeDim::new_1d(UNITS), x, arg(&self.params, n), targets, grad, sq, b, i as u32, o as u32, at, factor);
+            }
+        }
+        for l in (0..=last).rev() {
+            let (i, o) = (self.widths[l], self.widths[l + 1]);
+            let input_grad = l > 0;
+            let units = blocked(i, o) + o + if input_grad { blocked(batch, i) } else { 0 };
+            // The first layer has no input gradient: its `gx` is a stand-in, never written (a
+            // buffer bound twice in one launch, once writable, is an error in WebGPU).
+            let gx = if input_grad { arg(&self.output_grads[l - 1], batch * i) } else { arg(&self.unused, 1) };
+            kernels::layer_backward::launch(
+                client,
+                cubes(units),
+                CubeDim::new_1d(UNITS),
+                arg(&self.inputs[l], batch * i),
+                arg(&self.params, n),
+                arg(&self.output_grads[l], batch * o),
+                arg(&self.grads, n),
+                gx,
+                b,
+                i as u32,
+                o as u32,
+                self.offsets[l] as u32,
+                input_grad,
+                input_grad && self.relu_after(l - 1),
+            );
+        }
+        batch
+    }
+
+    /// Launches Adam with the gradient of the last [`Self::launch_gradient`], and the sum of its
+    /// squared errors into `losses[slot]`.
+    fn launch_adam(&mut self, lr: f64, batch: usize, scale: f32, losses: &Handle, slots: usize, slot: usize) {
+        self.time += 1;
+        // burn's `AdaptiveMomentum::transform`: the bias corrections folded into two factors.
+        let bias_correction_2_sqrt = (1.0 - BETA_2.powi(self.time)).sqrt();
+        let factor = bias_correction_2_sqrt / (1.0 - BETA_1.powi(self.time));
+        let n = self.count;
+        let squares = batch * IMAGE_PIXELS;
+        kernels::adam::launch(
+            &self.client,
+            cubes(n),
+            CubeDim::new_1d(UNITS),
+            arg(&self.params, n),
+            arg(&self.grads, n),
+            arg(&self.moment_1, n),
+            arg(&self.moment_2, n),
+            arg(self.squares.as_ref().expect("a gradient was launched"), squares),
+            arg(losses, slots),
+            n as u32,
+            squares as u32,
+            slot as u32,
+            scale / squares as f32,
+            factor,
+            EPSILON * bias_correction_2_sqrt,
+            lr as f32,
+        );
+    }
+
+    /// One training step per batch of `batches` (each `n` images of 784 numbers in [0, 1]) at
+    /// learning rate `lr`, all launched before anything is read; then their losses, in one read.
+    pub async fn steps(&mut self, batches: &[Vec<f32>], lr: f64) -> Result<Vec<f32>, String> {
+        let losses = self.launch_steps(batches, lr);
+        self.read_losses(losses, batches.len()).await
+    }
+
+    /// [`Self::steps`]' launches alone: the losses' buffer, to read with [`Self::read_losses`].
+    /// What this takes is what a step costs the host, however fast the GPU.
+    pub fn launch_steps(&mut self, batches: &[Vec<f32>], lr: f64) -> Handle {
+        let losses = self.client.empty(batches.len().max(1) * 4);
+        for (slot, pixels) in batches.iter().enumerate() {
+            let batch = self.launch_gradient(pixels, 1.0);
+            self.launch_adam(lr, batch, 1.0, &losses, batches.len(), slot);
+        }
+        losses
+    }
+
+    /// The first `steps` losses in `losses`, in one read: it waits for the GPU to finish them.
+    pub async fn read_losses(&self, losses: Handle, steps: usize) -> Result<Vec<f32>, String> {
+        let read = self.client.read_async(vec![losses]).await.map_err(|e| format!("{e:?}"))?;
+        Ok(floats(&read[0])[..steps].to_vec())
+    }
+
+    /// Every parameter, flat, as of the last step.
+    pub async fn params(&self) -> Result<Vec<f32>, String> {
+        let read = self.client.read_async(vec![self.params.clone()]).await.map_err(|e| format!("{e:?}"))?;
+        Ok(floats(&read[0]))
+    }
+
+    /// `model` (the model this step was made for) with the step's parameters, as trainable
+    /// tensors on `device` (`tracked`: marked for burn's autodiff): for saving, reconstructing
+    /// and everything else that reads burn's model.
+    pub async fn write_into(&self, model: Autoencoder, device: &Device, tracked: bool) -> Result<Autoencoder, String> {
+        Ok(write_params(model, &self.params().await?, device, tracked))
+    }
+
+    /// The loss of `pixels` times `scale` and its flat gradient, with no Adam step: what the
+    /// tests compare with burn's autodiff.
+    pub async fn loss_and_gradient(&mut self, pixels: &[f32], scale: f32) -> Result<(f32, Vec<f32>), String> {
+        let batch = self.launch_gradient(pixels, scale);
+        let read = self
+            .client
+            .read_async(vec![self.grads.clone(), self.squares.clone().expect("launched")])
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let squares = floats(&read[1]);
+        let n = batch * IMAGE_PIXELS;
+        let loss = (squares[..n].iter().map(|&s| s as f64).sum::<f64>() / n as f64) as f32 * scale;
+        Ok((loss, floats(&read[0])))
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;

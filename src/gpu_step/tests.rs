@@ -1,0 +1,148 @@
+//! The GPU step against burn: its loss and every gradient against burn's autodiff (the trainer's
+//! own loss, burn's sigmoid and `MseLoss`) on the CPU, and its Adam steps against the flat Adam
+//! the CPU in wasm trains with. They run on whatever wgpu adapter the machine has; `build.sh`
+//! installs Mesa's lavapipe (a Vulkan on the CPU) where there is no GPU.
+
+use burn::nn::loss::{MseLoss, Reduction};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+
+use super::GpuStep;
+use crate::cpu_step::flat_adam::FlatAdam;
+use crate::data::IMAGE_PIXELS;
+use crate::model::{Autoencoder, CodeActivation, ModelKind};
+use crate::params::gradient_parts;
+
+/// The machine's wgpu device, made once for all the tests (a second init of the runtime fails).
+fn gpu() -> Device {
+    static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+    DEVICE
+        .get_or_init(|| Device::wgpu_options().init().expect("a wgpu adapter (apt-get install mesa-vulkan-drivers gives lavapipe)"))
+        .clone()
+}
+
+/// burn's autodiff on the CPU, as the trainer computes a share of a batch on a GPU: the loss
+/// and the flat gradient, in the model's visitor order.
+fn burns(model: &Autoencoder, pixels: &[f32], scale: f32) -> (f32, Vec<f32>) {
+    let device = Device::flex().autodiff();
+    let model = model.clone().to_device(&device).train();
+    let batch = pixels.len() / IMAGE_PIXELS;
+    let images = Tensor::<3>::from_data(TensorData::new(pixels.to_vec(), [batch, 28, 28]), &device);
+    let loss = MseLoss::new().forward(model.forward(images.clone()), images, Reduction::Mean).mul_scalar(scale);
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let flat = Tensor::cat(gradient_parts(&model, grads, &Device::flex()), 0);
+    (loss.into_scalar(), flat.into_data().try_into_vec::<f32>().unwrap())
+}
+
+/// Strokes of ink on a blank background, different in each image.
+fn images(n: usize) -> Vec<f32> {
+    let mut pixels = vec![0.0; n * IMAGE_PIXELS];
+    for (i, image) in pixels.chunks_exact_mut(IMAGE_PIXELS).enumerate() {
+        for y in 4..24 {
+            let x = 6 + (y * (i + 3) / 7) % 16;
+            image[y * 28 + x] = 1.0;
+            image[y * 28 + x + 1] = 0.5 + 0.05 * (i % 10) as f32;
+        }
+    }
+    pixels
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f32], tolerance: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let scale = want.iter().fold(0f32, |m, g| m.max(g.abs()));
+    assert!(scale > 0.0, "{what}: burn's values are all zeros, so the comparison would prove nothing");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= tolerance * scale, "{what}: number {i} is {g}, burn's {w} (largest {scale})");
+    }
+}
+
+fn check(model: &Autoencoder, batches: &[usize], kind: &str) {
+    let mut step = GpuStep::for_model(model, &gpu()).expect("a dense model on a wgpu device");
+    for &batch in batches {
+        let pixels = images(batch);
+        for scale in [1.0, 0.25] {
+            let what = format!("{kind}, batch {batch}, scale {scale}");
+            let (loss, grad) = pollster::block_on(step.loss_and_gradient(&pixels, scale)).unwrap();
+            let (want_loss, want_grad) = burns(model, &pixels, scale);
+            assert!((loss - want_loss).abs() <= 1e-5 * want_loss.abs(), "{what}: loss {loss} against burn's {want_loss}");
+            assert_close(&what, &grad, &want_grad, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn the_dense_step_gives_burns_loss_and_gradients() {
+    let host = Device::flex();
+    check(&ModelKind::Dense.init(None, &host), &[32, 17, 5, 1], "dense");
+    let relu = ModelKind::Dense.init_with(Some(8), CodeActivation::Relu, &host).unwrap();
+    check(&relu, &[7], "dense, ReLU code of 8");
+}
+
+#[test]
+fn only_the_dense_model_on_a_wgpu_device_has_the_step() {
+    let host = Device::flex();
+    let dense = ModelKind::Dense.init(None, &host);
+    assert!(GpuStep::for_model(&ModelKind::Conv.init(None, &host), &gpu()).is_none());
+    assert!(GpuStep::for_model(&dense, &host).is_none());
+    assert!(GpuStep::new(&dense, &[0.0; 10], &gpu()).is_none(), "parameters of another size");
+}
+
+/// The model written from the step's parameters is the model the step trains: burn's loss of a
+/// batch on it is the step's.
+#[test]
+fn the_model_written_back_scores_as_the_step() {
+    let host = Device::flex();
+    let model = ModelKind::Dense.init(None, &host);
+    let mut step = GpuStep::for_model(&model, &gpu()).unwrap();
+    let batches: Vec<Vec<f32>> = (0..3).map(|k| images(8 + k)).collect();
+    pollster::block_on(step.steps(&batches, 1e-3)).unwrap();
+    let trained = pollster::block_on(step.write_into(model.clone(), &host, false)).unwrap();
+    let pixels = images(12);
+    let (loss, _) = pollster::block_on(step.loss_and_gradient(&pixels, 1.0)).unwrap();
+    let (untrained, _) = burns(&model, &pixels, 1.0);
+    let (want, _) = burns(&trained, &pixels, 1.0);
+    assert!((loss - want).abs() <= 1e-5 * want, "loss {loss} on the step, {want} on the model written back");
+    assert!((untrained - want).abs() > 1e-4 * want, "the steps changed the model: {untrained} before, {want} after");
+}
+
+/// Ten steps of the GPU's Adam take the parameters where the flat Adam takes them from the same
+/// gradients, and each step's loss comes back from the one read of the call. (The gradients are
+/// the GPU's own, read back before each step: Adam divides by the gradients' size, so where a
+/// gradient is near zero, a rounding in it moves the parameter by up to the learning rate.)
+#[test]
+fn its_adam_steps_are_the_flat_adams() {
+    let host = Device::flex();
+    let model = ModelKind::Dense.init(None, &host);
+    let mut step = GpuStep::for_model(&model, &gpu()).unwrap();
+    let mut adam = FlatAdam::new(&model);
+    let mut cpu_model = model.clone();
+    let mut losses = Vec::new();
+    for k in 0..10 {
+        let pixels = images(8 + k);
+        // The same parameters and images give the same numbers again: nothing on the GPU sums
+        // in a varying order.
+        let (loss, grad) = pollster::block_on(step.loss_and_gradient(&pixels, 1.0)).unwrap();
+        cpu_model = adam.step(1e-3, &grad, cpu_model, &host, false);
+        let stepped = pollster::block_on(step.steps(&[pixels], 1e-3)).unwrap();
+        assert!((stepped[0] - loss).abs() <= 1e-6 * loss, "step {k}: loss {} from the step, {loss} from the gradient", stepped[0]);
+        losses.push(loss);
+    }
+    assert!(losses[9] < losses[0], "the loss falls: {losses:?}");
+    let params = pollster::block_on(step.params()).unwrap();
+    assert_close("parameters after 10 steps", &params, adam.params(), 1e-5);
+}
+
+/// Several steps in one call: each its own loss, read at once, as one step a call gives them.
+#[test]
+fn a_call_of_steps_gives_each_steps_loss() {
+    let host = Device::flex();
+    let model = ModelKind::Dense.init(None, &host);
+    let batches: Vec<Vec<f32>> = (0..4).map(|k| images(16 + k)).collect();
+    let mut together = GpuStep::for_model(&model, &gpu()).unwrap();
+    let mut apart = GpuStep::for_model(&model, &gpu()).unwrap();
+    let all = pollster::block_on(together.steps(&batches, 1e-3)).unwrap();
+    let one_by_one: Vec<f32> = batches.iter().flat_map(|b| pollster::block_on(apart.steps(std::slice::from_ref(b), 1e-3)).unwrap()).collect();
+    assert_eq!(all, one_by_one);
+    assert_eq!(pollster::block_on(together.params()).unwrap(), pollster::block_on(apart.params()).unwrap());
+}
+
