@@ -3,7 +3,8 @@
 #
 #   ./build.sh serve        build what the page needs and serve www/ on http://127.0.0.1:8000 (WebGPU's
 #                           module builds behind the server; the page trains on the CPU until then)
-#   ./build.sh build        build everything the page needs into www/pkg, www/pkg-cpu and www/data
+#   ./build.sh build        build everything the page needs into www/pkg, www/pkg-cpu, www/data,
+#                           www/vendor, www/icons and www/offline-files.js
 #   ./build.sh test         every test: native, the wasm modules in the browser, the page (playwright),
 #                           the page's core journey in Chromium, Firefox and WebKit
 #   ./build.sh test-journey the core journey alone, once per engine (LAB_ENGINES="firefox webkit" picks)
@@ -181,10 +182,23 @@ build_vendor() {
   cp node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css node_modules/uplot/LICENSE www/vendor/
 }
 
+# What the page keeps for offline use: its icons (drawn by tools/icons.mjs) and the list of files
+# its service worker (www/sw.js) keeps, each with its SHA-256, whose hash is the build's version.
+# The list is written last, after everything it names, and every time: a hash of 20 MB takes
+# well under a second, and a stale list would make the service worker refuse the build.
+build_offline() {
+  command -v node >/dev/null || apt_install nodejs
+  if [ ! -f www/icons/icon-512.png ] || [ tools/icons.mjs -nt www/icons/icon-512.png ]; then
+    node tools/icons.mjs www/icons >/dev/null
+  fi
+  node tools/offline-files.mjs www >&2
+}
+
 cmd_build() {
   build_wasm
   build_data
   build_vendor
+  build_offline
   log "built: www/pkg ($(du -sh www/pkg | cut -f1)), www/pkg-cpu ($(du -sh www/pkg-cpu | cut -f1)), www/data ($(du -sh www/data | cut -f1)), www/vendor"
 }
 
@@ -209,11 +223,14 @@ cmd_serve() {
   if [ -f "$wasm" ] && [ -n "$(find src Cargo.toml Cargo.lock -newer "$wasm" -print -quit)" ]; then
     rm -rf www/pkg
   fi
+  # The files the service worker keeps, listed now without a WebGPU module still to build, and
+  # again once it is built: a new list is a new build, which the page then offers to take.
+  build_offline
   local building=$LAB_CACHE/serve-webgpu.log
   # A process group of its own (set -m), so that stopping the server stops cargo too.
   set -m
   (
-    if build_module webgpu >"$building" 2>&1; then
+    if build_module webgpu >"$building" 2>&1 && build_offline 2>>"$building"; then
       log "the WebGPU module is built (www/pkg): the page offers WebGPU now"
     else
       log "the WebGPU module did not build (see $building): the page trains on the CPU"

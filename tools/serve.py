@@ -5,7 +5,7 @@
 The policy is written once, as the <meta> tag in index.html, so it holds on any static host. The
 header repeats it for every file (the worker's script too) and adds what a meta tag cannot say:
 frame-ancestors. Python's server maps .wasm to application/wasm, which
-WebAssembly.instantiateStreaming requires.
+WebAssembly.instantiateStreaming requires; .webmanifest is added as application/manifest+json.
 """
 
 import functools
@@ -25,6 +25,8 @@ def page_policy(directory):
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     policy = ""
+    # Python's table has no entry for the web app manifest.
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".webmanifest": "application/manifest+json"}
 
     def end_headers(self):
         self.send_header("Content-Security-Policy", self.policy)

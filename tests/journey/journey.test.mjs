@@ -2,8 +2,9 @@
 // firefox or webkit; ./build.sh test-journey runs it once per engine and prints each result):
 // open the page and wait for it to be ready, train the default run to a test MSE below 0.03,
 // draw a digit and see it reconstructed and read, load a model file and refuse a corrupt one
-// with the model kept, the Content-Security-Policy holding, no page error; then the same page in
-// a phone-sized window. In Firefox, also its WebGPU (off by default on Linux; on with two prefs
+// with the model kept, the Content-Security-Policy holding, no page error; the page kept for
+// offline use, and the next visit opening from that copy and training; then the same page in a
+// phone-sized window. In Firefox, also its WebGPU (off by default on Linux; on with two prefs
 // and Mesa's lavapipe): both models train a few steps with the same losses as on the CPU.
 //
 // The browser's language is "C", which is not a valid BCP 47 tag: WebKit reports it where the
@@ -206,6 +207,36 @@ test(`${ENGINE}: no page errors, console errors or other policy violations`, asy
   assert.deepEqual(problems, []);
   const violations = await session.violations();
   assert.ok(violations.every((d) => d.startsWith('script-src')), `violations besides the injected script: ${violations}`);
+});
+
+test(`${ENGINE}: the page keeps itself for offline use, and the next visit opens from that copy and trains`, { timeout: LIMIT_MS }, async () => {
+  needsPage();
+  const line = () => document.getElementById('offline-info').dataset.state;
+  await session.waitFor((want) => document.getElementById('offline-info').dataset.state === want, 'saved', {
+    timeout: READY_MS,
+    what: 'the page to be saved for offline use',
+    describe: async () => `the offline line: ${await session.text('#offline-info')}; ${await where()}`,
+  });
+  await session.goto(LAB_URL);
+  await waitForState('ready');
+  // Said once the page has started and timed its backends, with the build the copy holds.
+  await session.waitFor(() => !!document.getElementById('offline-info').dataset.version, undefined, {
+    timeout: READY_MS,
+    what: 'the copy to say its build',
+    describe: async () => `the offline line: ${await session.text('#offline-info')}`,
+  });
+  assert.equal(await session.evaluate(line), 'cached');
+  assert.match(await session.text('#offline-info'), /^Running from the copy saved in this browser \(build [0-9a-f]{12}\): it works without a network, with the data it has loaded \(10,000 training images\)\.$/);
+  assert.equal(await session.evaluate(() => !!navigator.serviceWorker.controller), true, 'the page came through its service worker');
+  // The training worker's scripts and wasm come through it too.
+  await session.click('#step');
+  await session.waitFor(() => /^Trained one batch/.test(document.getElementById('status-message').textContent), undefined, {
+    timeout: RUN_MS,
+    what: 'one step',
+    describe: () => where(),
+  });
+  const problems = (await session.problems()).filter((p) => !/Content.Security.Policy|inline script|inline event handler/i.test(p));
+  assert.deepEqual(problems, []);
 });
 
 test(`${ENGINE}: in a phone-sized window the page fits, a digit is drawn and reconstructed, and one step trains`, { timeout: LIMIT_MS }, async () => {

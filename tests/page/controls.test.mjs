@@ -24,7 +24,7 @@ test('every control is safe to click at any moment', { timeout: RUN_MS }, async 
   await setSettings(page, { model: 'dense', backend: 'cpu', subset: '10000', epochs: MANY_EPOCHS });
   await page.click('#train');
   await waitForState(page, 'training', READY_MS);
-  const controls = ['#train', '#pause', '#resume', '#step', '#reset', '#fit-predictors', '#interpolate', '#compare', '#compare-stop', '#save-model', '#clear-pad'];
+  const controls = ['#train', '#pause', '#resume', '#step', '#reset', '#fit-predictors', '#interpolate', '#compare', '#compare-stop', '#save-model', '#clear-pad', '#copy-link'];
   const random = splitmix(SEED);
   const clicked = [];
   // Disabled or not, in every order, fast: force skips the wait for them to be enabled. A click

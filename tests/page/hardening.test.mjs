@@ -52,6 +52,32 @@ test('the page is served and written with its Content-Security-Policy, and an in
   problems.splice(0, problems.length, ...problems.filter((p) => !/Content Security Policy/.test(p)));
 });
 
+test("the service worker and the manifest come from the page's own origin alone, and the worker runs under the policy", { timeout: 3 * READY_MS }, async () => {
+  const directives = (policy) => new Map(policy.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name, values.join(' ')]));
+  const meta = directives(await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content'));
+  assert.equal(meta.get('worker-src'), "'self'", 'workers, the service worker among them, from this origin only');
+  assert.equal(meta.get('manifest-src'), "'self'");
+  // The service worker's own fetches are held to the policy its script came with: this origin's.
+  const worker = await fetch(new URL('sw.js', LAB_URL));
+  assert.ok(worker.ok);
+  assert.equal(directives(worker.headers.get('content-security-policy')).get('connect-src'), "'self'");
+  // The page registers it (once started and its backends timed) from its own origin, over its folder.
+  await page.waitForFunction(() => document.getElementById('offline-info').dataset.state === 'saved', null, { timeout: 2 * READY_MS, polling: 500 });
+  const registered = await page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.getRegistration();
+    return { script: reg.active.scriptURL, scope: reg.scope };
+  });
+  assert.deepEqual(registered, { script: new URL('sw.js', LAB_URL).href, scope: new URL('./', LAB_URL).href });
+  // The manifest, linked once the page has started, is the page's own, served as a manifest.
+  const manifest = await page.locator('link[rel="manifest"]').evaluate((link) => link.href);
+  assert.equal(manifest, new URL('manifest.webmanifest', LAB_URL).href);
+  const served = await fetch(manifest);
+  assert.equal(served.headers.get('content-type'), 'application/manifest+json');
+  const { start_url: start, icons } = await served.json();
+  assert.equal(start, './');
+  for (const icon of icons) assert.ok((await fetch(new URL(icon.src, manifest))).ok, `${icon.src} is served`);
+});
+
 for (const backend of ['cpu', 'webgpu']) {
   test(`under the policy the conv model trains on the ${backend === 'cpu' ? 'CPU' : 'WebGPU'} backend`, { timeout: RUN_MS }, async () => {
     await setSettings(page, { model: 'conv', backend });

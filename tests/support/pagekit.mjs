@@ -64,14 +64,15 @@ export function browserForFile(use) {
 }
 
 /**
- * Watches a page's start, from before its navigation: every .wasm request and when it was made,
- * and when body[data-state] first said ready (window.readyAt, by the page's clock, which is this
- * machine's). `readyAt()` is that time once it has come; `wasmBeforeReady()` the distinct paths
+ * Watches a page's start, from before its navigation: every .wasm fetched (GET) and when it was
+ * asked for, and when body[data-state] first said ready (window.readyAt, by the page's clock,
+ * which is this machine's). `readyAt()` is that time once it has come; `wasmBeforeReady()` the distinct paths
  * of the wasm modules asked for by then.
  */
 export async function watchStart(page) {
   const asked = [];
-  page.on('request', (r) => r.url().endsWith('.wasm') && asked.push({ path: new URL(r.url()).pathname, at: Date.now() }));
+  // GETs only: the page's HEAD for the WebGPU module (is it built yet?) fetches no wasm.
+  page.on('request', (r) => r.method() === 'GET' && r.url().endsWith('.wasm') && asked.push({ path: new URL(r.url()).pathname, at: Date.now() }));
   await page.addInitScript(() => {
     new MutationObserver(() => {
       if (document.body?.dataset.state === 'ready') window.readyAt ??= Date.now();

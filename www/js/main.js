@@ -12,6 +12,8 @@
 //   app/weights.js   the weights copied out: model files, the checkpoint, the kept model
 //   app/insight.js   the drawing, the predictors, the latent map, interpolation
 //   app/keep.js      downloading, loading and keeping models
+//   app/share.js     the run in the address: a link fills the form, the address follows it
+//   app/offline.js   the page kept in this browser by its service worker (www/sw.js)
 //
 //   shared/language.js  a browser language Intl accepts, imported first, before any module reads it
 //
@@ -25,7 +27,9 @@ import { changeProjection, drawing, fitPredictors, interpolate, mapPick, pickEnd
 import { offerKeptModels, onLoadModel, onSaveModel, onSavePytorch } from './app/keep.js';
 import { prepare } from './app/model.js';
 import { newWorker } from './app/recovery.js';
-import { app, checkSettings, connect, setMode, trainImagesOnServer, updateControls } from './app/state.js';
+import { startOffline } from './app/offline.js';
+import { changedByHand, copyLink, keepAddressInStep, openLink } from './app/share.js';
+import { app, checkSettings, connect, setMode, shownErrors, trainImagesOnServer, updateControls } from './app/state.js';
 import { onCompare, onPause, onReset, onResume, onStep, onTrain, onVisibilityChange } from './app/training.js';
 import { chunksFor, fetchIndex, totalBytes } from './data/data.js';
 import { measureCores } from './lab/cores.js';
@@ -39,6 +43,9 @@ import { LatentMap } from './views/latentmap.js';
 import { PredictView } from './views/predict.js';
 import { View } from './views/ui.js';
 
+// The longest the page waits for the backends' timing before it keeps itself for offline use.
+const OFFLINE_AFTER_MS = 60_000;
+
 const view = new View();
 const chart = new LossChart(view.chartElement);
 const predictView = new PredictView();
@@ -48,6 +55,10 @@ const interpView = new InterpolationView({ onActivate: (slot) => setActiveEnd(sl
 view.onGridPick = (i) => pickEnd(i);
 const compare = new Compare();
 connect({ view, chart, pad, latentMap, interpView, predictView, compare, restart: () => start() });
+// A link's settings go into the form before anything reads it; from then on the address follows
+// the form, whoever changes it.
+openLink();
+view.onFieldSet = () => keepAddressInStep();
 
 /** Start-up, and Retry after it failed: each part that succeeded is kept for the next try. */
 async function start() {
@@ -71,13 +82,18 @@ async function start() {
       view.labelSubsets((images) => totalBytes(chunksFor(app.index.train, images)), trainImagesOnServer());
     }
     const { settings, errors } = checkSettings();
-    view.showFieldErrors(errors);
+    view.showFieldErrors(shownErrors(errors));
+    keepAddressInStep();
     if (!settings) throw new Error('some settings are not valid: fix the marked fields, then press Retry');
     await prepare(settings, { fallBackToCpu: true });
     setMode('idle');
     view.setStatus('Ready: press Train, or draw a digit to see what the untrained model makes of it.');
     offerKeptModels();
-    timeBackends(settings, moveToFaster);
+    // The page is kept for offline use once it has started and the backends are timed (or a
+    // minute has passed), so that neither its start nor the timing shares the network or the
+    // cores with it.
+    const timed = timeBackends(settings, moveToFaster);
+    Promise.race([timed, new Promise((resolve) => setTimeout(resolve, OFFLINE_AFTER_MS))]).then(() => startOffline());
     watchForWebGPUModule(webgpuBuilt);
   } catch (err) {
     setMode('error');
@@ -146,16 +162,25 @@ document.addEventListener('visibilitychange', onVisibilityChange);
 
 view.form.addEventListener('submit', (e) => e.preventDefault());
 // Errors show when a value is committed, and go away as soon as the field is fixed.
-view.form.addEventListener('change', () => {
-  view.showFieldErrors(checkSettings().errors);
+view.form.addEventListener('change', (e) => {
+  changedByHand(e.target.name);
+  view.showFieldErrors(shownErrors(checkSettings().errors));
   if (app.gpu) showBackendInfo(app.mode === 'training' ? app.applied?.backend : null);
   updateControls();
+  keepAddressInStep();
 });
 view.form.addEventListener('input', (e) => {
+  changedByHand(e.target.name);
   const { errors } = checkSettings();
   if (!errors[e.target.name]) view.showFieldErrors({ ...view.visibleErrors(), [e.target.name]: undefined });
   updateControls();
+  keepAddressInStep();
 });
+view.compareSelect.addEventListener('change', () => {
+  view.showCompareError('');
+  keepAddressInStep();
+});
+view.copyLinkButton.addEventListener('click', () => copyLink());
 
 // Anything that escapes a handler still reaches the person, in words.
 window.addEventListener('unhandledrejection', (e) => view.setStatus(`Unexpected error: ${message(e.reason)}`, 'error'));

@@ -76,9 +76,12 @@ export function watchForWebGPUModule(onBuilt) {
   setTimeout(look, MODULE_LOOK_MS);
 }
 
-/** The backend the address asks for (?backend=cpu or ?backend=webgpu), if any. */
+/**
+ * The backend the address asks for (?backend=cpu or ?backend=webgpu), if any: the address the
+ * page was opened with, not the one it keeps in step with the form (app/share.js).
+ */
 function askedBackend() {
-  const asked = new URLSearchParams(globalThis.location?.search ?? '').get('backend');
+  const asked = new URLSearchParams(app.openedWith ?? globalThis.location?.search ?? '').get('backend');
   return asked === 'cpu' || asked === 'webgpu' ? asked : null;
 }
 
@@ -90,9 +93,10 @@ function askedBackend() {
  * backend by hand, which a new timing must not overrule, and the line says which model was timed.
  * The page going into training or compare mode stops the timing (app.timing.stop, by setMode):
  * it would slow the training, and the training would skew it.
+ * Resolves once the timing (and onTimed) is over, however it ended; at once where none runs.
  */
 export function timeBackends(settings, onTimed) {
-  if (app.measured || app.timing || !app.gpu.available || askedBackend()) return;
+  if (app.measured || app.timing || !app.gpu.available || askedBackend()) return Promise.resolve();
   const abort = new AbortController();
   const timing = {
     running: true,
@@ -107,7 +111,7 @@ export function timeBackends(settings, onTimed) {
   };
   app.timing = timing;
   showBackendInfo();
-  (async () => {
+  return (async () => {
     // Two batches of the subset's first images, which training fetches anyway.
     const entries = chunksFor(app.index.train, Math.min(settings.subset, 2 * settings.batchSize));
     await chunks.fetchAll(entries);
@@ -137,8 +141,10 @@ export function defaultBackend() {
 /** Puts the default backend in the form; app.backendByPage remembers it, to tell a pick by hand. */
 export function chooseDefaultBackend() {
   page.view.setBackendAvailable('webgpu', app.gpu.available, app.gpu.why ?? '');
-  app.backendByPage = defaultBackend().backend;
-  page.view.setField('backend', app.backendByPage);
+  const { backend, by } = defaultBackend();
+  app.backendByPage = backend;
+  app.backendByHand = by === 'address';
+  page.view.setField('backend', backend);
   showBackendInfo();
 }
 

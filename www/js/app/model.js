@@ -10,6 +10,7 @@ import { BACKEND_NAMES, formatNumber, modelName } from '../shared/format.js';
 import { createLab, showBackendInfo } from './backend.js';
 import { measureDeadCode, showCode } from './codefacts.js';
 import { defaultInterpolationEnds, drawing, forgetOldModel } from './insight.js';
+import { keepOffline } from './offline.js';
 import { app, chunks, page, updateSettingsNote } from './state.js';
 
 // Before about this many steps both models sit near "the average digit" (README, compare mode:
@@ -25,7 +26,10 @@ export function entriesFor(settings) {
 export async function fetchChunks({ test, train }) {
   const all = [...test, ...train];
   if (all.some((e) => !chunks.has(e.file))) page.view.setStatus('Fetching MNIST…');
+  const fresh = all.some((e) => !chunks.has(e.file));
   await chunks.fetchAll(all, showFetchProgress);
+  // The chunks fetched go into the copy kept for offline use (app/offline.js), in the background.
+  if (fresh) keepOffline();
 }
 
 /** Gives `lab` the (cached) chunks of `entries`. Chunks are copied: the page keeps them. */

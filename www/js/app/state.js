@@ -40,6 +40,14 @@ export const app = {
   measured: null, // both backends' speed, timed at start (measure.js), where WebGPU has an adapter
   timing: null, // that timing while it runs in the background: { running, stoppedBy, stop(why) }
   backendByPage: null, // the backend the page put in the form (not one picked by hand)
+  // The backend was picked by hand (in the form, or by the address the page opened with, where
+  // the page could honour it): a link to the run names it (app/share.js).
+  backendByHand: false,
+  // The address the page was opened with: what it asked for (?backend=) holds for this visit,
+  // while the page rewrites the address as the form changes (app/share.js).
+  openedWith: null,
+  // field -> why the link's value for it was not used; shown until that field is changed by hand.
+  linkErrors: {},
   lab: null, // a RemoteLab in the worker
   labBackend: null,
   snap: null, // the lab's counters as of its last answer
@@ -109,6 +117,17 @@ export function setMode(mode, { leavingLost = false } = {}) {
   if (app.mode !== 'lost' || leavingLost) app.mode = mode;
   if (app.mode === 'training' || app.mode === 'comparing') app.timing?.stop('training began before the timing ended');
   updateControls();
+  if (RESTING.includes(app.mode)) for (const resolve of restingWaiters.splice(0)) resolve();
+}
+
+// The modes in which nothing trains, loads or starts: background work that would compete with
+// training for the cores (keeping the page for offline use, app/offline.js) waits for one.
+const RESTING = ['idle', 'paused', 'error'];
+const restingWaiters = [];
+
+/** Resolves now, or once the page next enters a mode in which nothing trains or loads. */
+export function whenResting() {
+  return RESTING.includes(app.mode) ? Promise.resolve() : new Promise((resolve) => restingWaiters.push(resolve));
 }
 
 export function updateControls() {
@@ -148,10 +167,15 @@ export function trainImagesOnServer() {
   return app.index ? app.index.train.reduce((n, e) => n + e.images, 0) : Infinity;
 }
 
+/** What the fields show: the form's errors, and the link's refusals the person has not yet answered. */
+export function shownErrors(errors) {
+  return { ...app.linkErrors, ...errors };
+}
+
 /** Checks the form; shows what is wrong next to each bad field. */
 export function readSettings() {
   const { settings, errors } = checkSettings();
-  page.view.showFieldErrors(errors);
+  page.view.showFieldErrors(shownErrors(errors));
   if (!settings) page.view.setStatus('Some settings are not valid: see the marked fields.', 'error');
   return settings;
 }

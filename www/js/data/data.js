@@ -92,6 +92,11 @@ export class ChunkCache {
     return this.#bytes.has(file);
   }
 
+  /** The names of the chunk files held. */
+  files() {
+    return [...this.#bytes.keys()];
+  }
+
   get(file) {
     const bytes = this.#bytes.get(file);
     if (!bytes) throw new Error(`chunk ${file} was not fetched`);
@@ -141,7 +146,9 @@ async function fetchChunk(entry, signal, onBytes) {
     response = await fetch(url, { signal });
   } catch (err) {
     if (err.name === 'AbortError') throw err;
-    throw new DataError(`could not fetch ${entry.file} (${err.message})`);
+    // Without a network the page runs from the copy this browser keeps, which holds the chunks
+    // loaded on earlier visits only (app/offline.js says how many images).
+    throw new DataError(`could not fetch ${entry.file} (${err.message}); without a network, only the images loaded on an earlier visit are at hand`);
   }
   if (!response.ok) {
     const hint = response.status === 404 ? ': the file is missing; rebuild the data with ./build.sh build' : '';

@@ -39,8 +39,12 @@ export class View {
     this.chartElement = $('loss-chart');
     this.padCanvas = $('pad');
     this.mapCanvas = $('latent-map');
+    this.compareSelect = $('compare-latent');
+    this.copyLinkButton = $('copy-link');
+    this.offlineUpdateButton = $('offline-update');
     this.grid = this.#buildGrid();
     this.onGridPick = null; // (test image index) when a digit of the grid's top row is clicked
+    this.onFieldSet = null; // () when the page itself changes a field (the address follows)
   }
 
   // --- page state, status line -------------------------------------------------------------
@@ -86,8 +90,10 @@ export class View {
     return Object.fromEntries(FIELDS.map((f) => [f, this.fields[f].value]));
   }
 
+  /** Sets a field as the page (not the person) does. */
   setField(name, value) {
     this.fields[name].value = String(value);
+    this.onFieldSet?.();
   }
 
   /** errors: field -> message; fields not named are cleared. */
@@ -122,7 +128,10 @@ export class View {
     // the page still starts.
     const select = this.fields.subset;
     const available = [...select.options].filter((o) => !o.disabled);
-    if (select.selectedOptions[0]?.disabled && available.length) select.value = available.at(-1).value;
+    if (select.selectedOptions[0]?.disabled && available.length) {
+      select.value = available.at(-1).value;
+      this.onFieldSet?.();
+    }
   }
 
   /** enabled: a boolean per control named in CONTROLS; `fields` enables the form. */
@@ -146,8 +155,91 @@ export class View {
    * denseActivation 'relu' is the dense model as the seed wrote it.
    */
   get compareChoice() {
-    const value = $('compare-latent').value;
+    const value = this.compareSelect.value;
     return value === 'relu' ? { latent: 0, denseActivation: 'relu' } : { latent: Number(value), denseActivation: 'linear' };
+  }
+
+  /** The compare menu's value as it is ('0', 'relu', '3', …), for a link to the run. */
+  get compareValue() {
+    return this.compareSelect.value;
+  }
+
+  set compareValue(value) {
+    this.compareSelect.value = value;
+  }
+
+  showCompareError(text) {
+    $('compare-latent-error').textContent = text;
+    this.compareSelect.toggleAttribute('aria-invalid', !!text);
+  }
+
+  // --- a run in a link, the page kept for offline use ---------------------------------------
+
+  /** "Settings from the link: …" above the form; '' hides it. */
+  showLinkNote(text) {
+    const el = $('link-note');
+    el.textContent = text;
+    el.hidden = !text;
+  }
+
+  /**
+   * Shows the link to the run in its field, selected for copying, and says whether it is on the
+   * clipboard (how: 'copying' | 'copied' | 'select'). data-link holds it for the page tests.
+   */
+  showRunLink(link, how) {
+    const field = $('run-link');
+    const note = $('run-link-note');
+    this.updateRunLink(link);
+    field.hidden = false;
+    field.focus();
+    field.select();
+    note.hidden = false;
+    note.dataset.how = how;
+    note.textContent = {
+      copying: 'Copying…',
+      copied: 'Copied: whoever opens this link gets these settings, and presses Train to run them.',
+      select: 'The browser did not let the page copy: the link is selected above, copy it from there (Ctrl+C or ⌘C).',
+    }[how];
+  }
+
+  /** The link, kept up to date in its field once the field is shown. */
+  updateRunLink(link) {
+    const field = $('run-link');
+    if (field.value !== link) field.value = link;
+    this.copyLinkButton.dataset.link = link;
+  }
+
+  /**
+   * Links the web app manifest (`href`), which makes the page installable; added after the page
+   * has started, since the browser fetches the manifest and an icon as soon as it is linked.
+   */
+  linkManifest(href) {
+    if (document.querySelector('link[rel="manifest"]')) return;
+    const link = document.createElement('link');
+    link.rel = 'manifest';
+    link.href = href;
+    document.head.append(link);
+  }
+
+  /**
+   * The line that says how the page is kept in this browser (app/offline.js): state is '' (hidden),
+   * 'saving', 'saved', 'cached', 'update' or 'failed'; `onUpdate` shows the button that takes a
+   * waiting version. data-state and data-version are for the page tests.
+   */
+  setOffline({ state, text, kind = 'info', version = '' }, onUpdate = null) {
+    const el = $('offline-info');
+    el.textContent = text;
+    el.hidden = !state;
+    Object.assign(el.dataset, { state, kind, version });
+    const button = this.offlineUpdateButton;
+    button.hidden = !onUpdate;
+    button.onclick = onUpdate
+      ? () => {
+          button.disabled = true;
+          onUpdate();
+        }
+      : null;
+    button.disabled = false;
   }
 
   /** The code's activation is a choice for the dense model only; for conv the page says why not. */
