@@ -226,12 +226,12 @@ mod tests {
         let images = test_images(64);
         let mut trainer = Trainer::new(TrainingConfig::new(kind), &device(), images.len()).unwrap();
         block_on(trainer.run(&images, 2)).unwrap();
-        trainer.inference_model()
+        block_on(trainer.inference_model()).unwrap()
     }
 
     fn seeded(model: ModelKind, code_activation: Option<CodeActivation>, seed: u64) -> Autoencoder {
         let config = TrainingConfig { seed, code_activation, ..TrainingConfig::new(model) };
-        Trainer::new(config, &device(), 1).unwrap().inference_model()
+        block_on(Trainer::new(config, &device(), 1).unwrap().inference_model()).unwrap()
     }
 
     /// A model file's header as JSON, and the file rebuilt around an edited header.

@@ -24,6 +24,23 @@ pub(crate) fn flat_params(model: &Autoencoder) -> Vec<f32> {
     read.0
 }
 
+/// Every parameter, flattened, one tensor each on the model's device: concatenated, what
+/// [`flat_params`] reads, for a device that can only be read asynchronously (WebGPU in a browser).
+#[cfg(feature = "webgpu")]
+pub(crate) fn param_parts(model: &Autoencoder) -> Vec<Tensor<1>> {
+    struct Flatten(Vec<Tensor<1>>);
+    impl ModuleVisitor for Flatten {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let value = param.val();
+            let n = value.shape().num_elements();
+            self.0.push(value.reshape([n]));
+        }
+    }
+    let mut flatten = Flatten(Vec::new());
+    model.visit(&mut flatten);
+    flatten.0
+}
+
 /// `model` with its parameters replaced by `flat`'s values, as trainable tensors on `device`;
 /// every parameter keeps its id. `tracked`: whether they are marked for burn's autodiff.
 pub(crate) fn write_params(model: Autoencoder, flat: &[f32], device: &Device, tracked: bool) -> Autoencoder {

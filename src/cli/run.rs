@@ -67,7 +67,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     );
     // The test MSE and the dead code numbers, from one pass over the test set.
     let measure = |trainer: &Trainer| -> Result<(f32, usize)> {
-        let pass = block_on(test_pass(&trainer.inference_model(), &mnist.test, EVAL_BATCH, &device))?;
+        let pass = block_on(test_pass(&block_on(trainer.inference_model())?, &mnist.test, EVAL_BATCH, &device))?;
         Ok((pass.mse, dead_code_units(&pass.codes)))
     };
     let (initial_test_mse, initial_dead_code_units) = measure(&trainer)?;
@@ -153,7 +153,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
             "test_mse": per_epoch.last().map(|e| e["test_mse"].clone()),
             "backend": backend,
         });
-        let format = files::save(path, &trainer.inference_model(), summary)?;
+        let format = files::save(path, &block_on(trainer.inference_model())?, summary)?;
         eprintln!("saved the model to {} as {format}", path.display());
     }
     Ok(())

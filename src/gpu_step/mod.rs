@@ -10,10 +10,13 @@
 //! one buffer in [`crate::params`]' flat layout, as the CPU's step ([`crate::cpu_step`]) keeps
 //! them; a step's loss stays on the GPU, and a call's losses come back in one read.
 //!
-//! Not yet wired into training: the tests check it against burn's autodiff (loss and every
-//! gradient), against the flat Adam, and the model written back from it against the step;
-//! `bench --device wgpu --gpu-step` times it natively. What is left: the conv model's step, and
-//! the trainer (and so the page) taking its steps, with burn's model written back when read.
+//! The trainer takes its steps for the dense model on any wgpu device ([`crate::train::Trainer`]:
+//! the page's WebGPU, `--device wgpu` natively), made at its first call from burn's model's
+//! parameters, and writes them back into burn's model when the model is read (evaluation,
+//! reconstructions, the model file, the predictors). The conv model trains with burn's autodiff.
+//! The tests check the step against burn's autodiff (loss and every gradient), against the flat
+//! Adam, the model written back from it against the step, and a trainer on it against burn's
+//! trainer on the CPU; `bench --device wgpu --gpu-step` times the step alone natively.
 
 mod kernels;
 
@@ -98,6 +101,12 @@ impl GpuStep {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn for_model(model: &Autoencoder, device: &Device) -> Option<Self> {
         Self::new(model, &flat_params(model), device)
+    }
+
+    /// Whether [`Self::new`] makes a step for `model` on `device`: the dense model (either code
+    /// activation) on a wgpu device.
+    pub fn covers(model: &Autoencoder, device: &Device) -> bool {
+        matches!(model, Autoencoder::Dense(_)) && wgpu_device(device).is_some()
     }
 
     /// The step for `model`'s architecture on `device`, starting from `params` (the model's

@@ -1,6 +1,8 @@
 //! The [`Trainer`]: a model, its optimizer and where the run stands in the data; a step taken
 //! whole on one device, or cut into shares over copies of the trainer (the page's workers) and
-//! taken from their summed gradients.
+//! taken from their summed gradients. Which step runs is the optimizer's ([`Optimizer`]): burn's
+//! autodiff and Adam, the CPU's hand-written step in wasm, or the GPU's hand-written step for the
+//! dense model on wgpu (the page's WebGPU, and `--device wgpu` natively).
 
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -16,6 +18,10 @@ use crate::data::{MnistSet, epoch_order};
 use crate::model::Autoencoder;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::model::ModelKind;
+#[cfg(feature = "webgpu")]
+use crate::gpu_step::GpuStep;
+#[cfg(feature = "webgpu")]
+use crate::params::param_parts;
 use crate::params::{gradient_parts, unflatten_gradients};
 
 /// A model, its optimizer and where the run stands in the data.
@@ -34,9 +40,17 @@ pub struct Trainer {
 /// Adam, as burn has it, or on the CPU in wasm as one flat pass over every parameter
 /// ([`FlatAdam`]: no flush-to-zero there, and a dozen passes over memory fewer), with the
 /// hand-written step ([`CpuStep`]) computing the gradients from the parameters it holds.
+///
+/// Or, for the dense model on a wgpu device, the hand-written GPU step ([`GpuStep`]), which holds
+/// the parameters and Adam's moments on the GPU: burn's model is then only the architecture until
+/// [`Trainer::inference_model`] writes the step's parameters back into a copy. The step is made
+/// at the first [`Trainer::run`]: its first parameters are the model's, which a browser can read
+/// from the GPU only asynchronously.
 enum Optimizer {
     Burn(ModuleOptimizer),
     Flat(FlatAdam, Option<CpuStep>),
+    #[cfg(feature = "webgpu")]
+    Gpu(Option<GpuStep>),
 }
 
 impl Optimizer {
@@ -53,13 +67,27 @@ impl Optimizer {
         Some(step.loss_and_gradient(adam.params(), &data.pixels_f32(indices.iter().copied()), share))
     }
 
-    /// Adam for `model` (already on `device`): the flat one where it pays, on the CPU in wasm.
+    /// Adam for `model` (already on `device`): the flat one where it pays, on the CPU in wasm;
+    /// the GPU step's where it covers the model (the dense one on wgpu); burn's elsewhere (the
+    /// conv model on a GPU, and natively on the CPU).
     fn for_model(model: &Autoencoder, device: &Device) -> Self {
         if cpu_in_wasm(device) {
-            Optimizer::flat(model)
-        } else {
-            Optimizer::Burn(AdamConfig::new().with_epsilon(1e-8).init())
+            return Optimizer::flat(model);
         }
+        #[cfg(feature = "webgpu")]
+        if GpuStep::covers(model, device) {
+            return Optimizer::Gpu(None);
+        }
+        Optimizer::Burn(AdamConfig::new().with_epsilon(1e-8).init())
+    }
+
+    /// Whether the GPU step takes this trainer's steps.
+    fn on_gpu_step(&self) -> bool {
+        #[cfg(feature = "webgpu")]
+        if let Optimizer::Gpu(_) = self {
+            return true;
+        }
+        false
     }
 }
 
@@ -113,13 +141,22 @@ impl Trainer {
         &self.config
     }
 
+    /// The model's architecture, and its parameters as of the last step except where the GPU
+    /// step takes the steps (it holds them on the GPU): [`Self::inference_model`] has them always.
     pub fn model(&self) -> &Autoencoder {
         self.model.as_ref().expect("the model is only taken during a step")
     }
 
-    /// The model without autodiff, for evaluation and inference.
-    pub fn inference_model(&self) -> Autoencoder {
-        self.model().valid()
+    /// The model as of the last step, without autodiff, for evaluation, inference and saving.
+    /// Where the GPU step takes the steps, its parameters are read back (the one read of them,
+    /// hence async) and written into a copy of burn's model.
+    pub async fn inference_model(&self) -> Result<Autoencoder, TrainError> {
+        #[cfg(feature = "webgpu")]
+        if let Optimizer::Gpu(Some(step)) = &self.optimizer {
+            let device = self.device.clone().without_autodiff();
+            return step.write_into(self.model().valid(), &device, false).await.map_err(TrainError::Device);
+        }
+        Ok(self.model().valid())
     }
 
     /// Images the trainer was made for; the data it steps over must keep this length.
@@ -153,9 +190,10 @@ impl Trainer {
         start..(start + self.config.batch_size).min(self.order.len())
     }
 
-    /// One step on the next batch: forward, MSE, backward, Adam. Returns the loss as a tensor,
+    /// One step on the next batch by burn's or the CPU's step (the GPU step's are taken in
+    /// [`Self::run_gpu_steps`]): forward, MSE, backward, Adam. Returns the loss as a tensor,
     /// unread, so that several steps can be read back at once.
-    pub fn step_unread(&mut self, data: &MnistSet) -> Tensor<1> {
+    fn step_unread(&mut self, data: &MnistSet) -> Tensor<1> {
         assert_eq!(data.len(), self.order.len(), "the training set changed under the trainer");
         let batch = &self.order[self.next_batch()];
         if let Some((loss, gradient)) = self.optimizer.hand_written(data, batch, 1.0) {
@@ -178,6 +216,7 @@ impl Trainer {
     /// [`split_loss_and_gradients`] cuts it, so the parts' shares add up to the whole batch's.
     /// Nothing changes until [`Trainer::apply_gradients`].
     pub async fn share_gradients(&mut self, data: &MnistSet, part: usize, parts: usize) -> Result<GradientShare, TrainError> {
+        self.refuse_shares_on_gpu_step()?;
         if parts == 0 || part >= parts {
             return Err(TrainError::Config(format!("part {part} of {parts}: parts are numbered from 0 to {parts} - 1")));
         }
@@ -205,6 +244,7 @@ impl Trainer {
     /// Takes the step whose gradient is `gradients` (the sum of every part's
     /// [`GradientShare::gradients`], in parameter order) with Adam, and moves on to the next batch.
     pub fn apply_gradients(&mut self, gradients: &[f32]) -> Result<(), TrainError> {
+        self.refuse_shares_on_gpu_step()?;
         let expected = self.model().num_params();
         if gradients.len() != expected {
             return Err(TrainError::Config(format!("a gradient of this model has {expected} numbers, not {}", gradients.len())));
@@ -216,6 +256,8 @@ impl Trainer {
                 let grads = unflatten_gradients(&model, gradients, &self.device.clone().without_autodiff());
                 adam.step(self.config.learning_rate, model, grads)
             }
+            #[cfg(feature = "webgpu")]
+            Optimizer::Gpu(_) => unreachable!("refused above"),
         };
         self.advance(model);
         Ok(())
@@ -250,13 +292,29 @@ impl Trainer {
                 let flat = flat.into_data().try_into_vec::<f32>().expect("f32 gradients");
                 adam.step(self.config.learning_rate, &flat, model, &self.device, true)
             }
+            #[cfg(feature = "webgpu")]
+            Optimizer::Gpu(_) => unreachable!("the GPU step's steps are taken in run_gpu_steps"),
         };
         self.advance(model);
+    }
+
+    /// A step cut over copies of the trainer is the page's CPU workers' way; the GPU step takes
+    /// a batch whole and keeps its parameters on the GPU.
+    fn refuse_shares_on_gpu_step(&self) -> Result<(), TrainError> {
+        if self.optimizer.on_gpu_step() {
+            return Err(TrainError::Config("a step cut into parts is for the CPU backend: this model trains on the GPU's own step".into()));
+        }
+        Ok(())
     }
 
     /// The model after a step, and the counters moved on to the next batch (and epoch).
     fn advance(&mut self, model: Autoencoder) {
         self.model = Some(model);
+        self.next_batch_counters();
+    }
+
+    /// The counters moved on to the next batch (and epoch).
+    fn next_batch_counters(&mut self) {
         self.steps += 1;
         self.batch += 1;
         if self.batch == self.batches_per_epoch() {
@@ -285,12 +343,39 @@ impl Trainer {
     /// Up to `max_steps` steps, never past the end of the current epoch; returns each step's loss.
     /// The losses are read back once, at the end, so the device is not stalled after every step.
     pub async fn run(&mut self, data: &MnistSet, max_steps: usize) -> Result<Vec<f32>, TrainError> {
-        let left = self.batches_per_epoch() - self.batch;
-        let losses: Vec<Tensor<1>> = (0..max_steps.min(left)).map(|_| self.step_unread(data)).collect();
-        if losses.is_empty() {
+        let steps = max_steps.min(self.batches_per_epoch() - self.batch);
+        if steps == 0 {
             return Ok(Vec::new());
         }
+        #[cfg(feature = "webgpu")]
+        if self.optimizer.on_gpu_step() {
+            return self.run_gpu_steps(data, steps).await;
+        }
+        let losses: Vec<Tensor<1>> = (0..steps).map(|_| self.step_unread(data)).collect();
         read_floats(Tensor::cat(losses, 0)).await
+    }
+
+    /// `steps` steps of the GPU step (none past the epoch's end), all launched before their
+    /// losses are read, in one read: the step made first if this is the first call.
+    #[cfg(feature = "webgpu")]
+    async fn run_gpu_steps(&mut self, data: &MnistSet, steps: usize) -> Result<Vec<f32>, TrainError> {
+        assert_eq!(data.len(), self.order.len(), "the training set changed under the trainer");
+        if let Optimizer::Gpu(None) = self.optimizer {
+            let params = read_floats(Tensor::cat(param_parts(self.model()), 0)).await?;
+            let step = GpuStep::new(self.model(), &params, &self.device)
+                .ok_or_else(|| TrainError::Config("the GPU step does not fit this model's parameters".into()))?;
+            self.optimizer = Optimizer::Gpu(Some(step));
+        }
+        let size = self.config.batch_size;
+        let batches: Vec<Vec<f32>> = (self.batch..self.batch + steps)
+            .map(|b| data.pixels_f32(self.order[b * size..((b + 1) * size).min(self.order.len())].iter().copied()))
+            .collect();
+        let Optimizer::Gpu(Some(step)) = &mut self.optimizer else { unreachable!("made above") };
+        let losses = step.launch_steps(&batches, self.config.learning_rate);
+        // The parameters move on the GPU as the launches run; the counters move with them.
+        (0..steps).for_each(|_| self.next_batch_counters());
+        let Optimizer::Gpu(Some(step)) = &self.optimizer else { unreachable!("made above") };
+        step.read_losses(losses, steps).await.map_err(TrainError::Device)
     }
 }
 
@@ -333,7 +418,7 @@ mod tests {
             let config = || TrainingConfig::new(kind).with_seed(5).with_learning_rate(3e-3);
             let mut burns = Trainer::new(config(), &device, data.len()).unwrap();
             // The same weights, copied: a second seeded draw could interleave with another test's.
-            let copy = || Trainer::resume(config(), burns.inference_model(), device.clone(), data.len()).with_flat_adam();
+            let copy = || Trainer::resume(config(), pollster::block_on(burns.inference_model()).unwrap(), device.clone(), data.len()).with_flat_adam();
             let (mut flat, mut shared) = (copy(), copy());
             let mut first = None;
             for step in 0..50 {
@@ -363,7 +448,7 @@ mod tests {
         for kind in ModelKind::ALL {
             let mut whole = Trainer::new(TrainingConfig::new(kind).with_seed(3), &device, data.len()).unwrap();
             // The same weights, copied: a second seeded draw could interleave with another test's.
-            let mut cut = Trainer::resume(TrainingConfig::new(kind).with_seed(3), whole.inference_model(), device.clone(), data.len());
+            let mut cut = Trainer::resume(TrainingConfig::new(kind).with_seed(3), pollster::block_on(whole.inference_model()).unwrap(), device.clone(), data.len());
             // Three steps: two full batches of 32 and the epoch's last, of 6 images, which leaves
             // one of the four parts empty.
             for step in 0..3 {

@@ -131,7 +131,7 @@ impl Lab {
         let trainer = self.trainer.as_ref().ok_or_else(|| js_error("no model to save yet: train one first"))?;
         let summary: serde_json::Value =
             serde_json::from_str(&summary).map_err(|e| js_error(format!("the training summary is not JSON: {e}")))?;
-        let model = trainer.inference_model();
+        let model = trainer.inference_model().await.map_err(js_error)?;
         // burn writes a record by reading each parameter synchronously, which WebGPU in a browser
         // cannot do: read them asynchronously first into a copy on the CPU backend.
         let model = if self.backend == "webgpu" { to_host(model).await? } else { model };
@@ -177,7 +177,7 @@ impl Lab {
     /// `decoder` modules' names and layouts, for `load_state_dict(load_file(...), strict=True)`.
     #[wasm_bindgen(js_name = savePytorch)]
     pub async fn save_pytorch(&self) -> Result<Vec<u8>, JsError> {
-        let model = self.inference_model()?;
+        let model = self.inference_model().await?;
         // Each parameter is read synchronously, which WebGPU in a browser cannot do (as in `save`).
         let model = if self.backend == "webgpu" { to_host(model).await? } else { model };
         pytorch::save(&model).map_err(js_error)
@@ -296,7 +296,7 @@ impl Lab {
     /// Mean squared error per pixel over every loaded test image, and how many code numbers are
     /// 0 for all of them, from one pass.
     pub async fn evaluate(&self) -> Result<Evaluation, JsError> {
-        let model = self.inference_model()?;
+        let model = self.inference_model().await?;
         let pass = test_pass(&model, &self.test, INFERENCE_BATCH, &self.device).await.map_err(js_error)?;
         Ok(Evaluation { test_mse: pass.mse, dead_code_units: predict::dead_code_units(&pass.codes) as u32 })
     }
@@ -306,7 +306,7 @@ impl Lab {
     /// `fitPredictors` report the same count from the codes they make anyway.
     #[wasm_bindgen(js_name = deadCodeUnits)]
     pub async fn dead_code_units(&self) -> Result<u32, JsError> {
-        let model = self.inference_model()?;
+        let model = self.inference_model().await?;
         if self.test.is_empty() {
             return Err(js_error("no test images are loaded"));
         }
@@ -328,7 +328,7 @@ impl Lab {
 
     /// The model's reconstructions of `n` images given as `n * 784` pixels in [0, 1].
     pub async fn reconstruct(&self, pixels: Vec<f32>) -> Result<Vec<f32>, JsError> {
-        let model = self.inference_model()?;
+        let model = self.inference_model().await?;
         let mut out = Vec::with_capacity(pixels.len());
         for images in self.images(&pixels)? {
             out.extend(read_floats(model.forward(images)).await.map_err(js_error)?);
@@ -338,7 +338,7 @@ impl Lab {
 
     /// The latent codes (`n * latentSize` numbers) of `n` images given as `n * 784` pixels.
     pub async fn encode(&self, pixels: Vec<f32>) -> Result<Vec<f32>, JsError> {
-        let model = self.inference_model()?;
+        let model = self.inference_model().await?;
         let mut out = Vec::new();
         for images in self.images(&pixels)? {
             out.extend(read_floats(model.encode(images)).await.map_err(js_error)?);
@@ -406,7 +406,7 @@ impl Lab {
     }
 
     pub(super) async fn decode_codes(&self, codes: Vec<f32>) -> Result<Vec<f32>, JsError> {
-        let model = self.inference_model()?;
+        let model = self.inference_model().await?;
         let dim = model.latent_size();
         let n = codes.len() / dim;
         let codes = Tensor::<2>::from_data(TensorData::new(codes, [n, dim]), &self.device);
@@ -417,9 +417,11 @@ impl Lab {
         self.predictors.as_ref().ok_or_else(no_predictors)
     }
 
-    pub(super) fn inference_model(&self) -> Result<Autoencoder, JsError> {
+    /// The current model, for inference: where the GPU step trains it, with its parameters read
+    /// back from the GPU (one read, each time the page needs the model).
+    pub(super) async fn inference_model(&self) -> Result<Autoencoder, JsError> {
         let trainer = self.trainer.as_ref().ok_or_else(|| js_error("no model yet: reset one first"))?;
-        Ok(trainer.inference_model())
+        trainer.inference_model().await.map_err(js_error)
     }
 
     /// Checks `pixels` and cuts it into `[batch, 28, 28]` tensors on the device.

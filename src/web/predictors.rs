@@ -18,7 +18,7 @@ impl Lab {
     /// linear classifier), scores them on the test codes, and sets up the latent map (PCA).
     #[wasm_bindgen(js_name = fitPredictors)]
     pub async fn fit_predictors(&mut self, max_train: u32, k: u32, linear_epochs: u32) -> Result<PredictorReport, JsError> {
-        let model = self.inference_model()?;
+        let model = self.inference_model().await?;
         let steps = self.trainer.as_ref().map_or(0, |t| t.steps());
         if self.test.is_empty() {
             return Err(js_error("no test images are loaded"));
@@ -107,7 +107,7 @@ impl Lab {
     /// Reconstruction, digit scores and map position of one image (784 pixels in [0, 1]).
     pub async fn read(&self, pixels: Vec<f32>) -> Result<Reading, JsError> {
         let p = self.predictors()?;
-        let model = self.inference_model()?;
+        let model = self.inference_model().await?;
         let images = self.images(&pixels)?;
         if images.len() != 1 || pixels.len() != IMAGE_PIXELS {
             return Err(js_error(format!("read takes one image of {IMAGE_PIXELS} pixels")));

@@ -95,7 +95,7 @@ fn training_lowers_the_loss(kind: ModelKind) {
     let images = test_images(512);
     let device = device();
     let mut trainer = Trainer::new(TrainingConfig::new(kind), &device, images.len()).unwrap();
-    let before = block_on(evaluate(&trainer.inference_model(), &images, 256, &device)).unwrap();
+    let before = block_on(evaluate(&block_on(trainer.inference_model()).unwrap(), &images, 256, &device)).unwrap();
     let mut losses = Vec::new();
     while losses.len() < 50 {
         losses.extend(block_on(trainer.run(&images, 50 - losses.len())).unwrap());
@@ -103,7 +103,7 @@ fn training_lowers_the_loss(kind: ModelKind) {
     assert_eq!(trainer.steps(), 50);
     assert_eq!(trainer.batches_per_epoch(), 16);
     assert_eq!((trainer.epoch(), trainer.batch()), (3, 2));
-    let after = block_on(evaluate(&trainer.inference_model(), &images, 256, &device)).unwrap();
+    let after = block_on(evaluate(&block_on(trainer.inference_model()).unwrap(), &images, 256, &device)).unwrap();
     assert!(after <= before * 2.0 / 3.0, "{kind}: MSE {before} -> {after}");
     assert!(losses.iter().all(|l| l.is_finite()));
     assert!(psnr(after) > psnr(before));
@@ -143,7 +143,7 @@ fn the_same_seed_gives_the_same_run() {
 
 fn seeded(model: ModelKind, code_activation: Option<CodeActivation>, seed: u64) -> Autoencoder {
     let config = TrainingConfig { seed, code_activation, ..TrainingConfig::new(model) };
-    Trainer::new(config, &device(), 1).unwrap().inference_model()
+    block_on(Trainer::new(config, &device(), 1).unwrap().inference_model()).unwrap()
 }
 
 fn codes(model: &Autoencoder, images: &MnistSet) -> Vec<f32> {

@@ -153,7 +153,7 @@ fn codes_of_a_briefly_trained_conv_model_predict_real_digits_far_above_chance() 
     let config = TrainingConfig { learning_rate: 3e-3, ..TrainingConfig::new(ModelKind::Conv) };
     let mut trainer = Trainer::new(config, &device, train.len()).unwrap();
     block_on(trainer.run(&train, 60)).unwrap();
-    let model = trainer.inference_model();
+    let model = block_on(trainer.inference_model()).unwrap();
     let train_codes = block_on(encode_set(&model, &train, 500, &device)).unwrap();
     let test_codes = block_on(encode_set(&model, &test, 500, &device)).unwrap();
     assert_eq!(train_codes.dim(), 64);

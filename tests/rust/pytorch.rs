@@ -22,6 +22,7 @@ use autoencoder_lab::pytorch::{self, CodeSource, NamedTensor, PytorchError, Safe
 use autoencoder_lab::rng::SplitMix64;
 use autoencoder_lab::train::{Trainer, TrainingConfig};
 use burn::prelude::*;
+use pollster::block_on;
 use serde_json::{Value, json};
 
 /// The bound: PyTorch's numbers reproduced to within this, max absolute difference, for
@@ -246,9 +247,9 @@ fn export_for_pytorch_after_training_on() {
         let start = pytorch::load(&fixture, Some(code), &device()).unwrap().model;
         let config = TrainingConfig::new(kind).with_code_activation(Some(code));
         let mut trainer = Trainer::resume(config, start.clone(), device(), train.len());
-        let losses: Vec<f32> = (0..10).map(|_| floats(trainer.step_unread(&train))[0]).collect();
+        let losses = block_on(trainer.run(&train, 10)).unwrap();
         assert!(losses.iter().all(|l| l.is_finite()), "{name}: {losses:?}");
-        let trained = trainer.inference_model();
+        let trained = block_on(trainer.inference_model()).unwrap();
         let before = floats(start.forward(digits()));
         let reconstructions = floats(trained.forward(digits()));
         assert!(max_abs_diff(&before, &reconstructions) > 1e-4, "{name}: training changed nothing to check");
