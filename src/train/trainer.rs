@@ -50,7 +50,7 @@ enum Optimizer {
     Burn(ModuleOptimizer),
     Flat(FlatAdam, Option<CpuStep>),
     #[cfg(feature = "webgpu")]
-    Gpu(Option<GpuStep>),
+    Gpu(Option<Box<GpuStep>>),
 }
 
 impl Optimizer {
@@ -364,7 +364,7 @@ impl Trainer {
             let params = read_floats(Tensor::cat(param_parts(self.model()), 0)).await?;
             let step = GpuStep::new(self.model(), &params, &self.device)
                 .ok_or_else(|| TrainError::Config("the GPU step does not fit this model's parameters".into()))?;
-            self.optimizer = Optimizer::Gpu(Some(step));
+            self.optimizer = Optimizer::Gpu(Some(Box::new(step)));
         }
         let size = self.config.batch_size;
         let batches: Vec<Vec<f32>> = (self.batch..self.batch + steps)
