@@ -5,7 +5,7 @@
 // is cached, under which version, and the check of every byte against the build's list are the
 // service worker's.
 import { formatNumber, message } from '../shared/format.js';
-import { app, chunks, page, whenResting } from './state.js';
+import { app, chunks, page, resting, whenResting } from './state.js';
 
 // Whether this page came from the kept copy: a service worker controlled its loading. Read once,
 // as the page loads; a new build taking over later does not change where this page came from.
@@ -42,9 +42,11 @@ export async function startOffline() {
     });
     return;
   }
-  show(fromCache ? cachedState(null) : { state: 'saving', text: 'This page will be saved in the browser for offline use when training stops.' });
+  const saving = { state: 'saving', text: 'Saving this page in the browser for offline use…' };
+  if (fromCache) show(cachedState(null));
+  else if (!resting()) show({ state: 'saving', text: 'This page will be saved in the browser for offline use when training stops.' });
   await whenResting();
-  if (!fromCache) show({ state: 'saving', text: 'Saving this page in the browser for offline use…' });
+  if (!fromCache) show(saving);
   container.addEventListener('controllerchange', onControllerChange);
   container.addEventListener('message', ({ data }) => {
     if (data?.type !== 'install-failed') return;

@@ -125,9 +125,12 @@ export function setMode(mode, { leavingLost = false } = {}) {
 const RESTING = ['idle', 'paused', 'error'];
 const restingWaiters = [];
 
+/** Whether nothing trains, loads or starts now. */
+export const resting = () => RESTING.includes(app.mode);
+
 /** Resolves now, or once the page next enters a mode in which nothing trains or loads. */
 export function whenResting() {
-  return RESTING.includes(app.mode) ? Promise.resolve() : new Promise((resolve) => restingWaiters.push(resolve));
+  return resting() ? Promise.resolve() : new Promise((resolve) => restingWaiters.push(resolve));
 }
 
 export function updateControls() {
