@@ -3,9 +3,10 @@
 #
 #   ./build.sh serve        build the wasm, the page's data and serve www/ on http://127.0.0.1:8000
 #   ./build.sh build        build everything the page needs into www/pkg, www/pkg-cpu and www/data
-#   ./build.sh test         every test: native, the wasm modules in the browser, the page (playwright),
-#                           the page's core journey in Chromium, Firefox and WebKit
+#   ./build.sh test         every test: native, the Rust tests in wasm and the wasm modules in the browser,
+#                           the page (playwright), the page's core journey in Chromium, Firefox and WebKit
 #   ./build.sh test-journey the core journey alone, once per engine (LAB_ENGINES="firefox webkit" picks)
+#   ./build.sh test-wasm    the crate's Rust tests compiled to wasm32, in headless Chromium (wasm-bindgen-test)
 #   ./build.sh fuzz         the parsers fed 100,000 malformed inputs each (FUZZ_CASES, FUZZ_SEED to change)
 #   ./build.sh train ...    native training, e.g. ./build.sh train --model conv --epochs 1
 #   ./build.sh bench ...    native training throughput, e.g. ./build.sh bench --model dense
@@ -51,6 +52,7 @@ native_cargo() {
 # source Debian ships with its Rust (rustc-web), since rustup cannot download the target offline.
 WASM_ENV=()
 WASM_BUILD_STD=()
+WASM_TEST_STD=()
 ensure_wasm_toolchain() {
   if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     WASM_ENV=(env)
@@ -62,6 +64,10 @@ ensure_wasm_toolchain() {
   # Keep this environment identical from build to build: any change rebuilds all of burn.
   WASM_ENV=(env PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc)
   WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
+  # The wasm tests link libtest too, and keep the panic strategy of everything else on wasm32
+  # (abort): without -Zpanic-abort-tests cargo asks for an unwinding standard library for them.
+  # Their profile has a directory of its own, so this changes nothing in the page's builds.
+  WASM_TEST_STD=(-Zbuild-std=std,panic_abort,test -Zpanic-abort-tests)
 }
 
 # Callers run ensure_wasm_toolchain first: it sets the flags they pass.
@@ -87,6 +93,15 @@ ensure_wasm_bindgen() {
 ensure_chromium() {
   if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium
+  fi
+}
+
+# wasm-bindgen-test-runner drives Chromium through WebDriver: Debian's chromedriver, built with
+# its chromium (the same version).
+ensure_chromedriver() {
+  ensure_chromium
+  if [ ! -x /usr/bin/chromedriver ]; then
+    apt_install chromium-driver
   fi
 }
 
@@ -206,6 +221,27 @@ test_browser() {
   LAB_URL="http://127.0.0.1:$PORT/" node --test tests/module/
 }
 
+# The crate's Rust tests compiled to wasm32 (tests/wasm): what only Rust reaches inside the module
+# (the hand-written CPU step against burn's autodiff on WebAssembly SIMD, the WebGPU device as
+# Lab::create opens it, model files off the GPU), run by wasm-bindgen-test-runner in headless
+# Chromium through chromedriver, with WebGPU on SwiftShader (webdriver.json holds Chromium's flags,
+# those of tests/support/browser.mjs). Built in the profile 'wasm-test' (Cargo.toml): a test build
+# optimised just enough to train a few steps, not the page's size-tuned one.
+test_wasm() {
+  ensure_wasm_toolchain
+  ensure_wasm_bindgen
+  ensure_chromedriver
+  log "building the Rust tests for wasm32 (profile 'wasm-test'; a cold build of burn for it takes 10-20 minutes)"
+  wasm_cargo test --profile wasm-test --target wasm32-unknown-unknown "${WASM_TEST_STD[@]}" --test browser --no-run
+  log "the Rust tests in wasm32, in headless Chromium (WebGPU on SwiftShader)"
+  # The runner's default limit, 20 s for the whole run, is far too short for a software GPU
+  # compiling its kernels on a busy machine.
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$TOOLS/bin/wasm-bindgen-test-runner" \
+    CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_WEBDRIVER_JSON="$ROOT/webdriver.json" \
+    WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-900}" \
+    wasm_cargo test --profile wasm-test --target wasm32-unknown-unknown "${WASM_TEST_STD[@]}" --test browser
+}
+
 test_page() {
   ensure_chromium
   ensure_node_modules
@@ -267,6 +303,7 @@ test_journey() {
 
 cmd_test() {
   test_native
+  test_wasm
   test_page
   test_journey
 }
@@ -312,9 +349,10 @@ case "${1:-}" in
   test-browser) test_browser ;;
   test-page) test_page ;;
   test-journey) test_journey ;;
+  test-wasm) test_wasm ;;
   fuzz) shift; cmd_fuzz "$@" ;;
   train | eval | bench) native_cargo run --release --quiet -- "$@" ;;
   bench-web) shift; cmd_bench_web "$@" ;;
   bench-start) shift; cmd_bench_start "$@" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
