@@ -52,7 +52,7 @@ native_cargo() {
 # source Debian ships with its Rust (rustc-web), since rustup cannot download the target offline.
 WASM_ENV=()
 WASM_BUILD_STD=()
-WASM_TEST_STD=()
+WASM_TEST_FLAGS=()
 ensure_wasm_toolchain() {
   if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     WASM_ENV=(env)
@@ -64,10 +64,9 @@ ensure_wasm_toolchain() {
   # Keep this environment identical from build to build: any change rebuilds all of burn.
   WASM_ENV=(env PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc)
   WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
-  # The wasm tests link libtest too, and keep the panic strategy of everything else on wasm32
-  # (abort): without -Zpanic-abort-tests cargo asks for an unwinding standard library for them.
-  # Their profile has a directory of its own, so this changes nothing in the page's builds.
-  WASM_TEST_STD=(-Zbuild-std=std,panic_abort,test -Zpanic-abort-tests)
+  # The wasm tests keep the panic strategy of everything they link (abort): without this cargo
+  # builds a test's dependencies to unwind, that is burn again, beside the page's.
+  WASM_TEST_FLAGS=(-Zpanic-abort-tests)
 }
 
 # Callers run ensure_wasm_toolchain first: it sets the flags they pass.
@@ -224,22 +223,24 @@ test_browser() {
 # The crate's Rust tests compiled to wasm32 (tests/wasm): what only Rust reaches inside the module
 # (the hand-written CPU step against burn's autodiff on WebAssembly SIMD, the WebGPU device as
 # Lab::create opens it, model files off the GPU), run by wasm-bindgen-test-runner in headless
-# Chromium through chromedriver, with WebGPU on SwiftShader (webdriver.json holds Chromium's flags,
-# those of tests/support/browser.mjs). Built in the profile 'wasm-test' (Cargo.toml): a test build
-# optimised just enough to train a few steps, not the page's size-tuned one.
+# Chromium through chromedriver, with WebGPU on SwiftShader (tests/wasm/webdriver.json holds Chromium's flags,
+# those of tests/support/browser.mjs). Built with the WebGPU module's profile, features and
+# standard library, so they reuse its build of burn: after `build_wasm` they cost a compile of the
+# crate and the tests, not of burn (a profile of their own compiled burn again: 20 minutes cold).
 test_wasm() {
   ensure_wasm_toolchain
   ensure_wasm_bindgen
   ensure_chromedriver
-  log "building the Rust tests for wasm32 (profile 'wasm-test'; a cold build of burn for it takes 10-20 minutes)"
-  wasm_cargo test --profile wasm-test --target wasm32-unknown-unknown "${WASM_TEST_STD[@]}" --test browser --no-run
+  local test=(test --profile web --features fusion --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}" "${WASM_TEST_FLAGS[@]}" --test browser)
+  log "building the Rust tests for wasm32 (the WebGPU module's profile: its build of burn)"
+  wasm_cargo "${test[@]}" --no-run
   log "the Rust tests in wasm32, in headless Chromium (WebGPU on SwiftShader)"
   # The runner's default limit, 20 s for the whole run, is far too short for a software GPU
   # compiling its kernels on a busy machine.
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$TOOLS/bin/wasm-bindgen-test-runner" \
-    CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_WEBDRIVER_JSON="$ROOT/webdriver.json" \
+    CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_WEBDRIVER_JSON="$ROOT/tests/wasm/webdriver.json" \
     WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-900}" \
-    wasm_cargo test --profile wasm-test --target wasm32-unknown-unknown "${WASM_TEST_STD[@]}" --test browser
+    wasm_cargo "${test[@]}"
 }
 
 test_page() {
@@ -303,8 +304,8 @@ test_journey() {
 
 cmd_test() {
   test_native
-  test_wasm
   test_page
+  test_wasm
   test_journey
 }
 

@@ -9,7 +9,7 @@ use autoencoder_lab::train::{Trainer, TrainingConfig, read_floats};
 use burn::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::{lab_with_digits, test_digits};
+use crate::digits::{lab_with_digits, test_digits};
 
 /// `model`'s reconstructions of every image in `set`, as the host reads them.
 async fn reconstructions(model: &autoencoder_lab::model::Autoencoder, set: &MnistSet, device: &Device) -> Vec<f32> {
