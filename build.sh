@@ -5,9 +5,10 @@
 #                           module builds behind the server; the page trains on the CPU until then)
 #   ./build.sh build        build everything the page needs into www/pkg, www/pkg-cpu, www/data,
 #                           www/vendor, www/icons and www/offline-files.js
-#   ./build.sh test         every test: native, the wasm modules in the browser, the page (playwright),
-#                           the page's core journey in Chromium, Firefox and WebKit
+#   ./build.sh test         every test: native, the Rust tests in wasm and the wasm modules in the browser,
+#                           the page (playwright), the page's core journey in Chromium, Firefox and WebKit
 #   ./build.sh test-journey the core journey alone, once per engine (LAB_ENGINES="firefox webkit" picks)
+#   ./build.sh test-wasm    the crate's Rust tests compiled to wasm32, in headless Chromium (wasm-bindgen-test)
 #   ./build.sh fuzz         the parsers fed 100,000 malformed inputs each (FUZZ_CASES, FUZZ_SEED to change)
 #   ./build.sh train ...    native training, e.g. ./build.sh train --model conv --epochs 1
 #   ./build.sh bench ...    native training throughput, e.g. ./build.sh bench --model dense
@@ -54,6 +55,7 @@ native_cargo() {
 # source Debian ships with its Rust (rustc-web), since rustup cannot download the target offline.
 WASM_ENV=()
 WASM_BUILD_STD=()
+WASM_TEST_FLAGS=()
 ensure_wasm_toolchain() {
   if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     WASM_ENV=(env)
@@ -65,6 +67,9 @@ ensure_wasm_toolchain() {
   # Keep this environment identical from build to build: any change rebuilds all of burn.
   WASM_ENV=(env PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc)
   WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
+  # The wasm tests keep the panic strategy of everything they link (abort): without this cargo
+  # builds a test's dependencies to unwind, that is burn again, beside the page's.
+  WASM_TEST_FLAGS=(-Zpanic-abort-tests)
 }
 
 # Callers run ensure_wasm_toolchain first: it sets the flags they pass.
@@ -106,6 +111,15 @@ ensure_vulkan() {
   if [ -n "$missing" ]; then
     # shellcheck disable=SC2086 # one package name a word
     apt_install --no-install-recommends $missing
+  fi
+}
+
+# wasm-bindgen-test-runner drives Chromium through WebDriver: Debian's chromedriver, built with
+# its chromium (the same version).
+ensure_chromedriver() {
+  ensure_chromium
+  if [ ! -x /usr/bin/chromedriver ]; then
+    apt_install chromium-driver
   fi
 }
 
@@ -283,6 +297,29 @@ test_browser() {
   LAB_URL="http://127.0.0.1:$PORT/" node --test tests/module/
 }
 
+# The crate's Rust tests compiled to wasm32 (tests/wasm): what only Rust reaches inside the module
+# (the hand-written CPU step against burn's autodiff on WebAssembly SIMD, the WebGPU device as
+# Lab::create opens it, model files off the GPU), run by wasm-bindgen-test-runner in headless
+# Chromium through chromedriver, with WebGPU on SwiftShader (tests/wasm/webdriver.json holds Chromium's flags,
+# those of tests/support/browser.mjs). Built with the WebGPU module's profile, features and
+# standard library, so they reuse its build of burn: after `build_wasm` they cost a compile of the
+# crate and the tests, not of burn (a profile of their own compiled burn again: 20 minutes cold).
+test_wasm() {
+  ensure_wasm_toolchain
+  ensure_wasm_bindgen
+  ensure_chromedriver
+  local test=(test --profile web --features fusion --target wasm32-unknown-unknown "${WASM_BUILD_STD[@]}" "${WASM_TEST_FLAGS[@]}" --test browser)
+  log "building the Rust tests for wasm32 (the WebGPU module's profile: its build of burn)"
+  wasm_cargo "${test[@]}" --no-run
+  log "the Rust tests in wasm32, in headless Chromium (WebGPU on SwiftShader)"
+  # The runner's default limit, 20 s for the whole run, is far too short for a software GPU
+  # compiling its kernels on a busy machine.
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$TOOLS/bin/wasm-bindgen-test-runner" \
+    CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_WEBDRIVER_JSON="$ROOT/tests/wasm/webdriver.json" \
+    WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-900}" \
+    wasm_cargo "${test[@]}"
+}
+
 test_page() {
   ensure_chromium
   ensure_node_modules
@@ -345,6 +382,7 @@ test_journey() {
 cmd_test() {
   test_native
   test_page
+  test_wasm
   test_journey
 }
 
@@ -394,6 +432,7 @@ case "${1:-}" in
   test-browser) test_browser ;;
   test-page) test_page ;;
   test-journey) test_journey ;;
+  test-wasm) test_wasm ;;
   fuzz) shift; cmd_fuzz "$@" ;;
   train | eval | bench) native_cargo run --release --quiet -- "$@" ;;
   bench-web) shift; cmd_bench_web "$@" ;;

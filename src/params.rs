@@ -11,7 +11,7 @@ use burn::prelude::*;
 use crate::model::Autoencoder;
 
 /// Every parameter's values, flat. Reads synchronously: the CPU backend's tensors are in memory.
-pub(crate) fn flat_params(model: &Autoencoder) -> Vec<f32> {
+pub fn flat_params(model: &Autoencoder) -> Vec<f32> {
     struct Read(Vec<f32>);
     impl ModuleVisitor for Read {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -66,7 +66,7 @@ pub(crate) fn write_params(model: Autoencoder, flat: &[f32], device: &Device, tr
 /// Every parameter's gradient in `grads`, flattened, one tensor each on `device` (zeros for a
 /// parameter without one, so that the layout depends on the model alone): concatenated, the flat
 /// gradient that [`unflatten_gradients`] undoes.
-pub(crate) fn gradient_parts(model: &Autoencoder, mut grads: GradientsParams, device: &Device) -> Vec<Tensor<1>> {
+pub fn gradient_parts(model: &Autoencoder, mut grads: GradientsParams, device: &Device) -> Vec<Tensor<1>> {
     struct Flatten<'a> {
         grads: &'a mut GradientsParams,
         device: &'a Device,

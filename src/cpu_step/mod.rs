@@ -21,7 +21,8 @@
 //! nothing of their own. The arithmetic is the conv model's CPU form (`src/model/conv/cpu.rs`):
 //! the same layouts (a feature map is `[channels, pixels x batch]`), the same taps, the same
 //! fused sigmoid and MSE ([`sigmoid_mse`]); only the order of some sums differs. The tests check
-//! the loss and every parameter's gradient against burn's autodiff, for both models.
+//! the loss and every parameter's gradient against burn's autodiff, for both models, natively
+//! (tests/rust/cpu_step.rs) and in wasm in the browser, SIMD kernel and all (tests/wasm/).
 
 mod conv;
 mod dense;
@@ -166,89 +167,4 @@ fn sum(x: &[f32]) -> f32 {
         lanes.iter_mut().zip(chunk).for_each(|(l, v)| *l += v);
     }
     lanes.iter().sum::<f32>() + rest
-}
-
-#[cfg(test)]
-mod tests {
-    use burn::optim::GradientsParams;
-    use burn::prelude::*;
-
-    use super::*;
-    use super::sigmoid_mse::loss_and_surrogate;
-    use crate::model::ModelKind;
-    use crate::params::{flat_params, gradient_parts};
-
-    /// burn's autodiff through the models' CPU form and the same fused loss: the loss and the
-    /// flat gradient, in the model's visitor order.
-    fn burns(model: &Autoencoder, pixels: &[f32], scale: f32) -> (f32, Vec<f32>) {
-        let device = Device::flex().autodiff();
-        let model = model.clone().to_device(&device).train();
-        let batch = pixels.len() / IMAGE_PIXELS;
-        let images = Tensor::<3>::from_data(TensorData::new(pixels.to_vec(), [batch, 28, 28]), &device);
-        let targets = images.clone().reshape([batch, IMAGE_PIXELS]);
-        let (loss, surrogate) = loss_and_surrogate(model.logits(images), targets, scale);
-        let grads = GradientsParams::from_grads(surrogate.backward(), &model);
-        let flat = Tensor::cat(gradient_parts(&model, grads, &Device::flex()), 0);
-        (loss.into_scalar(), flat.into_data().try_into_vec::<f32>().unwrap())
-    }
-
-    /// Real-looking images: strokes of ink on a blank background, different in each image.
-    fn images(n: usize) -> Vec<f32> {
-        let mut pixels = vec![0.0; n * IMAGE_PIXELS];
-        for (i, image) in pixels.chunks_exact_mut(IMAGE_PIXELS).enumerate() {
-            for y in 4..24 {
-                let x = 6 + (y * (i + 3) / 7) % 16;
-                image[y * 28 + x] = 1.0;
-                image[y * 28 + x + 1] = 0.5 + 0.05 * (i % 10) as f32;
-            }
-        }
-        pixels
-    }
-
-    fn assert_same(kind: &str, (loss, grad): (f32, Vec<f32>), (want_loss, want_grad): (f32, Vec<f32>)) {
-        assert!((loss - want_loss).abs() <= 1e-5 * want_loss.abs().max(1e-3), "{kind}: loss {loss} against burn's {want_loss}");
-        assert_eq!(grad.len(), want_grad.len());
-        let scale = want_grad.iter().fold(0f32, |m, g| m.max(g.abs()));
-        assert!(scale > 0.0, "{kind}: burn's gradient is all zeros, so the comparison would prove nothing");
-        for (i, (g, w)) in grad.iter().zip(&want_grad).enumerate() {
-            assert!((g - w).abs() <= 1e-4 * scale, "{kind}: gradient {i} is {g}, burn's {w} (largest {scale})");
-        }
-    }
-
-    fn check(model: Autoencoder, batches: &[usize], kind: &str) {
-        let params = flat_params(&model);
-        let mut step = CpuStep::for_model(&model).expect("the seed's models have the expected layout");
-        for &batch in batches {
-            let pixels = images(batch);
-            for scale in [1.0, 0.25] {
-                let ours = step.loss_and_gradient(&params, &pixels, scale);
-                assert_same(&format!("{kind}, batch {batch}, scale {scale}"), ours, burns(&model, &pixels, scale));
-            }
-        }
-    }
-
-    #[test]
-    fn the_dense_step_gives_burns_loss_and_gradients() {
-        let device = Device::flex();
-        check(ModelKind::Dense.init(None, &device), &[32, 5, 1], "dense");
-        let relu = ModelKind::Dense.init_with(Some(8), CodeActivation::Relu, &device).unwrap();
-        check(relu, &[7], "dense, ReLU code of 8");
-    }
-
-    #[test]
-    fn the_conv_step_gives_burns_loss_and_gradients() {
-        let device = Device::flex();
-        check(ModelKind::Conv.init(None, &device), &[16, 3, 1], "conv");
-        check(ModelKind::Conv.init(Some(10), &device), &[5], "conv, code of 10");
-    }
-
-    #[test]
-    fn parameters_of_another_model_are_refused() {
-        let device = Device::flex();
-        let dense = ModelKind::Dense.init(None, &device);
-        let conv = ModelKind::Conv.init(None, &device);
-        let mut step = CpuStep::for_model(&dense).unwrap();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step.loss_and_gradient(&flat_params(&conv), &images(1), 1.0)));
-        assert!(result.is_err());
-    }
 }

@@ -4,8 +4,9 @@
 // there is no GPU.
 //
 // These test the module itself, one call at a time; the page tests around them test it as a
-// person uses it. A Rust test harness compiled to wasm would test a second build of the same
-// code, and link all of burn a second time to make it.
+// person uses it. The crate's Rust tests run in the browser too (tests/wasm/, in a test build of
+// their own) and reach beneath this boundary (the CPU step against burn's autodiff, a model file
+// read back by src/model_file.rs itself); these test the build the page ships.
 //
 //   LAB_URL=http://127.0.0.1:8000/ node --test tests/module/module.test.mjs
 //
