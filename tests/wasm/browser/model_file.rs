@@ -27,7 +27,7 @@ async fn model_files_round_trip_in_wasm() {
     for kind in ModelKind::ALL {
         let mut trainer = Trainer::new(TrainingConfig::new(kind), &device, digits.len()).unwrap();
         trainer.run(&digits, 2).await.unwrap();
-        let model = trainer.inference_model();
+        let model = trainer.inference_model().await.unwrap();
         let bytes = model_file::save(&model, serde_json::json!({"steps": 2})).unwrap();
         let (loaded, header) = model_file::load(&bytes, Some(kind), &device).unwrap();
         assert_eq!((header.model, header.latent, header.parameters), (kind, model.latent_size(), model.num_params()));
