@@ -29,11 +29,12 @@ pub(super) fn blocked(rows: usize, cols: usize) -> usize {
 
 /// `y = act(x · W + b)` for one layer: a unit per output `o` and block of [`ROWS`] images (the
 /// units of a workgroup are neighbouring outputs, so they read neighbouring weights and the same
-/// inputs). `relu`: a ReLU after it.
+/// inputs). The images start at `x_at` in `x` (a call's images are one buffer). `relu`: a ReLU
+/// after it.
 #[cube(launch)]
-pub(super) fn layer_forward(x: &[f32], params: &[f32], y: &mut [f32], batch: u32, inputs: u32, outputs: u32, at: u32, #[comptime] relu: bool) {
+pub(super) fn layer_forward(x: &[f32], params: &[f32], y: &mut [f32], batch: u32, inputs: u32, outputs: u32, at: u32, x_at: u32, #[comptime] relu: bool) {
     let index = ABSOLUTE_POS;
-    let (batch, inputs, outputs, at) = (batch as usize, inputs as usize, outputs as usize, at as usize);
+    let (batch, inputs, outputs, at, x_at) = (batch as usize, inputs as usize, outputs as usize, at as usize, x_at as usize);
     if index < batch.div_ceil(ROWS) * outputs {
         let o = index % outputs;
         let first = index / outputs * ROWS;
@@ -43,7 +44,7 @@ pub(super) fn layer_forward(x: &[f32], params: &[f32], y: &mut [f32], batch: u32
         #[unroll]
         for r in 0..ROWS {
             sums[r] = params[at + inputs * outputs + o];
-            starts[r] = usize::min(first + r, batch - 1) * inputs;
+            starts[r] = x_at + usize::min(first + r, batch - 1) * inputs;
         }
         for i in 0..inputs {
             let w = params[at + i * outputs + o];
@@ -68,7 +69,7 @@ pub(super) fn layer_forward(x: &[f32], params: &[f32], y: &mut [f32], batch: u32
 /// The last layer, its sigmoid and the MSE against `targets` in one, units as
 /// [`layer_forward`]'s: the gradient of `scale * mean((sigmoid(z) - t)^2)` with respect to each
 /// logit `z` goes to `grad`, each pixel's squared error to `squares` (summed by [`adam`], which
-/// needs every gradient anyway).
+/// needs every gradient anyway). The targets start at `targets_at` in `targets`.
 #[cube(launch)]
 pub(super) fn last_layer_loss(
     x: &[f32],
@@ -80,6 +81,7 @@ pub(super) fn last_layer_loss(
     inputs: u32,
     outputs: u32,
     at: u32,
+    targets_at: u32,
     factor: f32,
 ) {
     let index = ABSOLUTE_POS;
@@ -112,7 +114,7 @@ pub(super) fn last_layer_loss(
                 if z >= 0.0 {
                     s = 1.0 / (1.0 + e);
                 }
-                let d = s - targets[k];
+                let d = s - targets[targets_at as usize + k];
                 squares[k] = d * d;
                 // d(mean((s - t)^2))/dz = 2 (s - t) s (1 - s) / n, times the share: `factor`.
                 grad[k] = factor * d * (s * (1.0 - s));
@@ -126,7 +128,7 @@ pub(super) fn last_layer_loss(
 /// `outputs` a bias's, and where `input_grad` is set the next `blocked(batch, inputs)` each the
 /// gradient at one input of [`ROWS`] images, `g · Wᵀ`, zero where the ReLU before this layer
 /// (`relu_before`) was off. The weight and bias gradients go to `grads` at `at`, the flat
-/// layout; the input's gradient to `gx`.
+/// layout; the input's gradient to `gx`. The layer's input starts at `x_at` in `x`.
 #[cube(launch)]
 pub(super) fn layer_backward(
     x: &[f32],
@@ -138,11 +140,12 @@ pub(super) fn layer_backward(
     inputs: u32,
     outputs: u32,
     at: u32,
+    x_at: u32,
     #[comptime] input_grad: bool,
     #[comptime] relu_before: bool,
 ) {
     let index = ABSOLUTE_POS;
-    let (batch, inputs, outputs, at) = (batch as usize, inputs as usize, outputs as usize, at as usize);
+    let (batch, inputs, outputs, at, x_at) = (batch as usize, inputs as usize, outputs as usize, at as usize, x_at as usize);
     let weight_units = inputs.div_ceil(ROWS) * outputs;
     if index < weight_units {
         let o = index % outputs;
@@ -158,7 +161,7 @@ pub(super) fn layer_backward(
             let gb = g[b * outputs + o];
             #[unroll]
             for r in 0..ROWS {
-                sums[r] += x[b * inputs + columns[r]] * gb;
+                sums[r] += x[x_at + b * inputs + columns[r]] * gb;
             }
         }
         #[unroll]
@@ -200,7 +203,7 @@ pub(super) fn layer_backward(
                     let mut sum = sums[r];
                     // burn's rule: no gradient through a ReLU whose output was 0.
                     if comptime![relu_before] {
-                        sum = select(x[b * inputs + i] > 0.0, sum, 0.0f32);
+                        sum = select(x[x_at + b * inputs + i] > 0.0, sum, 0.0f32);
                     }
                     gx[b * inputs + i] = sum;
                 }
