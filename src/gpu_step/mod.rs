@@ -31,7 +31,7 @@ use crate::model::{Autoencoder, CodeActivation};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::params::flat_params;
 use crate::params::write_params;
-use kernels::{UNITS, blocked};
+use kernels::{UNITS, tiles};
 
 /// Adam's constants, as the trainer's burn Adam and [`crate::cpu_step::flat_adam`] have them.
 const BETA_1: f32 = 0.9;
@@ -66,12 +66,13 @@ pub struct GpuStep {
     /// Adam's step count, for its bias corrections.
     time: i32,
     /// The batch the activation buffers are sized for, and the buffers: each layer's output
-    /// (the next layer's input), each layer's output gradient, the squared errors. The images
-    /// are the first layer's input, uploaded with each call.
+    /// (the next layer's input), each layer's output gradient, the squared errors summed a tile
+    /// of the last layer at a time. The images are the first layer's input, uploaded with each
+    /// call.
     batch: usize,
     outputs: Vec<Handle>,
     output_grads: Vec<Handle>,
-    squares: Option<Handle>,
+    partials: Option<Handle>,
     /// One float, bound where a kernel's output goes unused.
     unused: Handle,
 }
@@ -150,7 +151,7 @@ impl GpuStep {
             batch: 0,
             outputs: Vec::new(),
             output_grads: Vec::new(),
-            squares: None,
+            partials: None,
             unused: client.empty(4),
             client,
         })
@@ -175,7 +176,7 @@ impl GpuStep {
         let client = &self.client;
         self.outputs = self.widths[1..self.layers()].iter().map(|w| client.empty(batch * w * 4)).collect();
         self.output_grads = self.widths[1..].iter().map(|w| client.empty(batch * w * 4)).collect();
-        self.squares = Some(client.empty(batch * IMAGE_PIXELS * 4));
+        self.partials = Some(client.empty(tiles(batch, IMAGE_PIXELS) * 4));
         self.batch = batch;
     }
 
@@ -192,8 +193,8 @@ impl GpuStep {
 
     /// Launches the forward pass, the loss and the backward pass for `batch` images, the
     /// `batch * 784` numbers at `at` in `images` (of `len` floats, all in [0, 1]), scored as
-    /// `scale` of a batch: the flat gradient is left in `grads`, each pixel's squared error in
-    /// `squares`. The images of a call's steps are one upload, each step's at its own place in
+    /// `scale` of a batch: the flat gradient is left in `grads`, the squared errors in
+    /// `partials`, a sum per tile of the last layer. The images of a call's steps are one upload, each step's at its own place in
     /// it: an upload after launches makes cubecl submit them first.
     fn launch_gradient(&mut self, images: &Handle, len: usize, at: usize, batch: usize, scale: f32) {
         assert!(batch > 0, "a step needs images");
@@ -216,13 +217,13 @@ impl GpuStep {
         let (b, offset) = (batch as u32, self.offsets[l] as u32);
         if l + 1 < self.layers() {
             let y = arg(&self.outputs[l], batch * o);
-            kernels::layer_forward::launch(client, cubes(blocked(batch, o)), CubeDim::new_1d(UNITS), x, arg(&self.params, n), y, b, i as u32, o as u32, offset, x_at, self.relu_after(l));
+            kernels::layer_forward::launch(client, cubes(tiles(batch, o)), CubeDim::new_1d(UNITS), x, arg(&self.params, n), y, b, i as u32, o as u32, offset, x_at, self.relu_after(l));
         } else {
             let factor = 2.0 * scale / (batch * o) as f32;
             let (targets, targets_at) = (arg(images.0, images.1), images.2 as u32);
             let grad = arg(&self.output_grads[l], batch * o);
-            let squares = arg(self.squares.as_ref().expect("sized"), batch * o);
-            kernels::last_layer_loss::launch(client, cubes(blocked(batch, o)), CubeDim::new_1d(UNITS), x, arg(&self.params, n), targets, grad, squares, b, i as u32, o as u32, offset, targets_at, factor);
+            let partials = arg(self.partials.as_ref().expect("sized"), tiles(batch, o));
+            kernels::last_layer_loss::launch(client, cubes(tiles(batch, o)), CubeDim::new_1d(UNITS), x, arg(&self.params, n), targets, grad, partials, b, i as u32, o as u32, offset, targets_at, factor);
         }
     }
 
@@ -232,7 +233,7 @@ impl GpuStep {
         let n = self.count;
         let (i, o) = (self.widths[l], self.widths[l + 1]);
         let input_grad = l > 0;
-        let units = blocked(i, o) + o + if input_grad { blocked(batch, i) } else { 0 };
+        let units = tiles(i, o) + o + if input_grad { tiles(batch, i) } else { 0 };
         let (x, x_at) = self.layer_input(l, batch, images);
         // The first layer has no input gradient: its `gx` is a stand-in, never written (a
         // buffer bound twice in one launch, once writable, is an error in WebGPU).
@@ -295,7 +296,7 @@ impl GpuStep {
         let bias_correction_2_sqrt = (1.0 - BETA_2.powi(self.time)).sqrt();
         let factor = bias_correction_2_sqrt / (1.0 - BETA_1.powi(self.time));
         let n = self.count;
-        let squares = batch * IMAGE_PIXELS;
+        let partials = tiles(batch, IMAGE_PIXELS);
         kernels::adam::launch(
             &self.client,
             cubes(n),
@@ -304,12 +305,12 @@ impl GpuStep {
             arg(&self.grads, n),
             arg(&self.moment_1, n),
             arg(&self.moment_2, n),
-            arg(self.squares.as_ref().expect("a gradient was launched"), squares),
+            arg(self.partials.as_ref().expect("a gradient was launched"), partials),
             arg(losses, slots),
             n as u32,
-            squares as u32,
+            partials as u32,
             slot as u32,
-            scale / squares as f32,
+            scale / (batch * IMAGE_PIXELS) as f32,
             factor,
             EPSILON * bias_correction_2_sqrt,
             lr as f32,
@@ -376,12 +377,12 @@ impl GpuStep {
         self.launch_gradient(&images, len, 0, batch, scale);
         let read = self
             .client
-            .read_async(vec![self.grads.clone(), self.squares.clone().expect("launched")])
+            .read_async(vec![self.grads.clone(), self.partials.clone().expect("launched")])
             .await
             .map_err(|e| format!("{e:?}"))?;
-        let squares = floats(&read[1]);
-        let n = batch * IMAGE_PIXELS;
-        let loss = (squares[..n].iter().map(|&s| s as f64).sum::<f64>() / n as f64) as f32 * scale;
+        let partials = floats(&read[1]);
+        let squares: f64 = partials[..tiles(batch, IMAGE_PIXELS)].iter().map(|&s| s as f64).sum();
+        let loss = (squares / (batch * IMAGE_PIXELS) as f64) as f32 * scale;
         Ok((loss, floats(&read[0])))
     }
 }
