@@ -31,7 +31,7 @@ use crate::model::{Autoencoder, CodeActivation};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::params::flat_params;
 use crate::params::write_params;
-use kernels::{UNITS, tiles};
+use kernels::{ADAM_PER_UNIT, ADAM_UNITS, UNITS, tiles};
 
 /// Adam's constants, as the trainer's burn Adam and [`crate::cpu_step::flat_adam`] have them.
 const BETA_1: f32 = 0.9;
@@ -73,7 +73,7 @@ pub struct GpuStep {
     outputs: Vec<Handle>,
     output_grads: Vec<Handle>,
     partials: Option<Handle>,
-    /// One float, bound where a kernel's output goes unused.
+    /// One float, bound where a kernel's input or output goes unused.
     unused: Handle,
 }
 
@@ -94,9 +94,14 @@ fn bytes(values: &[f32]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) }
 }
 
-/// Workgroups for `units` units, one a unit.
+/// Workgroups of `per_group` units for `units` units.
+fn groups(units: usize, per_group: u32) -> CubeCount {
+    CubeCount::Static(units.div_ceil(per_group as usize).max(1) as u32, 1, 1)
+}
+
+/// Workgroups of [`UNITS`] for `units` units, one a unit.
 fn cubes(units: usize) -> CubeCount {
-    CubeCount::Static(units.div_ceil(UNITS as usize).max(1) as u32, 1, 1)
+    groups(units, UNITS)
 }
 
 /// A kernel argument over the whole of `handle`, `len` floats.
@@ -211,20 +216,37 @@ impl GpuStep {
     /// Layer `l`'s forward launch (the last layer's with the loss, scored as `scale`), for the
     /// images of [`Self::launch_gradient`].
     fn launch_forward(&self, l: usize, batch: usize, images: (&Handle, usize, usize), scale: f32) {
-        let (client, n) = (&self.client, self.count);
+        let n = self.count;
         let (i, o) = (self.widths[l], self.widths[l + 1]);
         let (x, x_at) = self.layer_input(l, batch, images);
-        let (b, offset) = (batch as u32, self.offsets[l] as u32);
-        if l + 1 < self.layers() {
-            let y = arg(&self.outputs[l], batch * o);
-            kernels::layer_forward::launch(client, cubes(tiles(batch, o)), CubeDim::new_1d(UNITS), x, arg(&self.params, n), y, b, i as u32, o as u32, offset, x_at, self.relu_after(l));
-        } else {
-            let factor = 2.0 * scale / (batch * o) as f32;
-            let (targets, targets_at) = (arg(images.0, images.1), images.2 as u32);
-            let grad = arg(&self.output_grads[l], batch * o);
-            let partials = arg(self.partials.as_ref().expect("sized"), tiles(batch, o));
-            kernels::last_layer_loss::launch(client, cubes(tiles(batch, o)), CubeDim::new_1d(UNITS), x, arg(&self.params, n), targets, grad, partials, b, i as u32, o as u32, offset, targets_at, factor);
-        }
+        let partials = arg(self.partials.as_ref().expect("sized"), tiles(batch, o));
+        let last = l + 1 == self.layers();
+        // A hidden layer reads no targets: a stand-in is bound (not the images, which its input
+        // may be: cubecl declares every buffer writable, and WebGPU refuses a writable buffer
+        // bound twice in one launch).
+        let (targets, targets_at, y) = match last {
+            true => (arg(images.0, images.1), images.2 as u32, arg(&self.output_grads[l], batch * o)),
+            false => (arg(&self.unused, 1), 0, arg(&self.outputs[l], batch * o)),
+        };
+        kernels::layer_forward::launch(
+            &self.client,
+            cubes(tiles(batch, o)),
+            CubeDim::new_1d(UNITS),
+            x,
+            arg(&self.params, n),
+            targets,
+            y,
+            partials,
+            batch as u32,
+            i as u32,
+            o as u32,
+            self.offsets[l] as u32,
+            x_at,
+            targets_at,
+            2.0 * scale / (batch * o) as f32,
+            self.relu_after(l) as u32,
+            last as u32,
+        );
     }
 
     /// Layer `l`'s backward launch: its weight and bias gradients, and its input's gradient
@@ -252,8 +274,8 @@ impl GpuStep {
             o as u32,
             self.offsets[l] as u32,
             x_at,
-            input_grad,
-            input_grad && self.relu_after(l - 1),
+            input_grad as u32,
+            (input_grad && self.relu_after(l - 1)) as u32,
         );
     }
 
@@ -299,8 +321,8 @@ impl GpuStep {
         let partials = tiles(batch, IMAGE_PIXELS);
         kernels::adam::launch(
             &self.client,
-            cubes(n),
-            CubeDim::new_1d(UNITS),
+            groups(n.div_ceil(ADAM_PER_UNIT), ADAM_UNITS),
+            CubeDim::new_1d(ADAM_UNITS),
             arg(&self.params, n),
             arg(&self.grads, n),
             arg(&self.moment_1, n),
