@@ -6,8 +6,7 @@
 //! `at` in the flat parameters (burn's `Linear`, [`crate::params`]'s order). Every product, a
 //! layer's forward and both of its backward ones, is [`tile_product`]: a unit computes a
 //! [`ROWS`] x [`COLS`] tile of it in registers, so that each number it loads serves four or
-//! eight sums.
-//! They are plain loops over memory, no tiles in workgroup memory and no barriers (SwiftShader
+//! eight sums. They are plain loops over memory, no tiles in workgroup memory and no barriers (SwiftShader
 //! runs a kernel with a barrier as coroutines, at many times the cost), so a real GPU runs them at
 //! a fraction of its speed; but each layer is one launch, and launches are what a step costs the
 //! host. Each launch's time alone: `bench --device wgpu --gpu-step --kernels`.
@@ -16,7 +15,7 @@
 use burn::cubecl;
 use cubecl::prelude::*;
 
-/// Units per workgroup of a layer's launch: few, so that the big layers' few tiles (64 at batch
+/// Units per workgroup of a layer's launch: few, so that the big layers' few tiles (128 at batch
 /// 32 for the first layer's forward product) still make several workgroups, which a CPU-run
 /// adapter spreads over its cores.
 pub(super) const UNITS: u32 = 16;
@@ -28,12 +27,14 @@ pub(super) const ADAM_UNITS: u32 = 64;
 /// neighbouring parameters): fewer units, each one's start-up shared by four.
 pub(super) const ADAM_PER_UNIT: usize = 4;
 
-/// A unit computes a tile of [`ROWS`] x [`COLS`] of a layer's product, 32 sums held in registers
-/// for 12 loads a step along the sum (a tile of 4 x 4 needs 8 loads for 16 sums). Loads, not
+/// A unit computes a tile of [`ROWS`] x [`COLS`] of a layer's product (rows of images, or of
+/// inputs for a weight's gradient), 32 sums held in registers for 12 loads a step along the sum
+/// (a tile of 4 x 4 needs 8 loads for 16 sums, one output a unit 5 for 4). Loads, not
 /// arithmetic, are what a step costs on a CPU-run adapter: SwiftShader runs four units at once on
 /// 4-wide SIMD, and each load is a gather of four, bounds-checked lane by lane. (A tile of 8 x 8
 /// was no faster there and took a second longer to compile before the first step.)
 pub(super) const ROWS: usize = 8;
+/// Columns of a unit's tile: outputs (inputs, for the input's gradient).
 pub(super) const COLS: usize = 4;
 
 /// Units for a product of `rows` by `cols`, a [`ROWS`] x [`COLS`] tile a unit.
@@ -311,6 +312,8 @@ pub(super) fn adam(
         // Compensated (Kahan): a plain f32 sum of 1,568 numbers drifts by about 1e-6 of the loss.
         let mut total = 0.0f32;
         let mut lost = 0.0f32;
+        // An index, not an iterator: a kernel's loops are ranges.
+        #[allow(clippy::needless_range_loop)]
         for k in 0..partials_len as usize {
             let term = partials[k] - lost;
             let next = total + term;
