@@ -186,8 +186,8 @@ impl GpuStep {
     }
 
     /// Layer `l`'s input for `batch` images as a kernel argument, and where in it they start:
-    /// the images (`batch` of them at `images_at` in `images`, `images_len` floats) for the first
-    /// layer, the layer before's output for the others.
+    /// for the first layer the images (`images`: the call's upload, its length in floats, and
+    /// where this step's images start in it), for the others the layer before's output.
     fn layer_input(&self, l: usize, batch: usize, images: (&Handle, usize, usize)) -> (BufferArg, u32) {
         let (handle, len, at) = images;
         match l {
@@ -199,8 +199,9 @@ impl GpuStep {
     /// Launches the forward pass, the loss and the backward pass for `batch` images, the
     /// `batch * 784` numbers at `at` in `images` (of `len` floats, all in [0, 1]), scored as
     /// `scale` of a batch: the flat gradient is left in `grads`, the squared errors in
-    /// `partials`, a sum per tile of the last layer. The images of a call's steps are one upload, each step's at its own place in
-    /// it: an upload after launches makes cubecl submit them first.
+    /// `partials`, a sum per tile of the last layer. The images of a call's steps are one
+    /// upload, each step's at its own place in it: an upload after launches makes cubecl submit
+    /// them first.
     fn launch_gradient(&mut self, images: &Handle, len: usize, at: usize, batch: usize, scale: f32) {
         assert!(batch > 0, "a step needs images");
         self.buffers_for(batch);
