@@ -31,8 +31,9 @@ pub(super) const ADAM_PER_UNIT: usize = 4;
 /// inputs for a weight's gradient), 32 sums held in registers for 12 loads a step along the sum
 /// (a tile of 4 x 4 needs 8 loads for 16 sums, one output a unit 5 for 4). Loads, not
 /// arithmetic, are what a step costs on a CPU-run adapter: SwiftShader runs four units at once on
-/// 4-wide SIMD, and each load is a gather of four, bounds-checked lane by lane. (A tile of 8 x 8
-/// was no faster there and took a second longer to compile before the first step.)
+/// 4-wide SIMD, and a load at an index computed at run time is a masked gather of the four lanes,
+/// whatever the addresses. (A tile of 8 x 8 was no faster there and took a second longer to
+/// compile before the first step.)
 pub(super) const ROWS: usize = 8;
 /// Columns of a unit's tile: outputs (inputs, for the input's gradient).
 pub(super) const COLS: usize = 4;
