@@ -158,13 +158,17 @@ struct BenchArgs {
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
-    /// Time the hand-written GPU step (src/gpu_step; the dense model on `--device wgpu`), not
-    /// yet what training uses, instead of burn's autodiff.
+    /// Time the hand-written GPU step alone (src/gpu_step; the dense model on `--device wgpu`),
+    /// without the trainer around it.
     #[arg(long)]
     gpu_step: bool,
     /// With `--gpu-step`: steps launched before their losses are read, in one read.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     per_call: u32,
+    /// With `--gpu-step`: time each of a step's launches alone instead (each launched `--steps`
+    /// times back to back, then waited for), to see which kernels the GPU's time goes to.
+    #[arg(long)]
+    kernels: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -217,6 +221,7 @@ fn device(choice: DeviceChoice) -> Result<(Device, &'static str)> {
         DeviceChoice::Cpu => Ok((Device::flex(), "flex (CPU)")),
         #[cfg(feature = "webgpu")]
         DeviceChoice::Wgpu => Device::wgpu_options()
+            .tasks_max(autoencoder_lab::gpu_step::TASKS_PER_SUBMIT)
             .init()
             .map(|d| (d, "wgpu"))
             .map_err(|e| anyhow!("no usable GPU for --device wgpu ({e}); use --device cpu")),

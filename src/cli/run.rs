@@ -219,6 +219,22 @@ fn bench_gpu_step(args: BenchArgs) -> Result<()> {
     let Run { config, train_set, device, backend, trainer, .. } = start_run(&args.common, None)?;
     let mut step = GpuStep::for_model(trainer.model(), &device).ok_or_else(|| anyhow!("--gpu-step is for --model dense on --device wgpu"))?;
     let (batch, per_call) = (config.batch_size, args.per_call as usize);
+    if args.kernels {
+        let pixels = train_set.pixels_f32(0..batch.min(train_set.len()));
+        let times = step.kernel_times(&pixels, args.steps as usize);
+        let total: f64 = times.iter().map(|(_, ms)| ms).sum();
+        if args.json {
+            let kernels: Vec<_> = times.iter().map(|(name, ms)| json!({ "kernel": name, "ms": ms })).collect();
+            println!("{}", json!({ "model": config.model, "backend": backend, "batch_size": batch, "repeats": args.steps, "kernels": kernels, "total_ms": total }));
+        } else {
+            println!("{} on {backend}, hand-written GPU step, each launch alone at batch {batch} (mean of {} back to back):", config.model, args.steps);
+            for (name, ms) in &times {
+                println!("  {name:<20} {ms:8.3} ms  {:5.1}%", 100.0 * ms / total);
+            }
+            println!("  {:<20} {total:8.3} ms", "sum");
+        }
+        return Ok(());
+    }
     let mut next = 0;
     // Launches `calls` steps and reads their losses; returns how many, and the time the
     // launches took the host (recording and submitting, not waiting for the GPU).

@@ -3,130 +3,176 @@
 //!
 //! Every buffer is a flat `[f32]`. Activations and their gradients are row-major `[batch,
 //! features]`. A layer's weight `W` is `[inputs, outputs]` row-major and its bias follows it, at
-//! `at` in the flat parameters (burn's `Linear`, [`crate::params`]'s order). A unit computes the
-//! same output for [`ROWS`] images (or inputs), so that each weight it loads serves [`ROWS`] sums
-//! held in registers. These are plain loops over memory, no tiles in workgroup memory, which a
-//! GPU runs at a fraction of its speed; but each layer is one launch, and launches are what a
-//! step costs the host. On Mesa's lavapipe (`bench --device wgpu --gpu-step`, three runs each,
-//! interleaved, on a loaded machine) one output a unit trained at 238, 422 and 525 images/s,
-//! four at 609, 636 and 740, eight at 745, 595 and 667 against four's 788, 602 and 606.
+//! `at` in the flat parameters (burn's `Linear`, [`crate::params`]'s order). Every product, a
+//! layer's forward and both of its backward ones, is [`tile_product`]: a unit computes a
+//! [`ROWS`] x [`COLS`] tile of it in registers, so that each number it loads serves four or
+//! eight sums. They are plain loops over memory, no tiles in workgroup memory and no barriers (SwiftShader
+//! runs a kernel with a barrier as coroutines, at many times the cost), so a real GPU runs them at
+//! a fraction of its speed; but each layer is one launch, and launches are what a step costs the
+//! host. Each launch's time alone: `bench --device wgpu --gpu-step --kernels`.
 
 // The #[cube] macro writes paths from `cubecl::`: burn's re-export is that crate.
 use burn::cubecl;
 use cubecl::prelude::*;
 
-/// Units per workgroup: WebGPU guarantees 256, and 64 keeps the small layers' launches busy.
-pub(super) const UNITS: u32 = 64;
+/// Units per workgroup of a layer's launch: few, so that the big layers' few tiles (128 at batch
+/// 32 for the first layer's forward product) still make several workgroups, which a CPU-run
+/// adapter spreads over its cores.
+pub(super) const UNITS: u32 = 16;
 
-/// Rows a unit computes at once: each weight it loads serves this many images (or inputs), from
-/// registers. Four cut the loads of the big layers by four without costing the small ones units.
-pub(super) const ROWS: usize = 4;
+/// Units per workgroup of [`adam`]: WebGPU guarantees 256.
+pub(super) const ADAM_UNITS: u32 = 64;
 
-/// Units for `rows` rows of `cols` numbers, [`ROWS`] rows a unit.
-pub(super) fn blocked(rows: usize, cols: usize) -> usize {
-    rows.div_ceil(ROWS) * cols
+/// Parameters an [`adam`] unit updates, a unit's `stride` apart (neighbouring units take
+/// neighbouring parameters): fewer units, each one's start-up shared by four.
+pub(super) const ADAM_PER_UNIT: usize = 4;
+
+/// A unit computes a tile of [`ROWS`] x [`COLS`] of a layer's product (rows of images, or of
+/// inputs for a weight's gradient), 32 sums held in registers for 12 loads a step along the sum
+/// (a tile of 4 x 4 needs 8 loads for 16 sums, one output a unit 5 for 4). Loads, not
+/// arithmetic, are what a step costs on a CPU-run adapter: SwiftShader runs four units at once on
+/// 4-wide SIMD, and a load at an index computed at run time is a masked gather of the four lanes,
+/// whatever the addresses. (A tile of 8 x 8 was no faster there and took a second longer to
+/// compile before the first step.)
+pub(super) const ROWS: usize = 8;
+/// Columns of a unit's tile: outputs (inputs, for the input's gradient).
+pub(super) const COLS: usize = 4;
+
+/// Units for a product of `rows` by `cols`, a [`ROWS`] x [`COLS`] tile a unit.
+pub(super) fn tiles(rows: usize, cols: usize) -> usize {
+    rows.div_ceil(ROWS) * cols.div_ceil(COLS)
 }
 
-/// `y = act(x · W + b)` for one layer: a unit per output `o` and block of [`ROWS`] images (the
-/// units of a workgroup are neighbouring outputs, so they read neighbouring weights and the same
-/// inputs). `relu`: a ReLU after it.
-#[cube(launch)]
-pub(super) fn layer_forward(x: &[f32], params: &[f32], y: &mut [f32], batch: u32, inputs: u32, outputs: u32, at: u32, #[comptime] relu: bool) {
-    let index = ABSOLUTE_POS;
-    let (batch, inputs, outputs, at) = (batch as usize, inputs as usize, outputs as usize, at as usize);
-    if index < batch.div_ceil(ROWS) * outputs {
-        let o = index % outputs;
-        let first = index / outputs * ROWS;
-        let mut sums = Array::<f32>::new(ROWS);
-        // Rows past the batch read its last row (a valid address) and are not written.
-        let mut starts = Array::<usize>::new(ROWS);
+/// Adds to `sums` (a [`ROWS`] x [`COLS`] tile, row-major) the sums over `len` of `A(r, k)
+/// B(k, c)`, where `A(r, k) = a[a_starts[r] + k a_step]` and `B(k, c) = b[b_starts[c] + k
+/// b_step]`: every product of a step, forward and backward, is one of these over a different
+/// layout. Rows and columns past the edge point at the last one (a valid address) and are not
+/// written by the callers.
+#[cube]
+fn tile_product(a: &[f32], a_starts: &Array<usize>, a_step: usize, b: &[f32], b_starts: &Array<usize>, b_step: usize, len: usize, sums: &mut Array<f32>) {
+    for k in 0..len {
+        let (ka, kb) = (k * a_step, k * b_step);
+        let mut av = Array::<f32>::new(ROWS);
+        let mut bv = Array::<f32>::new(COLS);
         #[unroll]
         for r in 0..ROWS {
-            sums[r] = params[at + inputs * outputs + o];
-            starts[r] = usize::min(first + r, batch - 1) * inputs;
+            av[r] = a[a_starts[r] + ka];
         }
-        for i in 0..inputs {
-            let w = params[at + i * outputs + o];
+        #[unroll]
+        for c in 0..COLS {
+            bv[c] = b[b_starts[c] + kb];
+        }
+        #[unroll]
+        for r in 0..ROWS {
             #[unroll]
-            for r in 0..ROWS {
-                sums[r] += x[starts[r] + i] * w;
-            }
-        }
-        #[unroll]
-        for r in 0..ROWS {
-            if first + r < batch {
-                let mut sum = sums[r];
-                if comptime![relu] {
-                    sum = f32::max(sum, 0.0);
-                }
-                y[(first + r) * outputs + o] = sum;
+            for c in 0..COLS {
+                sums[r * COLS + c] += av[r] * bv[c];
             }
         }
     }
 }
 
-/// The last layer, its sigmoid and the MSE against `targets` in one, units as
-/// [`layer_forward`]'s: the gradient of `scale * mean((sigmoid(z) - t)^2)` with respect to each
-/// logit `z` goes to `grad`, each pixel's squared error to `squares` (summed by [`adam`], which
-/// needs every gradient anyway).
+/// The forward product of a layer for the tile of images from `first_b` and outputs from
+/// `first_o`, its bias added: `x · W + b`, the images at `x_at` in `x` (each `inputs` long),
+/// the layer's weight at `at` in `params`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn forward_tile(x: &[f32], params: &[f32], batch: usize, inputs: usize, outputs: usize, at: usize, x_at: usize, first_b: usize, first_o: usize) -> Array<f32> {
+    let mut sums = Array::<f32>::new(ROWS * COLS);
+    let mut rows = Array::<usize>::new(ROWS);
+    let mut cols = Array::<usize>::new(COLS);
+    #[unroll]
+    for r in 0..ROWS {
+        rows[r] = x_at + usize::min(first_b + r, batch - 1) * inputs;
+    }
+    #[unroll]
+    for c in 0..COLS {
+        let o = usize::min(first_o + c, outputs - 1);
+        cols[c] = at + o;
+        let bias = params[at + inputs * outputs + o];
+        #[unroll]
+        for r in 0..ROWS {
+            sums[r * COLS + c] = bias;
+        }
+    }
+    tile_product(x, &rows, 1, params, &cols, outputs, inputs, &mut sums);
+    sums
+}
+
+/// One layer's forward pass: a unit per tile of [`ROWS`] images by [`COLS`] outputs (the units
+/// of a workgroup are neighbouring outputs, so they read neighbouring weights and the same
+/// inputs); the layer's input starts at `x_at` in `x` (a call's images are one buffer).
+///
+/// With `loss` 0, `y = act(x · W + b)`, `relu`: 1 for a ReLU as the activation. With `loss` 1,
+/// the last layer, its sigmoid and the MSE against `targets` (from `targets_at`) in one: the
+/// gradient of `scale * mean((sigmoid(z) - t)^2)` with respect to each logit `z` goes to `y`,
+/// `factor` being `2 scale / n`, and each unit's sum of its tile's squared errors to
+/// `partials[index]` (summed by [`adam`], which needs every gradient anyway). Flags like these
+/// are numbers rather than compile-time choices: each variant of a kernel is one more pipeline
+/// to compile before the first step, about half a second each on SwiftShader.
 #[cube(launch)]
-pub(super) fn last_layer_loss(
+pub(super) fn layer_forward(
     x: &[f32],
     params: &[f32],
     targets: &[f32],
-    grad: &mut [f32],
-    squares: &mut [f32],
+    y: &mut [f32],
+    partials: &mut [f32],
     batch: u32,
     inputs: u32,
     outputs: u32,
     at: u32,
+    x_at: u32,
+    targets_at: u32,
     factor: f32,
+    relu: u32,
+    loss: u32,
 ) {
     let index = ABSOLUTE_POS;
-    let (batch, inputs, outputs, at) = (batch as usize, inputs as usize, outputs as usize, at as usize);
-    if index < batch.div_ceil(ROWS) * outputs {
-        let o = index % outputs;
-        let first = index / outputs * ROWS;
-        let mut sums = Array::<f32>::new(ROWS);
-        let mut starts = Array::<usize>::new(ROWS);
+    let (batch, inputs, outputs, at, x_at) = (batch as usize, inputs as usize, outputs as usize, at as usize, x_at as usize);
+    let col_tiles = outputs.div_ceil(COLS);
+    if index < batch.div_ceil(ROWS) * col_tiles {
+        let (first_b, first_o) = (index / col_tiles * ROWS, index % col_tiles * COLS);
+        let sums = forward_tile(x, params, batch, inputs, outputs, at, x_at, first_b, first_o);
+        let mut squares = 0.0f32;
         #[unroll]
         for r in 0..ROWS {
-            sums[r] = params[at + inputs * outputs + o];
-            starts[r] = usize::min(first + r, batch - 1) * inputs;
-        }
-        for i in 0..inputs {
-            let w = params[at + i * outputs + o];
             #[unroll]
-            for r in 0..ROWS {
-                sums[r] += x[starts[r] + i] * w;
+            for c in 0..COLS {
+                let (b, o) = (first_b + r, first_o + c);
+                if b < batch && o < outputs {
+                    let z = sums[r * COLS + c];
+                    let k = b * outputs + o;
+                    if loss == 1 {
+                        // The sigmoid from e^-|z|, which cannot overflow.
+                        let e = f32::exp(-f32::abs(z));
+                        let mut s = e / (1.0 + e);
+                        if z >= 0.0 {
+                            s = 1.0 / (1.0 + e);
+                        }
+                        let d = s - targets[targets_at as usize + k];
+                        squares += d * d;
+                        // d(mean((s - t)^2))/dz = 2 (s - t) s (1 - s) / n, times the share.
+                        y[k] = factor * d * (s * (1.0 - s));
+                    } else if relu == 1 {
+                        y[k] = f32::max(z, 0.0);
+                    } else {
+                        y[k] = z;
+                    }
+                }
             }
         }
-        #[unroll]
-        for r in 0..ROWS {
-            if first + r < batch {
-                let z = sums[r];
-                let k = (first + r) * outputs + o;
-                // The sigmoid from e^-|z|, which cannot overflow.
-                let e = f32::exp(-f32::abs(z));
-                let mut s = e / (1.0 + e);
-                if z >= 0.0 {
-                    s = 1.0 / (1.0 + e);
-                }
-                let d = s - targets[k];
-                squares[k] = d * d;
-                // d(mean((s - t)^2))/dz = 2 (s - t) s (1 - s) / n, times the share: `factor`.
-                grad[k] = factor * d * (s * (1.0 - s));
-            }
+        if loss == 1 {
+            partials[index] = squares;
         }
     }
 }
 
-/// One layer's backward pass in one launch. The first `blocked(inputs, outputs)` units each sum
-/// the gradients of [`ROWS`] weights (one output, neighbouring inputs) over the batch, the next
-/// `outputs` a bias's, and where `input_grad` is set the next `blocked(batch, inputs)` each the
-/// gradient at one input of [`ROWS`] images, `g · Wᵀ`, zero where the ReLU before this layer
-/// (`relu_before`) was off. The weight and bias gradients go to `grads` at `at`, the flat
-/// layout; the input's gradient to `gx`.
+/// One layer's backward pass in one launch. Where `input_grad` is 1 the first `tiles(batch,
+/// inputs)` units each sum the gradient at a tile of images by inputs, `g · Wᵀ`, zero where the
+/// ReLU before this layer was off (`relu_before`: 1); the next `tiles(inputs, outputs)` units each
+/// the gradients of a tile of weights over the batch (`xᵀ · g`), the next `outputs` a bias's.
+/// The weight and bias gradients go to `grads` at `at`, the flat layout; the input's gradient
+/// to `gx`. The layer's input starts at `x_at` in `x`.
 #[cube(launch)]
 pub(super) fn layer_backward(
     x: &[f32],
@@ -138,92 +184,108 @@ pub(super) fn layer_backward(
     inputs: u32,
     outputs: u32,
     at: u32,
-    #[comptime] input_grad: bool,
-    #[comptime] relu_before: bool,
+    x_at: u32,
+    input_grad: u32,
+    relu_before: u32,
 ) {
+    let (batch, inputs, outputs, at, x_at) = (batch as usize, inputs as usize, outputs as usize, at as usize, x_at as usize);
+    let weight_units = inputs.div_ceil(ROWS) * outputs.div_ceil(COLS);
+    // The input gradient's units come first: each of them sums over all the outputs, the
+    // weights' over the batch (784 against 32 in the last layer), and started first their few
+    // long workgroups finish beside the many short ones rather than after them.
+    let mut input_units = 0usize;
+    if input_grad == 1 {
+        input_units = batch.div_ceil(ROWS) * inputs.div_ceil(COLS);
+    }
     let index = ABSOLUTE_POS;
-    let (batch, inputs, outputs, at) = (batch as usize, inputs as usize, outputs as usize, at as usize);
-    let weight_units = inputs.div_ceil(ROWS) * outputs;
-    if index < weight_units {
-        let o = index % outputs;
-        let first = index / outputs * ROWS;
-        let mut sums = Array::<f32>::new(ROWS);
-        let mut columns = Array::<usize>::new(ROWS);
+    let mut sums = Array::<f32>::new(ROWS * COLS);
+    #[unroll]
+    for k in 0..ROWS * COLS {
+        sums[k] = 0.0;
+    }
+    let mut rows = Array::<usize>::new(ROWS);
+    let mut cols = Array::<usize>::new(COLS);
+    if index < input_units {
+        // A(b, o) = g[b][o], B(o, i) = W[i][o]: units from 0, tiles of images by inputs.
+        let col_tiles = inputs.div_ceil(COLS);
+        let (first_b, first_i) = (index / col_tiles * ROWS, index % col_tiles * COLS);
         #[unroll]
         for r in 0..ROWS {
-            sums[r] = 0.0;
-            columns[r] = usize::min(first + r, inputs - 1);
-        }
-        for b in 0..batch {
-            let gb = g[b * outputs + o];
-            #[unroll]
-            for r in 0..ROWS {
-                sums[r] += x[b * inputs + columns[r]] * gb;
-            }
+            rows[r] = usize::min(first_b + r, batch - 1) * outputs;
         }
         #[unroll]
+        for c in 0..COLS {
+            cols[c] = at + usize::min(first_i + c, inputs - 1) * outputs;
+        }
+        tile_product(g, &rows, 1, params, &cols, 1, outputs, &mut sums);
+        #[unroll]
         for r in 0..ROWS {
-            if first + r < inputs {
-                grads[at + (first + r) * outputs + o] = sums[r];
-            }
-        }
-    } else if index < weight_units + outputs {
-        let o = index - weight_units;
-        let mut sum = 0.0f32;
-        for b in 0..batch {
-            sum += g[b * outputs + o];
-        }
-        grads[at + inputs * outputs + o] = sum;
-    } else if comptime![input_grad] {
-        let k = index - weight_units - outputs;
-        if k < batch.div_ceil(ROWS) * inputs {
-            let i = k % inputs;
-            let first = k / inputs * ROWS;
-            let mut sums = Array::<f32>::new(ROWS);
-            let mut starts = Array::<usize>::new(ROWS);
             #[unroll]
-            for r in 0..ROWS {
-                sums[r] = 0.0;
-                starts[r] = usize::min(first + r, batch - 1) * outputs;
-            }
-            for o in 0..outputs {
-                let w = params[at + i * outputs + o];
-                #[unroll]
-                for r in 0..ROWS {
-                    sums[r] += g[starts[r] + o] * w;
-                }
-            }
-            #[unroll]
-            for r in 0..ROWS {
-                let b = first + r;
-                if b < batch {
-                    let mut sum = sums[r];
+            for c in 0..COLS {
+                let (b, i) = (first_b + r, first_i + c);
+                if b < batch && i < inputs {
+                    let mut sum = sums[r * COLS + c];
                     // burn's rule: no gradient through a ReLU whose output was 0.
-                    if comptime![relu_before] {
-                        sum = select(x[b * inputs + i] > 0.0, sum, 0.0f32);
+                    if relu_before == 1 {
+                        sum = select(x[x_at + b * inputs + i] > 0.0, sum, 0.0f32);
                     }
                     gx[b * inputs + i] = sum;
                 }
             }
+        }
+    } else {
+        let index = index - input_units;
+        if index < weight_units {
+            // A(i, b) = x[b][i], B(b, o) = g[b][o].
+            let col_tiles = outputs.div_ceil(COLS);
+            let (first_i, first_o) = (index / col_tiles * ROWS, index % col_tiles * COLS);
+            #[unroll]
+            for r in 0..ROWS {
+                rows[r] = x_at + usize::min(first_i + r, inputs - 1);
+            }
+            #[unroll]
+            for c in 0..COLS {
+                cols[c] = usize::min(first_o + c, outputs - 1);
+            }
+            tile_product(x, &rows, inputs, g, &cols, outputs, batch, &mut sums);
+            #[unroll]
+            for r in 0..ROWS {
+                #[unroll]
+                for c in 0..COLS {
+                    let (i, o) = (first_i + r, first_o + c);
+                    if i < inputs && o < outputs {
+                        grads[at + i * outputs + o] = sums[r * COLS + c];
+                    }
+                }
+            }
+        } else if index < weight_units + outputs {
+            let o = index - weight_units;
+            let mut sum = 0.0f32;
+            for b in 0..batch {
+                sum += g[b * outputs + o];
+            }
+            grads[at + inputs * outputs + o] = sum;
         }
     }
 }
 
 /// burn's Adam (`AdaptiveMomentum`, epsilon 1e-8, no weight decay) on every parameter at once,
 /// a unit per parameter, the bias corrections folded into `factor` and `epsilon` by the host.
-/// The first workgroup also sums `squares` (the last layer's squared errors) into
-/// `losses[slot]`, times `mean` (`scale / n`): the step's loss stays on the GPU until the call
-/// reads all its steps' losses at once.
+/// Unit 0 also sums `partials` (the last layer's units' squared errors) into `losses[slot]`,
+/// times `mean` (`scale / n`): the step's loss stays on the GPU until the call reads all its
+/// steps' losses at once. One unit, with no barrier: a barrier anywhere in a kernel makes
+/// SwiftShader run every workgroup of it as coroutines, which cost Adam's 3,400 workgroups ten
+/// times the kernel's own time there; and the partials are few (1,568 at batch 32).
 #[cube(launch)]
 pub(super) fn adam(
     params: &mut [f32],
     grads: &[f32],
     m: &mut [f32],
     v: &mut [f32],
-    squares: &[f32],
+    partials: &[f32],
     losses: &mut [f32],
     count: u32,
-    squares_len: u32,
+    partials_len: u32,
     slot: u32,
     mean: f32,
     factor: f32,
@@ -231,35 +293,34 @@ pub(super) fn adam(
     lr: f32,
 ) {
     let index = ABSOLUTE_POS;
-    if index < count as usize {
-        // In f32, as burn computes them.
-        let (beta_1, beta_2) = (0.9f32, 0.999f32);
-        let g = grads[index];
-        let m_new = m[index] * beta_1 + g * (1.0f32 - beta_1);
-        let v_new = v[index] * beta_2 + (g * g) * (1.0f32 - beta_2);
-        m[index] = m_new;
-        v[index] = v_new;
-        let update = (m_new * factor) / (f32::sqrt(v_new) + epsilon);
-        params[index] -= update * lr;
+    let (count, stride) = (count as usize, count.div_ceil(ADAM_PER_UNIT as u32) as usize);
+    #[unroll]
+    for j in 0..ADAM_PER_UNIT {
+        let p = index + j * stride;
+        if index < stride && p < count {
+            // In f32, as burn computes them.
+            let (beta_1, beta_2) = (0.9f32, 0.999f32);
+            let g = grads[p];
+            let m_new = m[p] * beta_1 + g * (1.0f32 - beta_1);
+            let v_new = v[p] * beta_2 + (g * g) * (1.0f32 - beta_2);
+            m[p] = m_new;
+            v[p] = v_new;
+            let update = (m_new * factor) / (f32::sqrt(v_new) + epsilon);
+            params[p] -= update * lr;
+        }
     }
-    if CUBE_POS == 0 {
-        // Each unit sums every UNITS-th square, then unit 0 adds the partial sums.
-        let mut partial = Shared::<[f32]>::new_slice(UNITS as usize);
-        let unit = UNIT_POS as usize;
-        let mut sum = 0.0f32;
-        let mut k = unit;
-        while k < squares_len as usize {
-            sum += squares[k];
-            k += UNITS as usize;
+    if index == 0 {
+        // Compensated (Kahan): a plain f32 sum of 1,568 numbers drifts by about 1e-6 of the loss.
+        let mut total = 0.0f32;
+        let mut lost = 0.0f32;
+        // An index, not an iterator: a kernel's loops are ranges.
+        #[allow(clippy::needless_range_loop)]
+        for k in 0..partials_len as usize {
+            let term = partials[k] - lost;
+            let next = total + term;
+            lost = (next - total) - term;
+            total = next;
         }
-        partial[unit] = sum;
-        sync_cube();
-        if unit == 0 {
-            let mut total = 0.0f32;
-            for u in 0..UNITS as usize {
-                total += partial[u];
-            }
-            losses[slot as usize] = total * mean;
-        }
+        losses[slot as usize] = total * mean;
     }
 }

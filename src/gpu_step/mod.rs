@@ -31,7 +31,7 @@ use crate::model::{Autoencoder, CodeActivation};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::params::flat_params;
 use crate::params::write_params;
-use kernels::{UNITS, blocked};
+use kernels::{ADAM_PER_UNIT, ADAM_UNITS, UNITS, tiles};
 
 /// Adam's constants, as the trainer's burn Adam and [`crate::cpu_step::flat_adam`] have them.
 const BETA_1: f32 = 0.9;
@@ -41,6 +41,14 @@ const EPSILON: f32 = 1e-8;
 /// Kernels a dense step launches: one per layer forward (the last with the loss), one per
 /// layer backward, and Adam.
 pub const LAUNCHES_PER_DENSE_STEP: usize = 8 + 8 + 1;
+
+/// The tasks (launches and uploads) cubecl's wgpu runtime records before it submits them, set
+/// where each wgpu device is made (the page's, `--device wgpu`, the tests'). Its default, 32,
+/// cut a call into a submit every 32 tasks, about two a dense step; this holds the page's largest
+/// call (16 steps of [`LAUNCHES_PER_DENSE_STEP`] and one upload of their images) whole, so a
+/// call's work reaches the queue in one submit, and the read of its losses adds the copy's.
+/// Natively cubecl also waits for the GPU after every 512 submitted tasks, so nothing piles up.
+pub const TASKS_PER_SUBMIT: usize = 512;
 
 /// The dense model's step on a wgpu device: the parameters and Adam's state live on the GPU.
 pub struct GpuStep {
@@ -57,13 +65,15 @@ pub struct GpuStep {
     grads: Handle,
     /// Adam's step count, for its bias corrections.
     time: i32,
-    /// The batch the activation buffers are sized for, and the buffers: each layer's input
-    /// (the first is the images), each layer's output gradient, the squared errors.
+    /// The batch the activation buffers are sized for, and the buffers: each layer's output
+    /// (the next layer's input), each layer's output gradient, the squared errors summed a tile
+    /// of the last layer at a time. The images are the first layer's input, uploaded with each
+    /// call.
     batch: usize,
-    inputs: Vec<Handle>,
+    outputs: Vec<Handle>,
     output_grads: Vec<Handle>,
-    squares: Option<Handle>,
-    /// One float, bound where a kernel's output goes unused.
+    partials: Option<Handle>,
+    /// One float, bound where a kernel's input or output goes unused.
     unused: Handle,
 }
 
@@ -84,9 +94,14 @@ fn bytes(values: &[f32]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) }
 }
 
-/// Workgroups for `units` units, one a unit.
+/// Workgroups of `per_group` units for `units` units.
+fn groups(units: usize, per_group: u32) -> CubeCount {
+    CubeCount::Static(units.div_ceil(per_group as usize).max(1) as u32, 1, 1)
+}
+
+/// Workgroups of [`UNITS`] for `units` units, one a unit.
 fn cubes(units: usize) -> CubeCount {
-    CubeCount::Static(units.div_ceil(UNITS as usize).max(1) as u32, 1, 1)
+    groups(units, UNITS)
 }
 
 /// A kernel argument over the whole of `handle`, `len` floats.
@@ -139,9 +154,9 @@ impl GpuStep {
             count: at,
             time: 0,
             batch: 0,
-            inputs: Vec::new(),
+            outputs: Vec::new(),
             output_grads: Vec::new(),
-            squares: None,
+            partials: None,
             unused: client.empty(4),
             client,
         })
@@ -164,66 +179,136 @@ impl GpuStep {
             return;
         }
         let client = &self.client;
-        // The first is the images, uploaded with each step.
-        self.inputs = self.widths[..self.layers()].iter().map(|w| client.empty(batch * w * 4)).collect();
+        self.outputs = self.widths[1..self.layers()].iter().map(|w| client.empty(batch * w * 4)).collect();
         self.output_grads = self.widths[1..].iter().map(|w| client.empty(batch * w * 4)).collect();
-        self.squares = Some(client.empty(batch * IMAGE_PIXELS * 4));
+        self.partials = Some(client.empty(tiles(batch, IMAGE_PIXELS) * 4));
         self.batch = batch;
     }
 
-    /// Launches the forward pass, the loss and the backward pass for `pixels` (`n` images of
-    /// 784 numbers in [0, 1]), scored as `scale` of a batch: the flat gradient is left in
-    /// `grads`, each pixel's squared error in `squares`. Returns the batch size.
-    fn launch_gradient(&mut self, pixels: &[f32], scale: f32) -> usize {
-        assert_eq!(pixels.len() % IMAGE_PIXELS, 0, "whole images only");
-        let batch = pixels.len() / IMAGE_PIXELS;
+    /// Layer `l`'s input for `batch` images as a kernel argument, and where in it they start:
+    /// for the first layer the images (`images`: the call's upload, its length in floats, and
+    /// where this step's images start in it), for the others the layer before's output.
+    fn layer_input(&self, l: usize, batch: usize, images: (&Handle, usize, usize)) -> (BufferArg, u32) {
+        let (handle, len, at) = images;
+        match l {
+            0 => (arg(handle, len), at as u32),
+            _ => (arg(&self.outputs[l - 1], batch * self.widths[l]), 0),
+        }
+    }
+
+    /// Launches the forward pass, the loss and the backward pass for `batch` images, the
+    /// `batch * 784` numbers at `at` in `images` (of `len` floats, all in [0, 1]), scored as
+    /// `scale` of a batch: the flat gradient is left in `grads`, the squared errors in
+    /// `partials`, a sum per tile of the last layer. The images of a call's steps are one
+    /// upload, each step's at its own place in it: an upload after launches makes cubecl submit
+    /// them first.
+    fn launch_gradient(&mut self, images: &Handle, len: usize, at: usize, batch: usize, scale: f32) {
         assert!(batch > 0, "a step needs images");
         self.buffers_for(batch);
-        self.inputs[0] = self.client.create_from_slice(bytes(pixels));
-        let (client, n) = (&self.client, self.count);
-        let last = self.layers() - 1;
-        let squares = self.squares.as_ref().expect("sized above");
-        let b = batch as u32;
-        for l in 0..=last {
-            let (i, o) = (self.widths[l], self.widths[l + 1]);
-            let x = arg(&self.inputs[l], batch * i);
-            let at = self.offsets[l] as u32;
-            if l < last {
-                let y = arg(&self.inputs[l + 1], batch * o);
-                kernels::layer_forward::launch(client, cubes(blocked(batch, o)), CubeDim::new_1d(UNITS), x, arg(&self.params, n), y, b, i as u32, o as u32, at, self.relu_after(l));
-            } else {
-                let factor = 2.0 * scale / (batch * o) as f32;
-                let targets = arg(&self.inputs[0], batch * o);
-                let grad = arg(&self.output_grads[l], batch * o);
-                let sq = arg(squares, batch * o);
-                kernels::last_layer_loss::launch(client, cubes(blocked(batch, o)), CubeDim::new_1d(UNITS), x, arg(&self.params, n), targets, grad, sq, b, i as u32, o as u32, at, factor);
-            }
+        let images = (images, len, at);
+        for l in 0..self.layers() {
+            self.launch_forward(l, batch, images, scale);
         }
-        for l in (0..=last).rev() {
-            let (i, o) = (self.widths[l], self.widths[l + 1]);
-            let input_grad = l > 0;
-            let units = blocked(i, o) + o + if input_grad { blocked(batch, i) } else { 0 };
-            // The first layer has no input gradient: its `gx` is a stand-in, never written (a
-            // buffer bound twice in one launch, once writable, is an error in WebGPU).
-            let gx = if input_grad { arg(&self.output_grads[l - 1], batch * i) } else { arg(&self.unused, 1) };
-            kernels::layer_backward::launch(
-                client,
-                cubes(units),
-                CubeDim::new_1d(UNITS),
-                arg(&self.inputs[l], batch * i),
-                arg(&self.params, n),
-                arg(&self.output_grads[l], batch * o),
-                arg(&self.grads, n),
-                gx,
-                b,
-                i as u32,
-                o as u32,
-                self.offsets[l] as u32,
-                input_grad,
-                input_grad && self.relu_after(l - 1),
-            );
+        for l in (0..self.layers()).rev() {
+            self.launch_backward(l, batch, images);
         }
-        batch
+    }
+
+    /// Layer `l`'s forward launch (the last layer's with the loss, scored as `scale`), for the
+    /// images of [`Self::launch_gradient`].
+    fn launch_forward(&self, l: usize, batch: usize, images: (&Handle, usize, usize), scale: f32) {
+        let n = self.count;
+        let (i, o) = (self.widths[l], self.widths[l + 1]);
+        let (x, x_at) = self.layer_input(l, batch, images);
+        let partials = arg(self.partials.as_ref().expect("sized"), tiles(batch, o));
+        let last = l + 1 == self.layers();
+        // A hidden layer reads no targets: a stand-in is bound (not the images, which its input
+        // may be: cubecl declares every buffer writable, and WebGPU refuses a writable buffer
+        // bound twice in one launch).
+        let (targets, targets_at, y) = match last {
+            true => (arg(images.0, images.1), images.2 as u32, arg(&self.output_grads[l], batch * o)),
+            false => (arg(&self.unused, 1), 0, arg(&self.outputs[l], batch * o)),
+        };
+        kernels::layer_forward::launch(
+            &self.client,
+            cubes(tiles(batch, o)),
+            CubeDim::new_1d(UNITS),
+            x,
+            arg(&self.params, n),
+            targets,
+            y,
+            partials,
+            batch as u32,
+            i as u32,
+            o as u32,
+            self.offsets[l] as u32,
+            x_at,
+            targets_at,
+            2.0 * scale / (batch * o) as f32,
+            self.relu_after(l) as u32,
+            last as u32,
+        );
+    }
+
+    /// Layer `l`'s backward launch: its weight and bias gradients, and its input's gradient
+    /// but for the first layer.
+    fn launch_backward(&self, l: usize, batch: usize, images: (&Handle, usize, usize)) {
+        let n = self.count;
+        let (i, o) = (self.widths[l], self.widths[l + 1]);
+        let input_grad = l > 0;
+        let units = tiles(i, o) + o + if input_grad { tiles(batch, i) } else { 0 };
+        let (x, x_at) = self.layer_input(l, batch, images);
+        // The first layer has no input gradient: its `gx` is a stand-in, never written (a
+        // buffer bound twice in one launch, once writable, is an error in WebGPU).
+        let gx = if input_grad { arg(&self.output_grads[l - 1], batch * i) } else { arg(&self.unused, 1) };
+        kernels::layer_backward::launch(
+            &self.client,
+            cubes(units),
+            CubeDim::new_1d(UNITS),
+            x,
+            arg(&self.params, n),
+            arg(&self.output_grads[l], batch * o),
+            arg(&self.grads, n),
+            gx,
+            batch as u32,
+            i as u32,
+            o as u32,
+            self.offsets[l] as u32,
+            x_at,
+            input_grad as u32,
+            (input_grad && self.relu_after(l - 1)) as u32,
+        );
+    }
+
+    /// Each launch of a step on `pixels` timed alone, natively (`bench --gpu-step --kernels`):
+    /// its name and the milliseconds one launch took, the mean of `repeats` launched back to back
+    /// and waited for. A step runs first, so that every buffer holds what a step leaves in it.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn kernel_times(&mut self, pixels: &[f32], repeats: usize) -> Vec<(String, f64)> {
+        let losses = self.launch_steps(&[pixels.to_vec()], 1e-3);
+        let (images, len) = self.upload(&[pixels.to_vec()]);
+        let batch = len / IMAGE_PIXELS;
+        let images = (&images, len, 0);
+        let client = self.client.clone();
+        let time = |launch: &mut dyn FnMut()| {
+            let sync = || pollster::block_on(client.sync()).expect("the GPU finished");
+            launch();
+            sync();
+            let started = std::time::Instant::now();
+            (0..repeats).for_each(|_| launch());
+            sync();
+            1000.0 * started.elapsed().as_secs_f64() / repeats as f64
+        };
+        let width = |l: usize| format!("{}-{}", self.widths[l], self.widths[l + 1]);
+        let mut times = Vec::new();
+        for l in 0..self.layers() {
+            times.push((format!("forward {}", width(l)), time(&mut || self.launch_forward(l, batch, images, 1.0))));
+        }
+        for l in (0..self.layers()).rev() {
+            times.push((format!("backward {}", width(l)), time(&mut || self.launch_backward(l, batch, images))));
+        }
+        times.push(("adam".to_string(), time(&mut || self.launch_adam(1e-3, batch, 1.0, &losses, 1, 0))));
+        times
     }
 
     /// Launches Adam with the gradient of the last [`Self::launch_gradient`], and the sum of its
@@ -234,21 +319,21 @@ impl GpuStep {
         let bias_correction_2_sqrt = (1.0 - BETA_2.powi(self.time)).sqrt();
         let factor = bias_correction_2_sqrt / (1.0 - BETA_1.powi(self.time));
         let n = self.count;
-        let squares = batch * IMAGE_PIXELS;
+        let partials = tiles(batch, IMAGE_PIXELS);
         kernels::adam::launch(
             &self.client,
-            cubes(n),
-            CubeDim::new_1d(UNITS),
+            groups(n.div_ceil(ADAM_PER_UNIT), ADAM_UNITS),
+            CubeDim::new_1d(ADAM_UNITS),
             arg(&self.params, n),
             arg(&self.grads, n),
             arg(&self.moment_1, n),
             arg(&self.moment_2, n),
-            arg(self.squares.as_ref().expect("a gradient was launched"), squares),
+            arg(self.partials.as_ref().expect("a gradient was launched"), partials),
             arg(losses, slots),
             n as u32,
-            squares as u32,
+            partials as u32,
             slot as u32,
-            scale / squares as f32,
+            scale / (batch * IMAGE_PIXELS) as f32,
             factor,
             EPSILON * bias_correction_2_sqrt,
             lr as f32,
@@ -266,11 +351,26 @@ impl GpuStep {
     /// What this takes is what a step costs the host, however fast the GPU.
     pub fn launch_steps(&mut self, batches: &[Vec<f32>], lr: f64) -> Handle {
         let losses = self.client.empty(batches.len().max(1) * 4);
+        if batches.is_empty() {
+            return losses;
+        }
+        let (images, len) = self.upload(batches);
+        let mut at = 0;
         for (slot, pixels) in batches.iter().enumerate() {
-            let batch = self.launch_gradient(pixels, 1.0);
+            let batch = pixels.len() / IMAGE_PIXELS;
+            self.launch_gradient(&images, len, at, batch, 1.0);
             self.launch_adam(lr, batch, 1.0, &losses, batches.len(), slot);
+            at += pixels.len();
         }
         losses
+    }
+
+    /// Uploads `batches` (whole images each) one after another in one buffer, before anything
+    /// is launched: its handle and length in floats.
+    fn upload(&self, batches: &[Vec<f32>]) -> (Handle, usize) {
+        assert!(batches.iter().all(|b| b.len() % IMAGE_PIXELS == 0), "whole images only");
+        let all = batches.concat();
+        (self.client.create_from_slice(bytes(&all)), all.len())
     }
 
     /// The first `steps` losses in `losses`, in one read: it waits for the GPU to finish them.
@@ -295,15 +395,17 @@ impl GpuStep {
     /// The loss of `pixels` times `scale` and its flat gradient, with no Adam step: what the
     /// tests compare with burn's autodiff.
     pub async fn loss_and_gradient(&mut self, pixels: &[f32], scale: f32) -> Result<(f32, Vec<f32>), String> {
-        let batch = self.launch_gradient(pixels, scale);
+        let (images, len) = self.upload(std::slice::from_ref(&pixels.to_vec()));
+        let batch = len / IMAGE_PIXELS;
+        self.launch_gradient(&images, len, 0, batch, scale);
         let read = self
             .client
-            .read_async(vec![self.grads.clone(), self.squares.clone().expect("launched")])
+            .read_async(vec![self.grads.clone(), self.partials.clone().expect("launched")])
             .await
             .map_err(|e| format!("{e:?}"))?;
-        let squares = floats(&read[1]);
-        let n = batch * IMAGE_PIXELS;
-        let loss = (squares[..n].iter().map(|&s| s as f64).sum::<f64>() / n as f64) as f32 * scale;
+        let partials = floats(&read[1]);
+        let squares: f64 = partials[..tiles(batch, IMAGE_PIXELS)].iter().map(|&s| s as f64).sum();
+        let loss = (squares / (batch * IMAGE_PIXELS) as f64) as f32 * scale;
         Ok((loss, floats(&read[0])))
     }
 }

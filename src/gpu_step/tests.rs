@@ -17,7 +17,7 @@ use crate::params::gradient_parts;
 fn gpu() -> Device {
     static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
     DEVICE
-        .get_or_init(|| Device::wgpu_options().init().expect("a wgpu adapter (apt-get install mesa-vulkan-drivers gives lavapipe)"))
+        .get_or_init(|| Device::wgpu_options().tasks_max(super::TASKS_PER_SUBMIT).init().expect("a wgpu adapter (apt-get install mesa-vulkan-drivers gives lavapipe)"))
         .clone()
 }
 

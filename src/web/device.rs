@@ -45,7 +45,7 @@ pub(super) async fn webgpu_device() -> Result<Device, JsError> {
             "this browser has no WebGPU in the {scope} where the model trains (navigator.gpu is missing there; a browser can offer WebGPU to pages and not to Web Workers); the CPU backend still works"
         )));
     }
-    let device = Device::wgpu_options().init_async().await.map_err(|e| {
+    let device = Device::wgpu_options().tasks_max(crate::gpu_step::TASKS_PER_SUBMIT).init_async().await.map_err(|e| {
         js_error(format!(
             "WebGPU is not available in this browser ({e}); the page says which browsers have it, and the CPU backend still works"
         ))
