@@ -57,7 +57,7 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], tolerance: f32) {
 }
 
 fn check(model: &Autoencoder, batches: &[usize], kind: &str) {
-    let mut step = GpuStep::for_model(model, &gpu()).expect("a dense model on a wgpu device");
+    let mut step = GpuStep::for_model(model, &gpu()).expect("a model on a wgpu device");
     for &batch in batches {
         let pixels = images(batch);
         for scale in [1.0, 0.25] {
@@ -78,13 +78,29 @@ fn the_dense_step_gives_burns_loss_and_gradients() {
     check(&relu, &[7], "dense, ReLU code of 8");
 }
 
+/// The conv model's step: its stride-2 layers (convolutions down, transposed ones up, each
+/// backward the other way) and its 7x7 layers as products, at the seed's code of 64 and a code
+/// of 16 (the conv model's code is always a ReLU).
 #[test]
-fn only_the_dense_model_on_a_wgpu_device_has_the_step() {
+fn the_conv_step_gives_burns_loss_and_gradients() {
     let host = Device::flex();
-    let dense = ModelKind::Dense.init(None, &host);
-    assert!(GpuStep::for_model(&ModelKind::Conv.init(None, &host), &gpu()).is_none());
-    assert!(GpuStep::for_model(&dense, &host).is_none());
-    assert!(GpuStep::new(&dense, &[0.0; 10], &gpu()).is_none(), "parameters of another size");
+    check(&ModelKind::Conv.init(None, &host), &[32, 17, 5, 1], "conv");
+    let small = ModelKind::Conv.init_with(Some(16), CodeActivation::Relu, &host).unwrap();
+    check(&small, &[9], "conv, code of 16");
+}
+
+#[test]
+fn only_a_wgpu_device_has_the_step() {
+    let host = Device::flex();
+    for kind in ModelKind::ALL {
+        let model = kind.init(None, &host);
+        assert!(GpuStep::for_model(&model, &host).is_none(), "{kind} on the CPU");
+        assert!(GpuStep::new(&model, &[0.0; 10], &gpu()).is_none(), "{kind}: parameters of another size");
+        assert_eq!(GpuStep::for_model(&model, &gpu()).unwrap().launches_per_step(), match kind {
+            ModelKind::Dense => super::LAUNCHES_PER_DENSE_STEP,
+            ModelKind::Conv => super::LAUNCHES_PER_CONV_STEP,
+        });
+    }
 }
 
 /// The model written from the step's parameters is the model the step trains: burn's loss of a
@@ -132,18 +148,22 @@ fn its_adam_steps_are_the_flat_adams() {
     assert_close("parameters after 10 steps", &params, adam.params(), 1e-5);
 }
 
-/// Several steps in one call: each its own loss, read at once, as one step a call gives them.
+/// Several steps in one call: each its own loss, read at once, as one step a call gives them,
+/// for both models.
 #[test]
 fn a_call_of_steps_gives_each_steps_loss() {
     let host = Device::flex();
-    let model = ModelKind::Dense.init(None, &host);
-    let batches: Vec<Vec<f32>> = (0..4).map(|k| images(16 + k)).collect();
-    let mut together = GpuStep::for_model(&model, &gpu()).unwrap();
-    let mut apart = GpuStep::for_model(&model, &gpu()).unwrap();
-    let all = pollster::block_on(together.steps(&batches, 1e-3)).unwrap();
-    let one_by_one: Vec<f32> = batches.iter().flat_map(|b| pollster::block_on(apart.steps(std::slice::from_ref(b), 1e-3)).unwrap()).collect();
-    assert_eq!(all, one_by_one);
-    assert_eq!(pollster::block_on(together.params()).unwrap(), pollster::block_on(apart.params()).unwrap());
+    for kind in ModelKind::ALL {
+        let model = kind.init(None, &host);
+        let batches: Vec<Vec<f32>> = (0..4).map(|k| images(16 + k)).collect();
+        let mut together = GpuStep::for_model(&model, &gpu()).unwrap();
+        let mut apart = GpuStep::for_model(&model, &gpu()).unwrap();
+        let all = pollster::block_on(together.steps(&batches, 1e-3)).unwrap();
+        let one_by_one: Vec<f32> = batches.iter().flat_map(|b| pollster::block_on(apart.steps(std::slice::from_ref(b), 1e-3)).unwrap()).collect();
+        assert_eq!(all, one_by_one, "{kind}");
+        assert!(all[3] < all[0], "{kind}: the loss falls: {all:?}");
+        assert_eq!(pollster::block_on(together.params()).unwrap(), pollster::block_on(apart.params()).unwrap(), "{kind}");
+    }
 }
 
 
