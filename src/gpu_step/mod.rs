@@ -13,7 +13,7 @@
 //! layout, as the CPU's step ([`crate::cpu_step`]) keeps them; a step's loss stays on the GPU,
 //! and a call's losses come back in one read.
 //!
-//! The trainer takes its steps for the dense model on any wgpu device ([`crate::train::Trainer`]:
+//! The trainer takes its steps for either model on any wgpu device ([`crate::train::Trainer`]:
 //! the page's WebGPU, `--device wgpu` natively), made at its first call from burn's model's
 //! parameters, and writes them back into burn's model when the model is read (evaluation,
 //! reconstructions, the model file, the predictors).
@@ -205,10 +205,10 @@ impl GpuStep {
         Self::new(model, &flat_params(model), device)
     }
 
-    /// Whether the trainer takes `model`'s steps on `device` with this step: the dense model
-    /// (either code activation) on a wgpu device.
-    pub fn covers(model: &Autoencoder, device: &Device) -> bool {
-        matches!(model, Autoencoder::Dense(_)) && wgpu_device(device).is_some()
+    /// Whether [`Self::new`] makes a step for `model` on `device`: either model, any code, on
+    /// a wgpu device.
+    pub fn covers(_model: &Autoencoder, device: &Device) -> bool {
+        wgpu_device(device).is_some()
     }
 
     /// The step for `model`'s architecture on `device`, starting from `params` (the model's

@@ -167,11 +167,11 @@ fn a_call_of_steps_gives_each_steps_loss() {
 }
 
 
-/// The trainer takes the dense model's steps on a wgpu device with this step (a step cut into
+/// The trainer takes either model's steps on a wgpu device with this step (a step cut into
 /// parts, burn's way on the CPU workers, is refused there): from the same weights, the same
 /// losses as burn's trainer on the CPU over 10 steps in calls of 4 (through an epoch's short last
-/// batch, the call cut there), either code activation, and the model it hands back scores on
-/// the CPU as burn's trained one.
+/// batch, the call cut there), the dense model with either code activation and the conv model,
+/// and the model it hands back scores on the CPU as burn's trained one.
 #[test]
 fn the_trainer_steps_with_it_as_burns_trainer_on_the_cpu() {
     use crate::data::Mnist;
@@ -181,24 +181,25 @@ fn the_trainer_steps_with_it_as_burns_trainer_on_the_cpu() {
 
     let data = Mnist::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))).unwrap().test.take(70);
     let host = Device::flex();
-    for code in [CodeActivation::Linear, CodeActivation::Relu] {
-        let config = || TrainingConfig::new(ModelKind::Dense).with_seed(5).with_learning_rate(3e-3).with_code_activation(Some(code));
+    for (kind, code) in [(ModelKind::Dense, CodeActivation::Linear), (ModelKind::Dense, CodeActivation::Relu), (ModelKind::Conv, CodeActivation::Relu)] {
+        let what = format!("{kind}, {code} code");
+        let config = || TrainingConfig::new(kind).with_seed(5).with_learning_rate(3e-3).with_code_activation(Some(code));
         let mut burns = Trainer::new(config(), &host, data.len()).unwrap();
         let mut ours = Trainer::resume(config(), block_on(burns.inference_model()).unwrap(), gpu(), data.len());
-        assert!(block_on(ours.share_gradients(&data, 0, 2)).is_err(), "{code}: parts are refused on the GPU step");
+        assert!(block_on(ours.share_gradients(&data, 0, 2)).is_err(), "{what}: parts are refused on the GPU step");
         let (mut want, mut got) = (Vec::new(), Vec::new());
         while want.len() < 10 {
             want.extend(block_on(burns.run(&data, 4)).unwrap());
             got.extend(block_on(ours.run(&data, 4)).unwrap());
-            assert_eq!(got.len(), want.len(), "{code}: steps in a call");
+            assert_eq!(got.len(), want.len(), "{what}: steps in a call");
         }
         for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!((g - w).abs() <= 1e-3 * w, "{code} step {k}: {g} on the GPU step, burn's {w}");
+            assert!((g - w).abs() <= 1e-3 * w, "{what} step {k}: {g} on the GPU step, burn's {w}");
         }
-        assert!(want[9] < 0.8 * want[0], "{code}: it trains: {want:?}");
+        assert!(want[9] < 0.8 * want[0], "{what}: it trains: {want:?}");
         assert_eq!((ours.epoch(), ours.batch(), ours.steps()), (burns.epoch(), burns.batch(), burns.steps()));
         let mse = |t: &Trainer| block_on(evaluate(&block_on(t.inference_model()).unwrap().to_device(&host), &data, 70, &host)).unwrap();
         let (theirs, mine) = (mse(&burns), mse(&ours));
-        assert!((mine - theirs).abs() <= 1e-3 * theirs, "{code}: the model handed back scores {mine}, burn's {theirs}");
+        assert!((mine - theirs).abs() <= 1e-3 * theirs, "{what}: the model handed back scores {mine}, burn's {theirs}");
     }
 }
