@@ -6,7 +6,7 @@
 //! A feature map is `[batch, channels, side, side]`, row-major, the images included. Each layer
 //! joins a small map (`side`) and a big one (`2 side`): a convolution goes from big to small,
 //! a transposed one from small to big, and the input gradient of each goes the other way. So
-//! there are two products, each a [`ROWS`] x [`COLS`] tile a unit, with the taps folded into
+//! there are two products, each a [`ROWS`] x [`COLS`] tile a unit (8 x 8), with the taps folded into
 //! where each row reads, no gather or scatter pass:
 //! - **down** ([`down_tile`]): a pixel of the small map sums the 9 taps `(2y - 1 + ky, 2x - 1 +
 //!   kx)` of the big one: a convolution's forward pass, a transposed one's input gradient;
@@ -23,7 +23,11 @@
 use burn::cubecl;
 use cubecl::prelude::*;
 
-use super::kernels::{COLS, ROWS};
+use super::kernels::ROWS;
+
+/// Columns of a stride-2 layer's tile (channels, or channel and tap pairs): 8, twice the dense
+/// layers', so that a step along the sum loads 16 numbers for 64 sums.
+pub(super) const COLS: usize = 8;
 
 /// Units of a stride-2 layer's forward launch, for `batch` images of a small map of `side`.
 pub(super) fn forward_units(up: bool, batch: usize, side: usize, c_small: usize, c_big: usize) -> usize {
@@ -231,6 +235,20 @@ pub(super) fn weight_tile(small: &[f32], small_at: usize, big: &[f32], big_at: u
     }
 }
 
+/// A copy of a tile's sums for its epilogue, which loops over them at run time: unrolled, the
+/// epilogue's branches (the loss's sigmoid, the bounds) were most of a kernel's code, and
+/// SwiftShader's compile before the first step grew with them. The copy is made with constant
+/// indices, so the sums themselves stay in registers through the product.
+#[cube]
+fn spill(sums: &Array<f32>) -> Array<f32> {
+    let mut out = Array::<f32>::new(ROWS * COLS);
+    #[unroll]
+    for k in 0..ROWS * COLS {
+        out[k] = sums[k];
+    }
+    out
+}
+
 /// A stride-2 layer's forward pass (`up`: 1 for a transposed convolution), its bias added, then
 /// a ReLU (`relu` 1) or, as the last layer (`loss` 1), the sigmoid-MSE of [`super::kernels`]'
 /// `layer_forward`: the logits' gradient to `y`, each unit's squared errors to `partials`. The
@@ -278,8 +296,13 @@ pub(super) fn stride2_forward(
         }
         let (pixels, out_pixels) = (side * side, out_side * out_side);
         let bias_at = at + 9 * c_small * c_big;
-        let mut squares = 0.0f32;
+        let mut biases = Array::<f32>::new(COLS);
         #[unroll]
+        for c in 0..COLS {
+            biases[c] = params[bias_at + usize::min(first_c + c, channels - 1)];
+        }
+        let sums = spill(&sums);
+        let mut squares = 0.0f32;
         for r in 0..ROWS {
             let n = first + r;
             let (b, p) = (n / pixels, n % pixels);
@@ -288,11 +311,10 @@ pub(super) fn stride2_forward(
             if up == 1 {
                 q = (2 * (p / side) + class / 2) * out_side + 2 * (p % side) + class % 2;
             }
-            #[unroll]
             for c in 0..COLS {
                 let o = first_c + c;
                 if n < batch * pixels && o < channels {
-                    let z = sums[r * COLS + c] + params[bias_at + o];
+                    let z = sums[r * COLS + c] + biases[c];
                     let k = b * channels * out_pixels + o * out_pixels + q;
                     if loss == 1 {
                         let e = f32::exp(-f32::abs(z));
@@ -320,13 +342,19 @@ pub(super) fn stride2_forward(
 /// A stride-2 layer's backward pass in one launch, as [`super::kernels`]' `layer_backward` for a
 /// dense one: where `input_grad` is 1, the first units each a tile of the input's gradient (up
 /// for a convolution, down for a transposed one), zero where the ReLU before was off
-/// (`relu_before` 1); then a unit per tile of the weights' gradient, then one per bias. `g` is the
-/// output's gradient; the weights' and biases' go to `grads` at `at`, the input's to `gx`.
+/// (`relu_before` 1); then a unit per tile of the weights' gradient, then one per bias. The
+/// weights' and biases' gradients go to `grads` at `at`, the input's to `gx`.
+///
+/// The layer's two maps come as `small` (from `small_at`) and `big` (from `big_at`): for a
+/// convolution the output's gradient and the input, for a transposed one the input and the
+/// output's gradient. So each product is written once in the kernel (a kernel cannot pick one
+/// of two buffers at run time without a copy of the code for each), which keeps the pipeline
+/// SwiftShader compiles before the first step half as long.
 #[cube(launch)]
 pub(super) fn stride2_backward(
-    x: &[f32],
+    small: &[f32],
+    big: &[f32],
     params: &[f32],
-    g: &[f32],
     grads: &mut [f32],
     gx: &mut [f32],
     batch: u32,
@@ -334,22 +362,21 @@ pub(super) fn stride2_backward(
     c_small: u32,
     c_big: u32,
     at: u32,
-    x_at: u32,
+    small_at: u32,
+    big_at: u32,
     up: u32,
     input_grad: u32,
     relu_before: u32,
 ) {
     let index = ABSOLUTE_POS;
-    let (batch, side, c_small, c_big, at, x_at) = (batch as usize, side as usize, c_small as usize, c_big as usize, at as usize, x_at as usize);
+    let (batch, side, c_small, c_big, at) = (batch as usize, side as usize, c_small as usize, c_big as usize, at as usize);
+    let (small_at, big_at) = (small_at as usize, big_at as usize);
     let row_tiles = (batch * side * side).div_ceil(ROWS);
     let (pixels, big_pixels) = (side * side, 4 * side * side);
-    // The input's channels and pixels, and how many units its gradient takes.
-    let mut in_channels = c_big;
-    let mut in_pixels = big_pixels;
+    // The input gradient's units: a convolution's input is the big map (up tiles, 4 classes),
+    // a transposed one's the small map (down tiles).
     let mut input_units = 4 * row_tiles * c_big.div_ceil(COLS);
     if up == 1 {
-        in_channels = c_small;
-        in_pixels = pixels;
         input_units = row_tiles * c_small.div_ceil(COLS);
     }
     if input_grad == 0 {
@@ -357,41 +384,52 @@ pub(super) fn stride2_backward(
     }
     let weight_cols = (9 * c_big).div_ceil(COLS);
     let weight_units = c_small.div_ceil(ROWS) * weight_cols;
-    let mut out_channels = c_small;
-    let mut out_pixels = pixels;
-    if up == 1 {
-        out_channels = c_big;
-        out_pixels = big_pixels;
-    }
     if index < input_units {
-        let col_tiles = in_channels.div_ceil(COLS);
-        let class = index / (row_tiles * col_tiles);
-        let within = index % (row_tiles * col_tiles);
-        let (first, first_c) = (within / col_tiles * ROWS, within % col_tiles * COLS);
         let mut sums = Array::<f32>::new(ROWS * COLS);
         if up == 1 {
-            down_tile(g, 0, params, at, batch, side, c_small, c_big, first, first_c, &mut sums);
-        } else {
-            up_tile(g, 0, params, at, batch, side, c_small, c_big, class, first, first_c, &mut sums);
-        }
-        #[unroll]
-        for r in 0..ROWS {
-            let n = first + r;
-            let (b, p) = (n / pixels, n % pixels);
-            let mut q = p;
-            if up == 0 {
-                q = (2 * (p / side) + class / 2) * (2 * side) + 2 * (p % side) + class % 2;
-            }
-            #[unroll]
-            for c in 0..COLS {
-                let i = first_c + c;
-                if n < batch * pixels && i < in_channels {
-                    let k = b * in_channels * in_pixels + i * in_pixels + q;
-                    let mut sum = sums[r * COLS + c];
-                    if relu_before == 1 {
-                        sum = select(x[x_at + k] > 0.0, sum, 0.0f32);
+            // The output's gradient is the big map; the input's, on the small map, sums its taps.
+            let col_tiles = c_small.div_ceil(COLS);
+            let (first, first_c) = (index / col_tiles * ROWS, index % col_tiles * COLS);
+            down_tile(big, big_at, params, at, batch, side, c_small, c_big, first, first_c, &mut sums);
+            let sums = spill(&sums);
+            for r in 0..ROWS {
+                let n = first + r;
+                let (b, p) = (n / pixels, n % pixels);
+                for c in 0..COLS {
+                    let i = first_c + c;
+                    if n < batch * pixels && i < c_small {
+                        let k = b * c_small * pixels + i * pixels + p;
+                        let mut sum = sums[r * COLS + c];
+                        if relu_before == 1 {
+                            sum = select(small[small_at + k] > 0.0, sum, 0.0f32);
+                        }
+                        gx[k] = sum;
                     }
-                    gx[k] = sum;
+                }
+            }
+        } else {
+            // The output's gradient is the small map; the input's, on the big map, is reached by
+            // its taps.
+            let col_tiles = c_big.div_ceil(COLS);
+            let class = index / (row_tiles * col_tiles);
+            let within = index % (row_tiles * col_tiles);
+            let (first, first_c) = (within / col_tiles * ROWS, within % col_tiles * COLS);
+            up_tile(small, small_at, params, at, batch, side, c_small, c_big, class, first, first_c, &mut sums);
+            let sums = spill(&sums);
+            for r in 0..ROWS {
+                let n = first + r;
+                let (b, p) = (n / pixels, n % pixels);
+                let q = (2 * (p / side) + class / 2) * (2 * side) + 2 * (p % side) + class % 2;
+                for c in 0..COLS {
+                    let i = first_c + c;
+                    if n < batch * pixels && i < c_big {
+                        let k = b * c_big * big_pixels + i * big_pixels + q;
+                        let mut sum = sums[r * COLS + c];
+                        if relu_before == 1 {
+                            sum = select(big[big_at + k] > 0.0, sum, 0.0f32);
+                        }
+                        gx[k] = sum;
+                    }
                 }
             }
         }
@@ -400,14 +438,9 @@ pub(super) fn stride2_backward(
         if index < weight_units {
             let (first_s, first_j) = (index / weight_cols * ROWS, index % weight_cols * COLS);
             let mut sums = Array::<f32>::new(ROWS * COLS);
-            if up == 1 {
-                weight_tile(x, x_at, g, 0, batch, side, c_small, c_big, first_s, first_j, &mut sums);
-            } else {
-                weight_tile(g, 0, x, x_at, batch, side, c_small, c_big, first_s, first_j, &mut sums);
-            }
-            #[unroll]
+            weight_tile(small, small_at, big, big_at, batch, side, c_small, c_big, first_s, first_j, &mut sums);
+            let sums = spill(&sums);
             for r in 0..ROWS {
-                #[unroll]
                 for c in 0..COLS {
                     let (s, j) = (first_s + r, first_j + c);
                     if s < c_small && j < 9 * c_big {
@@ -415,16 +448,30 @@ pub(super) fn stride2_backward(
                     }
                 }
             }
-        } else if index < weight_units + out_channels {
+        } else {
+            // A bias's gradient: the output's gradient summed over its channel, on the big map
+            // for a transposed convolution, the small one for a convolution.
             let o = index - weight_units;
             let mut sum = 0.0f32;
-            for b in 0..batch {
-                let start = b * out_channels * out_pixels + o * out_pixels;
-                for p in 0..out_pixels {
-                    sum += g[start + p];
+            if up == 1 {
+                if o < c_big {
+                    for b in 0..batch {
+                        let start = big_at + b * c_big * big_pixels + o * big_pixels;
+                        for p in 0..big_pixels {
+                            sum += big[start + p];
+                        }
+                    }
+                    grads[at + 9 * c_small * c_big + o] = sum;
                 }
+            } else if o < c_small {
+                for b in 0..batch {
+                    let start = small_at + b * c_small * pixels + o * pixels;
+                    for p in 0..pixels {
+                        sum += small[start + p];
+                    }
+                }
+                grads[at + 9 * c_small * c_big + o] = sum;
             }
-            grads[at + 9 * c_small * c_big + o] = sum;
         }
     }
 }

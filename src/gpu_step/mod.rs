@@ -400,13 +400,15 @@ impl GpuStep {
             }
             Form::Stride2 { up, side, c_small, c_big } => {
                 let units = conv_kernels::backward_units(up, input_grad, batch, side, c_small, c_big);
+                // The small map and the big one: the output's gradient (from 0) and the input.
+                let ((small, small_at), (big, big_at)) = if up { ((x, x_at), (g, 0)) } else { ((g, 0), (x, x_at)) };
                 conv_kernels::stride2_backward::launch(
                     &self.client,
                     cubes(units),
                     CubeDim::new_1d(UNITS),
-                    x,
+                    small,
+                    big,
                     arg(&self.params, n),
-                    g,
                     arg(&self.grads, n),
                     gx,
                     batch as u32,
@@ -414,7 +416,8 @@ impl GpuStep {
                     c_small as u32,
                     c_big as u32,
                     layer.at as u32,
-                    x_at,
+                    small_at,
+                    big_at,
                     up as u32,
                     input_grad as u32,
                     relu_before as u32,
