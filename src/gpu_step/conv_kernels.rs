@@ -33,6 +33,7 @@ pub(super) const COLS: usize = 8;
 pub(super) fn forward_units(up: bool, batch: usize, side: usize, c_small: usize, c_big: usize) -> usize {
     match up {
         false => (batch * side * side).div_ceil(ROWS) * c_small.div_ceil(COLS),
+        true if c_big == 1 => (batch * side * side).div_ceil(ROWS),
         true => 4 * (batch * side * side).div_ceil(ROWS) * c_big.div_ceil(COLS),
     }
 }
@@ -235,6 +236,84 @@ pub(super) fn weight_tile(small: &[f32], small_at: usize, big: &[f32], big_at: u
     }
 }
 
+/// The up product onto a big map of one channel (the conv model's output layer), where a tile of
+/// channels would be mostly unused columns: each of `ROWS` small-map pixels from `first`
+/// (image-major) gives the 4 big pixels `(2y + py, 2x + px)` it is the top left of, from its own
+/// value and its right, lower and lower right neighbours' (0 off the map), all 9 taps of each
+/// channel read once for the tile. `sums[4 r + 2 py + px]`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn up_one_channel_tile(x: &[f32], x_at: usize, params: &[f32], at: usize, batch: usize, side: usize, c_small: usize, first: usize, sums: &mut Array<f32>) {
+    #[unroll]
+    for k in 0..ROWS * 4 {
+        sums[k] = 0.0;
+    }
+    let (small, count) = (side * side, batch * side * side);
+    let mut base = Array::<usize>::new(ROWS);
+    let mut right = Array::<usize>::new(ROWS);
+    let mut below = Array::<usize>::new(ROWS);
+    let mut has_right = Array::<f32>::new(ROWS);
+    let mut has_below = Array::<f32>::new(ROWS);
+    #[unroll]
+    for r in 0..ROWS {
+        let n = usize::min(first + r, count - 1);
+        let (b, p) = (n / small, n % small);
+        let (y, x1) = (p / side, p % side);
+        base[r] = x_at + b * c_small * small + p;
+        right[r] = select(x1 + 1 < side, 1usize, 0usize);
+        below[r] = select(y + 1 < side, side, 0usize);
+        has_right[r] = select(x1 + 1 < side, 1.0f32, 0.0f32);
+        has_below[r] = select(y + 1 < side, 1.0f32, 0.0f32);
+    }
+    for ch in 0..c_small {
+        let mut w = Array::<f32>::new(9usize);
+        #[unroll]
+        for t in 0..9 {
+            w[t] = params[at + ch * 9 + t];
+        }
+        let plane = ch * small;
+        #[unroll]
+        for r in 0..ROWS {
+            let at_r = base[r] + plane;
+            let a00 = x[at_r];
+            let a01 = x[at_r + right[r]] * has_right[r];
+            let a10 = x[at_r + below[r]] * has_below[r];
+            let a11 = x[at_r + below[r] + right[r]] * (has_right[r] * has_below[r]);
+            // Tap (ky, kx) is w[3 ky + kx]; an even big row takes ky = 1 from row y, an odd one
+            // ky = 2 from row y and ky = 0 from row y + 1 (and the same across).
+            sums[4 * r] += a00 * w[4];
+            sums[4 * r + 1] += a00 * w[5] + a01 * w[3];
+            sums[4 * r + 2] += a00 * w[7] + a10 * w[1];
+            sums[4 * r + 3] += a00 * w[8] + a01 * w[6] + a10 * w[2] + a11 * w[0];
+        }
+    }
+}
+
+/// One output of a forward launch at `k` in `y`, from its sum `z` (bias included): `act(z)`, or
+/// for the last layer (`loss` 1) the sigmoid-MSE's gradient at `z` (`factor` being `2 scale /
+/// n`); returns the squared error (0 but for the last layer).
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn finish_output(z: f32, k: usize, targets: &[f32], targets_at: usize, y: &mut [f32], factor: f32, relu: u32, loss: u32) -> f32 {
+    let mut square = 0.0f32;
+    if loss == 1 {
+        // The sigmoid from e^-|z|, which cannot overflow.
+        let e = f32::exp(-f32::abs(z));
+        let mut s = e / (1.0 + e);
+        if z >= 0.0 {
+            s = 1.0 / (1.0 + e);
+        }
+        let d = s - targets[targets_at + k];
+        square = d * d;
+        y[k] = factor * d * (s * (1.0 - s));
+    } else if relu == 1 {
+        y[k] = f32::max(z, 0.0);
+    } else {
+        y[k] = z;
+    }
+    square
+}
+
 /// A copy of a tile's sums for its epilogue, which loops over them at run time: unrolled, the
 /// epilogue's branches (the loss's sigmoid, the bounds) were most of a kernel's code, and
 /// SwiftShader's compile before the first step grew with them. The copy is made with constant
@@ -244,6 +323,17 @@ fn spill(sums: &Array<f32>) -> Array<f32> {
     let mut out = Array::<f32>::new(ROWS * COLS);
     #[unroll]
     for k in 0..ROWS * COLS {
+        out[k] = sums[k];
+    }
+    out
+}
+
+/// [`spill`] for [`up_one_channel_tile`]'s sums.
+#[cube]
+fn spill_four(sums: &Array<f32>) -> Array<f32> {
+    let mut out = Array::<f32>::new(ROWS * 4);
+    #[unroll]
+    for k in 0..ROWS * 4 {
         out[k] = sums[k];
     }
     out
@@ -284,7 +374,33 @@ pub(super) fn stride2_forward(
         classes = 4;
     }
     let col_tiles = channels.div_ceil(COLS);
-    if index < classes * row_tiles * col_tiles {
+    let (pixels, out_pixels) = (side * side, out_side * out_side);
+    let bias_at = at + 9 * c_small * c_big;
+    let mut squares = 0.0f32;
+    let one_channel = up == 1 && c_big == 1;
+    let mut units = classes * row_tiles * col_tiles;
+    if one_channel {
+        units = row_tiles;
+    }
+    if one_channel {
+        if index < row_tiles {
+            let first = index * ROWS;
+            let mut sums = Array::<f32>::new(ROWS * 4);
+            up_one_channel_tile(x, x_at, params, at, batch, side, c_small, first, &mut sums);
+            let bias = params[bias_at];
+            let sums = spill_four(&sums);
+            for r in 0..ROWS {
+                let n = first + r;
+                if n < batch * pixels {
+                    let (b, p) = (n / pixels, n % pixels);
+                    for class in 0..4usize {
+                        let q = (2 * (p / side) + class / 2) * out_side + 2 * (p % side) + class % 2;
+                        squares += finish_output(sums[4 * r + class] + bias, b * out_pixels + q, targets, targets_at as usize, y, factor, relu, loss);
+                    }
+                }
+            }
+        }
+    } else if index < classes * row_tiles * col_tiles {
         let class = index / (row_tiles * col_tiles);
         let within = index % (row_tiles * col_tiles);
         let (first, first_c) = (within / col_tiles * ROWS, within % col_tiles * COLS);
@@ -294,15 +410,12 @@ pub(super) fn stride2_forward(
         } else {
             down_tile(x, x_at, params, at, batch, side, c_small, c_big, first, first_c, &mut sums);
         }
-        let (pixels, out_pixels) = (side * side, out_side * out_side);
-        let bias_at = at + 9 * c_small * c_big;
         let mut biases = Array::<f32>::new(COLS);
         #[unroll]
         for c in 0..COLS {
             biases[c] = params[bias_at + usize::min(first_c + c, channels - 1)];
         }
         let sums = spill(&sums);
-        let mut squares = 0.0f32;
         for r in 0..ROWS {
             let n = first + r;
             let (b, p) = (n / pixels, n % pixels);
@@ -314,28 +427,14 @@ pub(super) fn stride2_forward(
             for c in 0..COLS {
                 let o = first_c + c;
                 if n < batch * pixels && o < channels {
-                    let z = sums[r * COLS + c] + biases[c];
                     let k = b * channels * out_pixels + o * out_pixels + q;
-                    if loss == 1 {
-                        let e = f32::exp(-f32::abs(z));
-                        let mut s = e / (1.0 + e);
-                        if z >= 0.0 {
-                            s = 1.0 / (1.0 + e);
-                        }
-                        let d = s - targets[targets_at as usize + k];
-                        squares += d * d;
-                        y[k] = factor * d * (s * (1.0 - s));
-                    } else if relu == 1 {
-                        y[k] = f32::max(z, 0.0);
-                    } else {
-                        y[k] = z;
-                    }
+                    squares += finish_output(sums[r * COLS + c] + biases[c], k, targets, targets_at as usize, y, factor, relu, loss);
                 }
             }
         }
-        if loss == 1 {
-            partials[index] = squares;
-        }
+    }
+    if index < units && loss == 1 {
+        partials[index] = squares;
     }
 }
 
