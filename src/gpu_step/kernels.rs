@@ -1,5 +1,6 @@
-//! The dense step's kernels, in CubeCL: compiled to WGSL for the browser's WebGPU and to SPIR-V
-//! for Vulkan natively, by the cubecl runtime that burn-wgpu already runs on.
+//! The step's products and Adam, in CubeCL (the dense model's layers and the conv model's 7x7
+//! ones): compiled to WGSL for the browser's WebGPU and to SPIR-V for Vulkan natively, by the
+//! cubecl runtime that burn-wgpu already runs on.
 //!
 //! Every buffer is a flat `[f32]`. Activations and their gradients are row-major `[batch,
 //! features]`. A layer's weight element `(i, o)` is at `at + i w_in + o w_out` in the flat
