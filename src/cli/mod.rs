@@ -158,7 +158,7 @@ struct BenchArgs {
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
-    /// Time the hand-written GPU step alone (src/gpu_step; the dense model on `--device wgpu`),
+    /// Time the hand-written GPU step alone (src/gpu_step; either model on `--device wgpu`),
     /// without the trainer around it.
     #[arg(long)]
     gpu_step: bool,

@@ -215,9 +215,10 @@ pub fn bench(args: BenchArgs, flush_subnormals: bool) -> Result<()> {
 #[cfg(feature = "webgpu")]
 fn bench_gpu_step(args: BenchArgs) -> Result<()> {
     use anyhow::anyhow;
-    use autoencoder_lab::gpu_step::{GpuStep, LAUNCHES_PER_DENSE_STEP};
+    use autoencoder_lab::gpu_step::GpuStep;
     let Run { config, train_set, device, backend, trainer, .. } = start_run(&args.common, None)?;
-    let mut step = GpuStep::for_model(trainer.model(), &device).ok_or_else(|| anyhow!("--gpu-step is for --model dense on --device wgpu"))?;
+    let mut step = GpuStep::for_model(trainer.model(), &device).ok_or_else(|| anyhow!("--gpu-step is for --device wgpu"))?;
+    let launches = step.launches_per_step();
     let (batch, per_call) = (config.batch_size, args.per_call as usize);
     if args.kernels {
         let pixels = train_set.pixels_f32(0..batch.min(train_set.len()));
@@ -276,7 +277,7 @@ fn bench_gpu_step(args: BenchArgs) -> Result<()> {
                 "batch_size": batch,
                 "images_per_sec": images_per_sec,
                 "ms_per_step": 1000.0 * seconds / steps as f64,
-                "launches_per_step": LAUNCHES_PER_DENSE_STEP,
+                "launches_per_step": launches,
                 "host_ms_per_step": host_ms_per_step,
                 "steps_per_call": per_call,
                 "steps": steps,
@@ -286,7 +287,7 @@ fn bench_gpu_step(args: BenchArgs) -> Result<()> {
         );
     } else {
         println!(
-            "{} on {backend}, hand-written GPU step: {images_per_sec:.0} images/s at batch {batch}, {:.2} ms a step, {host_ms_per_step:.3} of them the host's ({LAUNCHES_PER_DENSE_STEP} launches; {steps} steps after {} warm-up, {per_call} a call, losses read once a call)",
+            "{} on {backend}, hand-written GPU step: {images_per_sec:.0} images/s at batch {batch}, {:.2} ms a step, {host_ms_per_step:.3} of them the host's ({launches} launches; {steps} steps after {} warm-up, {per_call} a call, losses read once a call)",
             config.model,
             1000.0 * seconds / steps as f64,
             args.warmup,

@@ -1,9 +1,14 @@
-//! The dense step's kernels, in CubeCL: compiled to WGSL for the browser's WebGPU and to SPIR-V
-//! for Vulkan natively, by the cubecl runtime that burn-wgpu already runs on.
+//! The step's products and Adam, in CubeCL (the dense model's layers and the conv model's 7x7
+//! ones): compiled to WGSL for the browser's WebGPU and to SPIR-V for Vulkan natively, by the
+//! cubecl runtime that burn-wgpu already runs on.
 //!
 //! Every buffer is a flat `[f32]`. Activations and their gradients are row-major `[batch,
-//! features]`. A layer's weight `W` is `[inputs, outputs]` row-major and its bias follows it, at
-//! `at` in the flat parameters (burn's `Linear`, [`crate::params`]'s order). Every product, a
+//! features]`. A layer's weight element `(i, o)` is at `at + i w_in + o w_out` in the flat
+//! parameters and its biases follow the weight, one per `bias_every` outputs ([`crate::params`]'
+//! order): burn's `Linear` is `[inputs, outputs]` (`w_in` = outputs, `w_out` = 1, a bias each); the
+//! conv model's 7x7 layers are products of a whole 7x7 map too, its encoder's kernel `[outputs,
+//! inputs]` and its decoder's `[inputs, outputs]` with a bias per channel of 49 pixels. The conv
+//! model's stride-2 layers are [`super::conv_kernels`]. Every product, a
 //! layer's forward and both of its backward ones, is [`tile_product`]: a unit computes a
 //! [`ROWS`] x [`COLS`] tile of it in registers, so that each number it loads serves four or
 //! eight sums. They are plain loops over memory, no tiles in workgroup memory and no barriers (SwiftShader
@@ -77,7 +82,7 @@ fn tile_product(a: &[f32], a_starts: &Array<usize>, a_step: usize, b: &[f32], b_
 /// the layer's weight at `at` in `params`.
 #[cube]
 #[allow(clippy::too_many_arguments)]
-fn forward_tile(x: &[f32], params: &[f32], batch: usize, inputs: usize, outputs: usize, at: usize, x_at: usize, first_b: usize, first_o: usize) -> Array<f32> {
+fn forward_tile(x: &[f32], params: &[f32], batch: usize, inputs: usize, outputs: usize, at: usize, w_in: usize, w_out: usize, bias_every: usize, x_at: usize, first_b: usize, first_o: usize) -> Array<f32> {
     let mut sums = Array::<f32>::new(ROWS * COLS);
     let mut rows = Array::<usize>::new(ROWS);
     let mut cols = Array::<usize>::new(COLS);
@@ -88,14 +93,14 @@ fn forward_tile(x: &[f32], params: &[f32], batch: usize, inputs: usize, outputs:
     #[unroll]
     for c in 0..COLS {
         let o = usize::min(first_o + c, outputs - 1);
-        cols[c] = at + o;
-        let bias = params[at + inputs * outputs + o];
+        cols[c] = at + o * w_out;
+        let bias = params[at + inputs * outputs + o / bias_every];
         #[unroll]
         for r in 0..ROWS {
             sums[r * COLS + c] = bias;
         }
     }
-    tile_product(x, &rows, 1, params, &cols, outputs, inputs, &mut sums);
+    tile_product(x, &rows, 1, params, &cols, w_in, inputs, &mut sums);
     sums
 }
 
@@ -121,6 +126,9 @@ pub(super) fn layer_forward(
     inputs: u32,
     outputs: u32,
     at: u32,
+    w_in: u32,
+    w_out: u32,
+    bias_every: u32,
     x_at: u32,
     targets_at: u32,
     factor: f32,
@@ -129,10 +137,11 @@ pub(super) fn layer_forward(
 ) {
     let index = ABSOLUTE_POS;
     let (batch, inputs, outputs, at, x_at) = (batch as usize, inputs as usize, outputs as usize, at as usize, x_at as usize);
+    let (w_in, w_out, bias_every) = (w_in as usize, w_out as usize, bias_every as usize);
     let col_tiles = outputs.div_ceil(COLS);
     if index < batch.div_ceil(ROWS) * col_tiles {
         let (first_b, first_o) = (index / col_tiles * ROWS, index % col_tiles * COLS);
-        let sums = forward_tile(x, params, batch, inputs, outputs, at, x_at, first_b, first_o);
+        let sums = forward_tile(x, params, batch, inputs, outputs, at, w_in, w_out, bias_every, x_at, first_b, first_o);
         let mut squares = 0.0f32;
         #[unroll]
         for r in 0..ROWS {
@@ -184,11 +193,15 @@ pub(super) fn layer_backward(
     inputs: u32,
     outputs: u32,
     at: u32,
+    w_in: u32,
+    w_out: u32,
+    bias_every: u32,
     x_at: u32,
     input_grad: u32,
     relu_before: u32,
 ) {
     let (batch, inputs, outputs, at, x_at) = (batch as usize, inputs as usize, outputs as usize, at as usize, x_at as usize);
+    let (w_in, w_out, bias_every) = (w_in as usize, w_out as usize, bias_every as usize);
     let weight_units = inputs.div_ceil(ROWS) * outputs.div_ceil(COLS);
     // The input gradient's units come first: each of them sums over all the outputs, the
     // weights' over the batch (784 against 32 in the last layer), and started first their few
@@ -215,9 +228,9 @@ pub(super) fn layer_backward(
         }
         #[unroll]
         for c in 0..COLS {
-            cols[c] = at + usize::min(first_i + c, inputs - 1) * outputs;
+            cols[c] = at + usize::min(first_i + c, inputs - 1) * w_in;
         }
-        tile_product(g, &rows, 1, params, &cols, 1, outputs, &mut sums);
+        tile_product(g, &rows, 1, params, &cols, w_out, outputs, &mut sums);
         #[unroll]
         for r in 0..ROWS {
             #[unroll]
@@ -254,17 +267,21 @@ pub(super) fn layer_backward(
                 for c in 0..COLS {
                     let (i, o) = (first_i + r, first_o + c);
                     if i < inputs && o < outputs {
-                        grads[at + i * outputs + o] = sums[r * COLS + c];
+                        grads[at + i * w_in + o * w_out] = sums[r * COLS + c];
                     }
                 }
             }
-        } else if index < weight_units + outputs {
-            let o = index - weight_units;
+        } else if index < weight_units + outputs / bias_every {
+            // A bias per `bias_every` neighbouring outputs (a channel of a feature map).
+            let channel = index - weight_units;
             let mut sum = 0.0f32;
             for b in 0..batch {
-                sum += g[b * outputs + o];
+                let start = b * outputs + channel * bias_every;
+                for o in 0..bias_every {
+                    sum += g[start + o];
+                }
             }
-            grads[at + inputs * outputs + o] = sum;
+            grads[at + inputs * outputs + channel] = sum;
         }
     }
 }

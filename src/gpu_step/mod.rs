@@ -1,23 +1,27 @@
-//! A training step written for the GPU by hand, in few launches: the dense model's forward pass,
-//! fused sigmoid-MSE loss, backward pass and Adam, as CubeCL kernels ([`kernels`]) launched on the
-//! cubecl runtime under burn-wgpu (the browser's WebGPU, or Vulkan, Metal, DX12 natively).
+//! A training step written for the GPU by hand, in few launches: a model's forward pass, fused
+//! sigmoid-MSE loss, backward pass and Adam, as CubeCL kernels launched on the cubecl runtime
+//! under burn-wgpu (the browser's WebGPU, or Vulkan, Metal, DX12 natively).
 //!
 //! burn's autodiff on a GPU launches a kernel per tensor operation: 98 a step for the dense model
-//! (with fusion), and each costs the host tens of microseconds to record and submit however fast
-//! the GPU is. Here a step is one launch per layer forward (the last with the loss), one per
-//! layer backward (weight, bias and input gradients in one), and one Adam over every parameter:
-//! 17 for the dense model's 8 layers. The parameters, Adam's moments and the gradient are each
-//! one buffer in [`crate::params`]' flat layout, as the CPU's step ([`crate::cpu_step`]) keeps
-//! them; a step's loss stays on the GPU, and a call's losses come back in one read.
+//! and 88 for the conv one (with fusion), and each costs the host tens of microseconds to record
+//! and submit however fast the GPU is. Here a step is one launch per layer forward (the last with
+//! the loss), one per layer backward (weight, bias and input gradients in one), and one Adam over
+//! every parameter: 17 for the dense model's 8 layers, 13 for the conv model's 6. The dense layers
+//! and the conv model's 7x7 ones are products ([`kernels`]); its stride-2 convolutions and
+//! transposed convolutions fold their taps into where each product reads ([`conv_kernels`]). The
+//! parameters, Adam's moments and the gradient are each one buffer in [`crate::params`]' flat
+//! layout, as the CPU's step ([`crate::cpu_step`]) keeps them; a step's loss stays on the GPU,
+//! and a call's losses come back in one read.
 //!
-//! The trainer takes its steps for the dense model on any wgpu device ([`crate::train::Trainer`]:
+//! The trainer takes its steps for either model on any wgpu device ([`crate::train::Trainer`]:
 //! the page's WebGPU, `--device wgpu` natively), made at its first call from burn's model's
 //! parameters, and writes them back into burn's model when the model is read (evaluation,
-//! reconstructions, the model file, the predictors). The conv model trains with burn's autodiff.
+//! reconstructions, the model file, the predictors).
 //! The tests check the step against burn's autodiff (loss and every gradient), against the flat
 //! Adam, the model written back from it against the step, and a trainer on it against burn's
 //! trainer on the CPU; `bench --device wgpu --gpu-step` times the step alone natively.
 
+mod conv_kernels;
 mod kernels;
 
 use burn::backend::DispatchDevice;
@@ -33,6 +37,90 @@ use crate::params::flat_params;
 use crate::params::write_params;
 use kernels::{ADAM_PER_UNIT, ADAM_UNITS, UNITS, tiles};
 
+/// How a layer's launches compute it.
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    /// A product of all its inputs, weight `(i, o)` at `i w_in + o w_out`, a bias each
+    /// `bias_every` outputs ([`kernels`]).
+    Dense { w_in: usize, w_out: usize, bias_every: usize },
+    /// A 3x3 stride-2 convolution (`up` false) or transposed convolution (`up` true) between a
+    /// map of `side` with `c_small` channels and one of `2 side` with `c_big` ([`conv_kernels`]).
+    Stride2 { up: bool, side: usize, c_small: usize, c_big: usize },
+}
+
+/// One layer of a step: its form, the numbers an image has in and out, where its weights start
+/// in the flat parameters, and whether a ReLU follows it.
+#[derive(Debug, Clone, Copy)]
+struct Layer {
+    form: Form,
+    inputs: usize,
+    outputs: usize,
+    at: usize,
+    relu_after: bool,
+}
+
+impl Layer {
+    /// Its weights and biases, how many numbers.
+    fn params(&self) -> usize {
+        match self.form {
+            Form::Dense { bias_every, .. } => self.inputs * self.outputs + self.outputs / bias_every,
+            Form::Stride2 { up, c_small, c_big, .. } => 9 * c_small * c_big + if up { c_big } else { c_small },
+        }
+    }
+
+    /// Units of its forward launch for `batch` images: the last layer's sum of squared errors
+    /// comes in this many partial sums.
+    fn forward_units(&self, batch: usize) -> usize {
+        match self.form {
+            Form::Dense { .. } => tiles(batch, self.outputs),
+            Form::Stride2 { up, side, c_small, c_big } => conv_kernels::forward_units(up, batch, side, c_small, c_big),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self.form {
+            Form::Dense { .. } => format!("{}-{}", self.inputs, self.outputs),
+            Form::Stride2 { up: false, side, c_small, c_big } => format!("conv {c_big}x{}² -> {c_small}x{side}²", 2 * side),
+            Form::Stride2 { up: true, side, c_small, c_big } => format!("conv-transpose {c_small}x{side}² -> {c_big}x{}²", 2 * side),
+        }
+    }
+}
+
+/// The layers of `model`'s step, each's weights starting where the one before's end.
+fn layers_of(model: &Autoencoder) -> Vec<Layer> {
+    let mut layers: Vec<Layer> = Vec::new();
+    let mut push = |form, inputs, outputs, relu_after| {
+        let at = layers.last().map_or(0, |l: &Layer| l.at + l.params());
+        layers.push(Layer { form, inputs, outputs, at, relu_after });
+    };
+    match model {
+        Autoencoder::Dense(dense) => {
+            let mut widths = dense.widths();
+            widths.extend(widths.clone().iter().rev().skip(1));
+            let (last, code) = (widths.len() - 2, widths.len() / 2 - 1);
+            let code_relu = dense.code_activation() == CodeActivation::Relu;
+            for (l, w) in widths.windows(2).enumerate() {
+                let form = Form::Dense { w_in: w[1], w_out: 1, bias_every: 1 };
+                push(form, w[0], w[1], l != last && (l != code || code_relu));
+            }
+        }
+        Autoencoder::Conv(conv) => {
+            // The model's own order (enc1, enc2, enc3, dec1, dec2, dec3), every layer but the
+            // last with a ReLU. The 7x7 layers take the whole 7x7 map: enc3's kernel is
+            // `[latent, c2 * 49]`, dec1's `[latent, c2 * 49]` too, read as `[inputs, outputs]`.
+            let [c1, c2, latent] = conv.channels();
+            let map = c2 * 49;
+            push(Form::Stride2 { up: false, side: 14, c_small: c1, c_big: 1 }, IMAGE_PIXELS, c1 * 196, true);
+            push(Form::Stride2 { up: false, side: 7, c_small: c2, c_big: c1 }, c1 * 196, map, true);
+            push(Form::Dense { w_in: 1, w_out: map, bias_every: 1 }, map, latent, true);
+            push(Form::Dense { w_in: map, w_out: 1, bias_every: 49 }, latent, map, true);
+            push(Form::Stride2 { up: true, side: 7, c_small: c2, c_big: c1 }, map, c1 * 196, true);
+            push(Form::Stride2 { up: true, side: 14, c_small: c1, c_big: 1 }, c1 * 196, IMAGE_PIXELS, false);
+        }
+    }
+    layers
+}
+
 /// Adam's constants, as the trainer's burn Adam and [`crate::cpu_step::flat_adam`] have them.
 const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
@@ -42,6 +130,9 @@ const EPSILON: f32 = 1e-8;
 /// layer backward, and Adam.
 pub const LAUNCHES_PER_DENSE_STEP: usize = 8 + 8 + 1;
 
+/// Kernels a conv step launches, the same way for its 6 layers.
+pub const LAUNCHES_PER_CONV_STEP: usize = 6 + 6 + 1;
+
 /// The tasks (launches and uploads) cubecl's wgpu runtime records before it submits them, set
 /// where each wgpu device is made (the page's, `--device wgpu`, the tests'). Its default, 32,
 /// cut a call into a submit every 32 tasks, about two a dense step; this holds the page's largest
@@ -50,14 +141,10 @@ pub const LAUNCHES_PER_DENSE_STEP: usize = 8 + 8 + 1;
 /// Natively cubecl also waits for the GPU after every 512 submitted tasks, so nothing piles up.
 pub const TASKS_PER_SUBMIT: usize = 512;
 
-/// The dense model's step on a wgpu device: the parameters and Adam's state live on the GPU.
+/// A model's step on a wgpu device: the parameters and Adam's state live on the GPU.
 pub struct GpuStep {
     client: Client,
-    /// The layers' widths, input first: `[784, 128, 64, 12, 3, 12, 64, 128, 784]`.
-    widths: Vec<usize>,
-    /// Where each layer's weight starts in the flat parameters (its bias follows the weight).
-    offsets: Vec<usize>,
-    code_relu: bool,
+    layers: Vec<Layer>,
     count: usize,
     params: Handle,
     moment_1: Handle,
@@ -118,27 +205,20 @@ impl GpuStep {
         Self::new(model, &flat_params(model), device)
     }
 
-    /// Whether [`Self::new`] makes a step for `model` on `device`: the dense model (either code
-    /// activation) on a wgpu device.
-    pub fn covers(model: &Autoencoder, device: &Device) -> bool {
-        matches!(model, Autoencoder::Dense(_)) && wgpu_device(device).is_some()
+    /// Whether [`Self::new`] makes a step for `model` on `device`: either model, any code, on
+    /// a wgpu device.
+    pub fn covers(_model: &Autoencoder, device: &Device) -> bool {
+        wgpu_device(device).is_some()
     }
 
     /// The step for `model`'s architecture on `device`, starting from `params` (the model's
     /// parameters in the flat layout; in a browser they can only be read asynchronously, so the
-    /// caller reads them): `None` unless the model is the dense one, the device a wgpu one and
-    /// `params` as many as the model has.
+    /// caller reads them): `None` unless the device is a wgpu one and `params` as many as the
+    /// model has.
     pub fn new(model: &Autoencoder, params: &[f32], device: &Device) -> Option<Self> {
-        let Autoencoder::Dense(dense) = model else { return None };
         let client = cubecl::Device::Wgpu(wgpu_device(device)?).client();
-        let mut widths = dense.widths();
-        widths.extend(widths.clone().iter().rev().skip(1));
-        let mut offsets = Vec::new();
-        let mut at = 0;
-        for w in widths.windows(2) {
-            offsets.push(at);
-            at += w[0] * w[1] + w[1];
-        }
+        let layers = layers_of(model);
+        let at = layers.last().map_or(0, |l| l.at + l.params());
         if at != model.num_params() || params.len() != at {
             return None;
         }
@@ -148,9 +228,7 @@ impl GpuStep {
             moment_1: client.create_from_slice(bytes(&zeros)),
             moment_2: client.create_from_slice(bytes(&zeros)),
             grads: client.create_from_slice(bytes(&zeros)),
-            widths,
-            offsets,
-            code_relu: dense.code_activation() == CodeActivation::Relu,
+            layers,
             count: at,
             time: 0,
             batch: 0,
@@ -163,14 +241,17 @@ impl GpuStep {
     }
 
     fn layers(&self) -> usize {
-        self.offsets.len()
+        self.layers.len()
     }
 
-    /// Whether layer `l`'s output goes through a ReLU: all but the last, and the code's only
-    /// with a ReLU code.
-    fn relu_after(&self, l: usize) -> bool {
-        let code = self.widths.len() / 2 - 1;
-        l + 1 < self.layers() && (l != code || self.code_relu)
+    /// Kernels a step launches: one per layer forward, one per layer backward, and Adam.
+    pub fn launches_per_step(&self) -> usize {
+        2 * self.layers() + 1
+    }
+
+    /// How many partial sums of squared errors a step of `batch` images leaves.
+    fn partials_len(&self, batch: usize) -> usize {
+        self.layers[self.layers() - 1].forward_units(batch)
     }
 
     /// Sizes the activation buffers for `batch` images, when it changes.
@@ -179,9 +260,10 @@ impl GpuStep {
             return;
         }
         let client = &self.client;
-        self.outputs = self.widths[1..self.layers()].iter().map(|w| client.empty(batch * w * 4)).collect();
-        self.output_grads = self.widths[1..].iter().map(|w| client.empty(batch * w * 4)).collect();
-        self.partials = Some(client.empty(tiles(batch, IMAGE_PIXELS) * 4));
+        let last = self.layers() - 1;
+        self.outputs = self.layers[..last].iter().map(|l| client.empty(batch * l.outputs * 4)).collect();
+        self.output_grads = self.layers.iter().map(|l| client.empty(batch * l.outputs * 4)).collect();
+        self.partials = Some(client.empty(self.partials_len(batch) * 4));
         self.batch = batch;
     }
 
@@ -192,7 +274,7 @@ impl GpuStep {
         let (handle, len, at) = images;
         match l {
             0 => (arg(handle, len), at as u32),
-            _ => (arg(&self.outputs[l - 1], batch * self.widths[l]), 0),
+            _ => (arg(&self.outputs[l - 1], batch * self.layers[l].inputs), 0),
         }
     }
 
@@ -218,66 +300,130 @@ impl GpuStep {
     /// images of [`Self::launch_gradient`].
     fn launch_forward(&self, l: usize, batch: usize, images: (&Handle, usize, usize), scale: f32) {
         let n = self.count;
-        let (i, o) = (self.widths[l], self.widths[l + 1]);
+        let layer = self.layers[l];
         let (x, x_at) = self.layer_input(l, batch, images);
-        let partials = arg(self.partials.as_ref().expect("sized"), tiles(batch, o));
+        let units = layer.forward_units(batch);
+        let partials = arg(self.partials.as_ref().expect("sized"), self.partials_len(batch));
         let last = l + 1 == self.layers();
         // A hidden layer reads no targets: a stand-in is bound (not the images, which its input
         // may be: cubecl declares every buffer writable, and WebGPU refuses a writable buffer
         // bound twice in one launch).
         let (targets, targets_at, y) = match last {
-            true => (arg(images.0, images.1), images.2 as u32, arg(&self.output_grads[l], batch * o)),
-            false => (arg(&self.unused, 1), 0, arg(&self.outputs[l], batch * o)),
+            true => (arg(images.0, images.1), images.2 as u32, arg(&self.output_grads[l], batch * layer.outputs)),
+            false => (arg(&self.unused, 1), 0, arg(&self.outputs[l], batch * layer.outputs)),
         };
-        kernels::layer_forward::launch(
-            &self.client,
-            cubes(tiles(batch, o)),
-            CubeDim::new_1d(UNITS),
-            x,
-            arg(&self.params, n),
-            targets,
-            y,
-            partials,
-            batch as u32,
-            i as u32,
-            o as u32,
-            self.offsets[l] as u32,
-            x_at,
-            targets_at,
-            2.0 * scale / (batch * o) as f32,
-            self.relu_after(l) as u32,
-            last as u32,
-        );
+        let factor = 2.0 * scale / (batch * layer.outputs) as f32;
+        let (relu, loss) = (layer.relu_after as u32, last as u32);
+        match layer.form {
+            Form::Dense { w_in, w_out, bias_every } => kernels::layer_forward::launch(
+                &self.client,
+                cubes(units),
+                CubeDim::new_1d(UNITS),
+                x,
+                arg(&self.params, n),
+                targets,
+                y,
+                partials,
+                batch as u32,
+                layer.inputs as u32,
+                layer.outputs as u32,
+                layer.at as u32,
+                w_in as u32,
+                w_out as u32,
+                bias_every as u32,
+                x_at,
+                targets_at,
+                factor,
+                relu,
+                loss,
+            ),
+            Form::Stride2 { up, side, c_small, c_big } => conv_kernels::stride2_forward::launch(
+                &self.client,
+                cubes(units),
+                CubeDim::new_1d(UNITS),
+                x,
+                arg(&self.params, n),
+                targets,
+                y,
+                partials,
+                batch as u32,
+                side as u32,
+                c_small as u32,
+                c_big as u32,
+                layer.at as u32,
+                x_at,
+                targets_at,
+                factor,
+                up as u32,
+                relu,
+                loss,
+            ),
+        }
     }
 
     /// Layer `l`'s backward launch: its weight and bias gradients, and its input's gradient
     /// but for the first layer.
     fn launch_backward(&self, l: usize, batch: usize, images: (&Handle, usize, usize)) {
         let n = self.count;
-        let (i, o) = (self.widths[l], self.widths[l + 1]);
+        let layer = self.layers[l];
         let input_grad = l > 0;
-        let units = tiles(i, o) + o + if input_grad { tiles(batch, i) } else { 0 };
+        let relu_before = input_grad && self.layers[l - 1].relu_after;
         let (x, x_at) = self.layer_input(l, batch, images);
         // The first layer has no input gradient: its `gx` is a stand-in, never written (a
         // buffer bound twice in one launch, once writable, is an error in WebGPU).
-        let gx = if input_grad { arg(&self.output_grads[l - 1], batch * i) } else { arg(&self.unused, 1) };
-        kernels::layer_backward::launch(
-            &self.client,
-            cubes(units),
-            CubeDim::new_1d(UNITS),
-            x,
-            arg(&self.params, n),
-            arg(&self.output_grads[l], batch * o),
-            arg(&self.grads, n),
-            gx,
-            batch as u32,
-            i as u32,
-            o as u32,
-            self.offsets[l] as u32,
-            x_at,
-            input_grad as u32,
-            (input_grad && self.relu_after(l - 1)) as u32,
-        );
+        let gx = if input_grad { arg(&self.output_grads[l - 1], batch * layer.inputs) } else { arg(&self.unused, 1) };
+        let g = arg(&self.output_grads[l], batch * layer.outputs);
+        match layer.form {
+            Form::Dense { w_in, w_out, bias_every } => {
+                let (i, o) = (layer.inputs, layer.outputs);
+                let units = tiles(i, o) + o / bias_every + if input_grad { tiles(batch, i) } else { 0 };
+                kernels::layer_backward::launch(
+                    &self.client,
+                    cubes(units),
+                    CubeDim::new_1d(UNITS),
+                    x,
+                    arg(&self.params, n),
+                    g,
+                    arg(&self.grads, n),
+                    gx,
+                    batch as u32,
+                    i as u32,
+                    o as u32,
+                    layer.at as u32,
+                    w_in as u32,
+                    w_out as u32,
+                    bias_every as u32,
+                    x_at,
+                    input_grad as u32,
+                    relu_before as u32,
+                )
+            }
+            Form::Stride2 { up, side, c_small, c_big } => {
+                let units = conv_kernels::backward_units(up, input_grad, batch, side, c_small, c_big);
+                // The small map and the big one: the output's gradient (from 0) and the input.
+                let ((small, small_at), (big, big_at)) = if up { ((x, x_at), (g, 0)) } else { ((g, 0), (x, x_at)) };
+                conv_kernels::stride2_backward::launch(
+                    &self.client,
+                    cubes(units),
+                    CubeDim::new_1d(UNITS),
+                    small,
+                    big,
+                    arg(&self.params, n),
+                    arg(&self.grads, n),
+                    gx,
+                    batch as u32,
+                    side as u32,
+                    c_small as u32,
+                    c_big as u32,
+                    layer.at as u32,
+                    small_at,
+                    big_at,
+                    up as u32,
+                    input_grad as u32,
+                    relu_before as u32,
+                )
+            }
+        }
     }
 
     /// Each launch of a step on `pixels` timed alone, natively (`bench --gpu-step --kernels`):
@@ -299,7 +445,7 @@ impl GpuStep {
             sync();
             1000.0 * started.elapsed().as_secs_f64() / repeats as f64
         };
-        let width = |l: usize| format!("{}-{}", self.widths[l], self.widths[l + 1]);
+        let width = |l: usize| self.layers[l].name();
         let mut times = Vec::new();
         for l in 0..self.layers() {
             times.push((format!("forward {}", width(l)), time(&mut || self.launch_forward(l, batch, images, 1.0))));
@@ -319,7 +465,7 @@ impl GpuStep {
         let bias_correction_2_sqrt = (1.0 - BETA_2.powi(self.time)).sqrt();
         let factor = bias_correction_2_sqrt / (1.0 - BETA_1.powi(self.time));
         let n = self.count;
-        let partials = tiles(batch, IMAGE_PIXELS);
+        let partials = self.partials_len(batch);
         kernels::adam::launch(
             &self.client,
             groups(n.div_ceil(ADAM_PER_UNIT), ADAM_UNITS),
@@ -404,7 +550,7 @@ impl GpuStep {
             .await
             .map_err(|e| format!("{e:?}"))?;
         let partials = floats(&read[1]);
-        let squares: f64 = partials[..tiles(batch, IMAGE_PIXELS)].iter().map(|&s| s as f64).sum();
+        let squares: f64 = partials[..self.partials_len(batch)].iter().map(|&s| s as f64).sum();
         let loss = (squares / (batch * IMAGE_PIXELS) as f64) as f32 * scale;
         Ok((loss, floats(&read[0])))
     }

@@ -57,7 +57,7 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], tolerance: f32) {
 }
 
 fn check(model: &Autoencoder, batches: &[usize], kind: &str) {
-    let mut step = GpuStep::for_model(model, &gpu()).expect("a dense model on a wgpu device");
+    let mut step = GpuStep::for_model(model, &gpu()).expect("a model on a wgpu device");
     for &batch in batches {
         let pixels = images(batch);
         for scale in [1.0, 0.25] {
@@ -78,13 +78,29 @@ fn the_dense_step_gives_burns_loss_and_gradients() {
     check(&relu, &[7], "dense, ReLU code of 8");
 }
 
+/// The conv model's step: its stride-2 layers (convolutions down, transposed ones up, each
+/// backward the other way) and its 7x7 layers as products, at the seed's code of 64 and a code
+/// of 16 (the conv model's code is always a ReLU).
 #[test]
-fn only_the_dense_model_on_a_wgpu_device_has_the_step() {
+fn the_conv_step_gives_burns_loss_and_gradients() {
     let host = Device::flex();
-    let dense = ModelKind::Dense.init(None, &host);
-    assert!(GpuStep::for_model(&ModelKind::Conv.init(None, &host), &gpu()).is_none());
-    assert!(GpuStep::for_model(&dense, &host).is_none());
-    assert!(GpuStep::new(&dense, &[0.0; 10], &gpu()).is_none(), "parameters of another size");
+    check(&ModelKind::Conv.init(None, &host), &[32, 17, 5, 1], "conv");
+    let small = ModelKind::Conv.init_with(Some(16), CodeActivation::Relu, &host).unwrap();
+    check(&small, &[9], "conv, code of 16");
+}
+
+#[test]
+fn only_a_wgpu_device_has_the_step() {
+    let host = Device::flex();
+    for kind in ModelKind::ALL {
+        let model = kind.init(None, &host);
+        assert!(GpuStep::for_model(&model, &host).is_none(), "{kind} on the CPU");
+        assert!(GpuStep::new(&model, &[0.0; 10], &gpu()).is_none(), "{kind}: parameters of another size");
+        assert_eq!(GpuStep::for_model(&model, &gpu()).unwrap().launches_per_step(), match kind {
+            ModelKind::Dense => super::LAUNCHES_PER_DENSE_STEP,
+            ModelKind::Conv => super::LAUNCHES_PER_CONV_STEP,
+        });
+    }
 }
 
 /// The model written from the step's parameters is the model the step trains: burn's loss of a
@@ -132,26 +148,30 @@ fn its_adam_steps_are_the_flat_adams() {
     assert_close("parameters after 10 steps", &params, adam.params(), 1e-5);
 }
 
-/// Several steps in one call: each its own loss, read at once, as one step a call gives them.
+/// Several steps in one call: each its own loss, read at once, as one step a call gives them,
+/// for both models.
 #[test]
 fn a_call_of_steps_gives_each_steps_loss() {
     let host = Device::flex();
-    let model = ModelKind::Dense.init(None, &host);
-    let batches: Vec<Vec<f32>> = (0..4).map(|k| images(16 + k)).collect();
-    let mut together = GpuStep::for_model(&model, &gpu()).unwrap();
-    let mut apart = GpuStep::for_model(&model, &gpu()).unwrap();
-    let all = pollster::block_on(together.steps(&batches, 1e-3)).unwrap();
-    let one_by_one: Vec<f32> = batches.iter().flat_map(|b| pollster::block_on(apart.steps(std::slice::from_ref(b), 1e-3)).unwrap()).collect();
-    assert_eq!(all, one_by_one);
-    assert_eq!(pollster::block_on(together.params()).unwrap(), pollster::block_on(apart.params()).unwrap());
+    for kind in ModelKind::ALL {
+        let model = kind.init(None, &host);
+        let batches: Vec<Vec<f32>> = (0..4).map(|k| images(16 + k)).collect();
+        let mut together = GpuStep::for_model(&model, &gpu()).unwrap();
+        let mut apart = GpuStep::for_model(&model, &gpu()).unwrap();
+        let all = pollster::block_on(together.steps(&batches, 1e-3)).unwrap();
+        let one_by_one: Vec<f32> = batches.iter().flat_map(|b| pollster::block_on(apart.steps(std::slice::from_ref(b), 1e-3)).unwrap()).collect();
+        assert_eq!(all, one_by_one, "{kind}");
+        assert!(all[3] < all[0], "{kind}: the loss falls: {all:?}");
+        assert_eq!(pollster::block_on(together.params()).unwrap(), pollster::block_on(apart.params()).unwrap(), "{kind}");
+    }
 }
 
 
-/// The trainer takes the dense model's steps on a wgpu device with this step (a step cut into
+/// The trainer takes either model's steps on a wgpu device with this step (a step cut into
 /// parts, burn's way on the CPU workers, is refused there): from the same weights, the same
 /// losses as burn's trainer on the CPU over 10 steps in calls of 4 (through an epoch's short last
-/// batch, the call cut there), either code activation, and the model it hands back scores on
-/// the CPU as burn's trained one.
+/// batch, the call cut there), the dense model with either code activation and the conv model,
+/// and the model it hands back scores on the CPU as burn's trained one.
 #[test]
 fn the_trainer_steps_with_it_as_burns_trainer_on_the_cpu() {
     use crate::data::Mnist;
@@ -161,24 +181,25 @@ fn the_trainer_steps_with_it_as_burns_trainer_on_the_cpu() {
 
     let data = Mnist::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))).unwrap().test.take(70);
     let host = Device::flex();
-    for code in [CodeActivation::Linear, CodeActivation::Relu] {
-        let config = || TrainingConfig::new(ModelKind::Dense).with_seed(5).with_learning_rate(3e-3).with_code_activation(Some(code));
+    for (kind, code) in [(ModelKind::Dense, CodeActivation::Linear), (ModelKind::Dense, CodeActivation::Relu), (ModelKind::Conv, CodeActivation::Relu)] {
+        let what = format!("{kind}, {code} code");
+        let config = || TrainingConfig::new(kind).with_seed(5).with_learning_rate(3e-3).with_code_activation(Some(code));
         let mut burns = Trainer::new(config(), &host, data.len()).unwrap();
         let mut ours = Trainer::resume(config(), block_on(burns.inference_model()).unwrap(), gpu(), data.len());
-        assert!(block_on(ours.share_gradients(&data, 0, 2)).is_err(), "{code}: parts are refused on the GPU step");
+        assert!(block_on(ours.share_gradients(&data, 0, 2)).is_err(), "{what}: parts are refused on the GPU step");
         let (mut want, mut got) = (Vec::new(), Vec::new());
         while want.len() < 10 {
             want.extend(block_on(burns.run(&data, 4)).unwrap());
             got.extend(block_on(ours.run(&data, 4)).unwrap());
-            assert_eq!(got.len(), want.len(), "{code}: steps in a call");
+            assert_eq!(got.len(), want.len(), "{what}: steps in a call");
         }
         for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!((g - w).abs() <= 1e-3 * w, "{code} step {k}: {g} on the GPU step, burn's {w}");
+            assert!((g - w).abs() <= 1e-3 * w, "{what} step {k}: {g} on the GPU step, burn's {w}");
         }
-        assert!(want[9] < 0.8 * want[0], "{code}: it trains: {want:?}");
+        assert!(want[9] < 0.8 * want[0], "{what}: it trains: {want:?}");
         assert_eq!((ours.epoch(), ours.batch(), ours.steps()), (burns.epoch(), burns.batch(), burns.steps()));
         let mse = |t: &Trainer| block_on(evaluate(&block_on(t.inference_model()).unwrap().to_device(&host), &data, 70, &host)).unwrap();
         let (theirs, mine) = (mse(&burns), mse(&ours));
-        assert!((mine - theirs).abs() <= 1e-3 * theirs, "{code}: the model handed back scores {mine}, burn's {theirs}");
+        assert!((mine - theirs).abs() <= 1e-3 * theirs, "{what}: the model handed back scores {mine}, burn's {theirs}");
     }
 }

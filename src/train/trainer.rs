@@ -1,8 +1,8 @@
 //! The [`Trainer`]: a model, its optimizer and where the run stands in the data; a step taken
 //! whole on one device, or cut into shares over copies of the trainer (the page's workers) and
 //! taken from their summed gradients. Which step runs is the optimizer's ([`Optimizer`]): burn's
-//! autodiff and Adam, the CPU's hand-written step in wasm, or the GPU's hand-written step for the
-//! dense model on wgpu (the page's WebGPU, and `--device wgpu` natively).
+//! autodiff and Adam, the CPU's hand-written step in wasm, or the GPU's hand-written step for
+//! either model on wgpu (the page's WebGPU, and `--device wgpu` natively).
 
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -41,7 +41,7 @@ pub struct Trainer {
 /// ([`FlatAdam`]: no flush-to-zero there, and a dozen passes over memory fewer), with the
 /// hand-written step ([`CpuStep`]) computing the gradients from the parameters it holds.
 ///
-/// Or, for the dense model on a wgpu device, the hand-written GPU step ([`GpuStep`]), which holds
+/// Or, for either model on a wgpu device, the hand-written GPU step ([`GpuStep`]), which holds
 /// the parameters and Adam's moments on the GPU: burn's model is then only the architecture until
 /// [`Trainer::inference_model`] writes the step's parameters back into a copy. The step is made
 /// at the first [`Trainer::run`]: its first parameters are the model's, which a browser can read
@@ -68,8 +68,8 @@ impl Optimizer {
     }
 
     /// Adam for `model` (already on `device`): the flat one where it pays, on the CPU in wasm;
-    /// the GPU step's where it covers the model (the dense one on wgpu); burn's elsewhere (the
-    /// conv model on a GPU, and natively on the CPU).
+    /// the GPU step's on a wgpu device; burn's elsewhere (natively on the CPU, and on other
+    /// GPU backends).
     fn for_model(model: &Autoencoder, device: &Device) -> Self {
         if cpu_in_wasm(device) {
             return Optimizer::flat(model);

@@ -175,7 +175,7 @@ test('both modules and both backends train the same model on the same seed', { t
     );
     // The same CPU training step (src/cpu_step), built twice: the CPU module and the WebGPU
     // module's CPU backend agree to the bit, so a model moved between them trains on as it would
-    // have. Against WebGPU (burn's kernels) this checks the hand-written step's SIMD code.
+    // have. Against WebGPU (the hand-written GPU step's kernels) this checks both hand-written steps.
     assert.deepEqual(cpuInFull, cpu, `${model}: the CPU module and the WebGPU module's CPU backend`);
     for (const [step, c] of cpu.entries()) {
       // Sums run in another order on the GPU: equal up to float rounding, not bit for bit.
