@@ -13,6 +13,10 @@ use crate::data::IMAGE_PIXELS;
 use crate::model::{Autoencoder, CodeActivation, ModelKind};
 use crate::params::gradient_parts;
 
+#[path = "../../tests/support/strokes.rs"]
+mod strokes;
+use strokes::images;
+
 /// The machine's wgpu device, made once for all the tests (a second init of the runtime fails).
 fn gpu() -> Device {
     static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
@@ -32,19 +36,6 @@ fn burns(model: &Autoencoder, pixels: &[f32], scale: f32) -> (f32, Vec<f32>) {
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let flat = Tensor::cat(gradient_parts(&model, grads, &Device::flex()), 0);
     (loss.into_scalar(), flat.into_data().try_into_vec::<f32>().unwrap())
-}
-
-/// Strokes of ink on a blank background, different in each image.
-fn images(n: usize) -> Vec<f32> {
-    let mut pixels = vec![0.0; n * IMAGE_PIXELS];
-    for (i, image) in pixels.chunks_exact_mut(IMAGE_PIXELS).enumerate() {
-        for y in 4..24 {
-            let x = 6 + (y * (i + 3) / 7) % 16;
-            image[y * 28 + x] = 1.0;
-            image[y * 28 + x + 1] = 0.5 + 0.05 * (i % 10) as f32;
-        }
-    }
-    pixels
 }
 
 fn assert_close(what: &str, got: &[f32], want: &[f32], tolerance: f32) {

@@ -29,18 +29,9 @@ pub fn the_conv_step_gives_burns_loss_and_gradients() {
     check(ModelKind::Conv.init(Some(10), &device), &[5], "conv, code of 10");
 }
 
-/// Real-looking images: strokes of ink on a blank background, different in each image.
-pub fn images(n: usize) -> Vec<f32> {
-    let mut pixels = vec![0.0; n * IMAGE_PIXELS];
-    for (i, image) in pixels.chunks_exact_mut(IMAGE_PIXELS).enumerate() {
-        for y in 4..24 {
-            let x = 6 + (y * (i + 3) / 7) % 16;
-            image[y * 28 + x] = 1.0;
-            image[y * 28 + x + 1] = 0.5 + 0.05 * (i % 10) as f32;
-        }
-    }
-    pixels
-}
+#[path = "strokes.rs"]
+mod strokes;
+pub use strokes::images;
 
 /// burn's autodiff through the models' CPU form and the same fused loss: the loss and the flat
 /// gradient, in the model's visitor order. Synchronous reads: flex's tensors are in memory, in
