@@ -22,8 +22,8 @@ async fn first_losses(backend: &str, model: &str, steps: u32) -> Vec<f32> {
 
 /// Each model trains in a Lab of its own on WebGPU: the page's first Lab opens the device, every
 /// later one reuses it (WebGPU is initialised once per page). Both models' losses are the CPU
-/// backend's (the hand-written step and a flat Adam there; on WebGPU the dense model's GPU step
-/// and burn's autodiff and Adam for conv) up to the order of float sums.
+/// backend's (the hand-written CPU step and a flat Adam there; on WebGPU the hand-written GPU
+/// step, its Adam on the GPU) up to the order of float sums.
 #[wasm_bindgen_test]
 async fn webgpu_opens_once_and_trains_both_models_as_the_cpu_does() {
     for model in ["dense", "conv"] {
