@@ -14,11 +14,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFile, cp, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../support/engines.mjs';
 import { openPage, testNoProblems, waitForState } from '../support/pagekit.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -32,18 +32,6 @@ const cleanup = [];
 after(async () => {
   for (const undo of cleanup.reverse()) await undo();
 });
-
-/** A free TCP port on the loopback. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A copy of the built www/ and a server for it; stop() ends the server, as a network gone would. */
 async function serveCopy() {

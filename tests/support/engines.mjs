@@ -229,8 +229,8 @@ class FirefoxSession extends PageSession {
   }
 }
 
-/** A free TCP port on the loopback, for WebKitWebDriver to listen on. */
-function freePort() {
+/** A free TCP port on the loopback: for WebKitWebDriver to listen on, or a test's own server. */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
