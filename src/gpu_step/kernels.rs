@@ -48,19 +48,30 @@ pub(super) fn tiles(rows: usize, cols: usize) -> usize {
     rows.div_ceil(ROWS) * cols.div_ceil(COLS)
 }
 
-/// Adds to `sums` (a [`ROWS`] x [`COLS`] tile, row-major) the sums over `len` of `A(r, k)
-/// B(k, c)`, where `A(r, k) = a[a_starts[r] + k a_step]` and `B(k, c) = b[b_starts[c] + k
+/// Adds to `sums` (a `rows` x [`COLS`] tile, row-major: `rows` is [`ROWS`] but in
+/// [`super::middle_kernels`]) the sums over `len` of `A(r, k) B(k, c)`, where `A(r, k) = a[a_starts[r] + k a_step]` and `B(k, c) = b[b_starts[c] + k
 /// b_step]`: every product of a step, forward and backward, is one of these over a different
 /// layout. Rows and columns past the edge point at the last one (a valid address) and are not
 /// written by the callers.
 #[cube]
-fn tile_product(a: &[f32], a_starts: &Array<usize>, a_step: usize, b: &[f32], b_starts: &Array<usize>, b_step: usize, len: usize, sums: &mut Array<f32>) {
+#[allow(clippy::too_many_arguments)]
+pub(super) fn tile_product(
+    a: &[f32],
+    a_starts: &Array<usize>,
+    a_step: usize,
+    b: &[f32],
+    b_starts: &Array<usize>,
+    b_step: usize,
+    len: usize,
+    sums: &mut Array<f32>,
+    #[comptime] rows: usize,
+) {
     for k in 0..len {
         let (ka, kb) = (k * a_step, k * b_step);
-        let mut av = Array::<f32>::new(ROWS);
+        let mut av = Array::<f32>::new(rows);
         let mut bv = Array::<f32>::new(COLS);
         #[unroll]
-        for r in 0..ROWS {
+        for r in 0..rows {
             av[r] = a[a_starts[r] + ka];
         }
         #[unroll]
@@ -68,7 +79,7 @@ fn tile_product(a: &[f32], a_starts: &Array<usize>, a_step: usize, b: &[f32], b_
             bv[c] = b[b_starts[c] + kb];
         }
         #[unroll]
-        for r in 0..ROWS {
+        for r in 0..rows {
             #[unroll]
             for c in 0..COLS {
                 sums[r * COLS + c] += av[r] * bv[c];
@@ -100,13 +111,15 @@ fn forward_tile(x: &[f32], params: &[f32], batch: usize, inputs: usize, outputs:
             sums[r * COLS + c] = bias;
         }
     }
-    tile_product(x, &rows, 1, params, &cols, w_in, inputs, &mut sums);
+    tile_product(x, &rows, 1, params, &cols, w_in, inputs, &mut sums, ROWS);
     sums
 }
 
 /// One layer's forward pass: a unit per tile of [`ROWS`] images by [`COLS`] outputs (the units
 /// of a workgroup are neighbouring outputs, so they read neighbouring weights and the same
-/// inputs); the layer's input starts at `x_at` in `x` (a call's images are one buffer).
+/// inputs); the layer's input starts at `x_at` in `x` (a call's images are one buffer), its
+/// output at `y_at` in `y` (the dense model's middle layers' outputs are one buffer,
+/// [`super::middle_kernels`]).
 ///
 /// With `loss` 0, `y = act(x · W + b)`, `relu`: 1 for a ReLU as the activation. With `loss` 1,
 /// the last layer, its sigmoid and the MSE against `targets` (from `targets_at`) in one: the
@@ -130,6 +143,7 @@ pub(super) fn layer_forward(
     w_out: u32,
     bias_every: u32,
     x_at: u32,
+    y_at: u32,
     targets_at: u32,
     factor: f32,
     relu: u32,
@@ -161,11 +175,11 @@ pub(super) fn layer_forward(
                         let d = s - targets[targets_at as usize + k];
                         squares += d * d;
                         // d(mean((s - t)^2))/dz = 2 (s - t) s (1 - s) / n, times the share.
-                        y[k] = factor * d * (s * (1.0 - s));
+                        y[y_at as usize + k] = factor * d * (s * (1.0 - s));
                     } else if relu == 1 {
-                        y[k] = f32::max(z, 0.0);
+                        y[y_at as usize + k] = f32::max(z, 0.0);
                     } else {
-                        y[k] = z;
+                        y[y_at as usize + k] = z;
                     }
                 }
             }
@@ -181,7 +195,8 @@ pub(super) fn layer_forward(
 /// ReLU before this layer was off (`relu_before`: 1); the next `tiles(inputs, outputs)` units each
 /// the gradients of a tile of weights over the batch (`xᵀ · g`), the next `outputs` a bias's.
 /// The weight and bias gradients go to `grads` at `at`, the flat layout; the input's gradient
-/// to `gx`. The layer's input starts at `x_at` in `x`.
+/// to `gx` from `gx_at`. The layer's input starts at `x_at` in `x`, its output's gradient at
+/// `g_at` in `g`.
 #[cube(launch)]
 pub(super) fn layer_backward(
     x: &[f32],
@@ -197,11 +212,14 @@ pub(super) fn layer_backward(
     w_out: u32,
     bias_every: u32,
     x_at: u32,
+    g_at: u32,
+    gx_at: u32,
     input_grad: u32,
     relu_before: u32,
 ) {
     let (batch, inputs, outputs, at, x_at) = (batch as usize, inputs as usize, outputs as usize, at as usize, x_at as usize);
     let (w_in, w_out, bias_every) = (w_in as usize, w_out as usize, bias_every as usize);
+    let (g_at, gx_at) = (g_at as usize, gx_at as usize);
     let weight_units = inputs.div_ceil(ROWS) * outputs.div_ceil(COLS);
     // The input gradient's units come first: each of them sums over all the outputs, the
     // weights' over the batch (784 against 32 in the last layer), and started first their few
@@ -224,13 +242,13 @@ pub(super) fn layer_backward(
         let (first_b, first_i) = (index / col_tiles * ROWS, index % col_tiles * COLS);
         #[unroll]
         for r in 0..ROWS {
-            rows[r] = usize::min(first_b + r, batch - 1) * outputs;
+            rows[r] = g_at + usize::min(first_b + r, batch - 1) * outputs;
         }
         #[unroll]
         for c in 0..COLS {
             cols[c] = at + usize::min(first_i + c, inputs - 1) * w_in;
         }
-        tile_product(g, &rows, 1, params, &cols, w_out, outputs, &mut sums);
+        tile_product(g, &rows, 1, params, &cols, w_out, outputs, &mut sums, ROWS);
         #[unroll]
         for r in 0..ROWS {
             #[unroll]
@@ -242,7 +260,7 @@ pub(super) fn layer_backward(
                     if relu_before == 1 {
                         sum = select(x[x_at + b * inputs + i] > 0.0, sum, 0.0f32);
                     }
-                    gx[b * inputs + i] = sum;
+                    gx[gx_at + b * inputs + i] = sum;
                 }
             }
         }
@@ -258,9 +276,9 @@ pub(super) fn layer_backward(
             }
             #[unroll]
             for c in 0..COLS {
-                cols[c] = usize::min(first_o + c, outputs - 1);
+                cols[c] = g_at + usize::min(first_o + c, outputs - 1);
             }
-            tile_product(x, &rows, inputs, g, &cols, outputs, batch, &mut sums);
+            tile_product(x, &rows, inputs, g, &cols, outputs, batch, &mut sums, ROWS);
             #[unroll]
             for r in 0..ROWS {
                 #[unroll]
@@ -276,7 +294,7 @@ pub(super) fn layer_backward(
             let channel = index - weight_units;
             let mut sum = 0.0f32;
             for b in 0..batch {
-                let start = b * outputs + channel * bias_every;
+                let start = g_at + b * outputs + channel * bias_every;
                 for o in 0..bias_every {
                     sum += g[start + o];
                 }

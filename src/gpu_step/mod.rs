@@ -6,8 +6,9 @@
 //! and 88 for the conv one (with fusion), and each costs the host tens of microseconds to record
 //! and submit however fast the GPU is. Here a step is one launch per layer forward (the last with
 //! the loss), one per layer backward (weight, bias and input gradients in one), and one Adam over
-//! every parameter: 17 for the dense model's 8 layers, 13 for the conv model's 6. The dense layers
-//! and the conv model's 7x7 ones are products ([`kernels`]); its stride-2 convolutions and
+//! every parameter: 13 for the conv model's 6 layers. The dense model's six small middle layers
+//! take three launches between them ([`middle_kernels`]), so its step is 7. The dense layers and
+//! the conv model's 7x7 ones are products ([`kernels`]); its stride-2 convolutions and
 //! transposed convolutions fold their taps into where each product reads ([`conv_kernels`]). The
 //! parameters, Adam's moments and the gradient are each one buffer in [`crate::params`]' flat
 //! layout, as the CPU's step ([`crate::cpu_step`]) keeps them; a step's loss stays on the GPU,
@@ -23,6 +24,7 @@
 
 mod conv_kernels;
 mod kernels;
+mod middle_kernels;
 
 use burn::backend::DispatchDevice;
 use burn::cubecl;
@@ -36,6 +38,7 @@ use crate::model::{Autoencoder, CodeActivation};
 use crate::params::flat_params;
 use crate::params::write_params;
 use kernels::{ADAM_PER_UNIT, ADAM_UNITS, UNITS, tiles};
+use middle_kernels::MIDDLE_UNITS;
 
 /// How a layer's launches compute it.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +80,7 @@ impl Layer {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     fn name(&self) -> String {
         match self.form {
             Form::Dense { .. } => format!("{}-{}", self.inputs, self.outputs),
@@ -121,14 +125,94 @@ fn layers_of(model: &Autoencoder) -> Vec<Layer> {
     layers
 }
 
+/// The launches of a step before Adam, in order.
+#[derive(Debug, Clone, Copy)]
+enum Launch {
+    /// Layer `l`'s forward pass (the last layer's with the loss).
+    Forward(usize),
+    /// Layer `l`'s backward pass: its weight and bias gradients, and its input's but for the
+    /// first layer.
+    Backward(usize),
+    /// The dense model's layers 1 to 6 forward ([`middle_kernels`]).
+    MiddleForward,
+    /// Their input gradients, down to layer 0's output.
+    MiddleBackward,
+    /// The weight and bias gradients of layers 0 to 6.
+    MiddleWeights,
+}
+
+/// The launches of a step of `layers`: for the dense model whose hidden and code widths
+/// `middle` holds, its middle layers three launches in all; otherwise a launch per layer each
+/// way.
+fn plan(layers: &[Layer], middle: Option<&Middle>) -> Vec<Launch> {
+    let last = layers.len() - 1;
+    match middle {
+        Some(_) => vec![
+            Launch::Forward(0),
+            Launch::MiddleForward,
+            Launch::Forward(last),
+            Launch::Backward(last),
+            Launch::MiddleBackward,
+            Launch::MiddleWeights,
+        ],
+        None => (0..=last).map(Launch::Forward).chain((0..=last).rev().map(Launch::Backward)).collect(),
+    }
+}
+
+/// What the middle kernels need of a dense model: its hidden widths and code, and whether a
+/// ReLU follows the code.
+#[derive(Debug, Clone, Copy)]
+struct Middle {
+    widths: [u32; 4],
+    code_relu: u32,
+}
+
+impl Middle {
+    /// The middle kernels' view of `model`: `None` for the conv model, and for a dense model
+    /// with a hidden or code layer wider than [`middle_kernels::MAX_WIDTH`], whose middle layers
+    /// run a launch each.
+    fn of(model: &Autoencoder) -> Option<Self> {
+        let Autoencoder::Dense(dense) = model else { return None };
+        let widths = dense.widths();
+        let &[_, h1, h2, h3, latent] = widths.as_slice() else { return None };
+        let widths = [h1, h2, h3, latent];
+        (widths.iter().all(|&w| w <= middle_kernels::MAX_WIDTH)).then(|| Middle {
+            widths: widths.map(|w| w as u32),
+            code_relu: (dense.code_activation() == CodeActivation::Relu) as u32,
+        })
+    }
+}
+
+/// A layer's output (or its gradient) in the step's buffers: `len` floats from `at` in
+/// `buffer`, which may hold other layers' too.
+#[derive(Clone)]
+struct Slot {
+    buffer: Handle,
+    len: usize,
+    at: usize,
+}
+
+impl Slot {
+    fn own(buffer: Handle, len: usize) -> Self {
+        Slot { buffer, len, at: 0 }
+    }
+
+    /// The whole buffer as a kernel argument.
+    fn arg(&self) -> BufferArg {
+        arg(&self.buffer, self.len)
+    }
+}
+
 /// Adam's constants, as the trainer's burn Adam and [`crate::cpu_step::flat_adam`] have them.
 const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
 const EPSILON: f32 = 1e-8;
 
-/// Kernels a dense step launches: one per layer forward (the last with the loss), one per
-/// layer backward, and Adam.
-pub const LAUNCHES_PER_DENSE_STEP: usize = 8 + 8 + 1;
+/// Kernels a dense step launches: the first and last layers' forward (the last with the loss),
+/// the last's backward, three for the middle layers ([`middle_kernels`]: forward, input
+/// gradients, and every other layer's weight gradients), and Adam. With a hidden or code layer
+/// wider than [`middle_kernels::MAX_WIDTH`] it is one per layer each way and Adam, 17.
+pub const LAUNCHES_PER_DENSE_STEP: usize = 2 + 1 + 3 + 1;
 
 /// Kernels a conv step launches, the same way for its 6 layers.
 pub const LAUNCHES_PER_CONV_STEP: usize = 6 + 6 + 1;
@@ -145,6 +229,8 @@ pub const TASKS_PER_SUBMIT: usize = 512;
 pub struct GpuStep {
     client: Client,
     layers: Vec<Layer>,
+    middle: Option<Middle>,
+    plan: Vec<Launch>,
     count: usize,
     params: Handle,
     moment_1: Handle,
@@ -153,12 +239,12 @@ pub struct GpuStep {
     /// Adam's step count, for its bias corrections.
     time: i32,
     /// The batch the activation buffers are sized for, and the buffers: each layer's output
-    /// (the next layer's input), each layer's output gradient, the squared errors summed a tile
-    /// of the last layer at a time. The images are the first layer's input, uploaded with each
-    /// call.
+    /// but the last's (the next layer's input), each layer's output gradient, the squared errors
+    /// summed a tile of the last layer at a time. The images are the first layer's input,
+    /// uploaded with each call.
     batch: usize,
-    outputs: Vec<Handle>,
-    output_grads: Vec<Handle>,
+    outputs: Vec<Slot>,
+    output_grads: Vec<Slot>,
     partials: Option<Handle>,
     /// One float, bound where a kernel's input or output goes unused.
     unused: Handle,
@@ -223,7 +309,10 @@ impl GpuStep {
             return None;
         }
         let zeros = vec![0.0f32; params.len()];
+        let middle = Middle::of(model);
         Some(Self {
+            plan: plan(&layers, middle.as_ref()),
+            middle,
             params: client.create_from_slice(bytes(params)),
             moment_1: client.create_from_slice(bytes(&zeros)),
             moment_2: client.create_from_slice(bytes(&zeros)),
@@ -244,9 +333,9 @@ impl GpuStep {
         self.layers.len()
     }
 
-    /// Kernels a step launches: one per layer forward, one per layer backward, and Adam.
+    /// Kernels a step launches: its plan's and Adam.
     pub fn launches_per_step(&self) -> usize {
-        2 * self.layers() + 1
+        self.plan.len() + 1
     }
 
     /// How many partial sums of squared errors a step of `batch` images leaves.
@@ -261,8 +350,22 @@ impl GpuStep {
         }
         let client = &self.client;
         let last = self.layers() - 1;
-        self.outputs = self.layers[..last].iter().map(|l| client.empty(batch * l.outputs * 4)).collect();
-        self.output_grads = self.layers.iter().map(|l| client.empty(batch * l.outputs * 4)).collect();
+        let sizes: Vec<usize> = self.layers.iter().map(|l| batch * l.outputs).collect();
+        let own = |len: usize| Slot::own(client.empty(len * 4), len);
+        if self.middle.is_some() {
+            // Every output but the last's in one buffer, their gradients in another
+            // ([`middle_kernels`]' layout); the last's gradient on its own.
+            let len: usize = sizes[..last].iter().sum();
+            let (acts, act_grads) = (client.empty(len * 4), client.empty(len * 4));
+            let starts = sizes[..last].iter().scan(0, |at, size| Some(std::mem::replace(at, *at + size)));
+            let slots = |buffer: &Handle| starts.clone().map(|at| Slot { buffer: buffer.clone(), len, at }).collect::<Vec<_>>();
+            self.outputs = slots(&acts);
+            self.output_grads = slots(&act_grads);
+            self.output_grads.push(own(sizes[last]));
+        } else {
+            self.outputs = sizes[..last].iter().map(|&size| own(size)).collect();
+            self.output_grads = sizes.iter().map(|&size| own(size)).collect();
+        }
         self.partials = Some(client.empty(self.partials_len(batch) * 4));
         self.batch = batch;
     }
@@ -270,11 +373,11 @@ impl GpuStep {
     /// Layer `l`'s input for `batch` images as a kernel argument, and where in it they start:
     /// for the first layer the images (`images`: the call's upload, its length in floats, and
     /// where this step's images start in it), for the others the layer before's output.
-    fn layer_input(&self, l: usize, batch: usize, images: (&Handle, usize, usize)) -> (BufferArg, u32) {
+    fn layer_input(&self, l: usize, images: (&Handle, usize, usize)) -> (BufferArg, u32) {
         let (handle, len, at) = images;
         match l {
             0 => (arg(handle, len), at as u32),
-            _ => (arg(&self.outputs[l - 1], batch * self.layers[l].inputs), 0),
+            _ => (self.outputs[l - 1].arg(), self.outputs[l - 1].at as u32),
         }
     }
 
@@ -288,11 +391,63 @@ impl GpuStep {
         assert!(batch > 0, "a step needs images");
         self.buffers_for(batch);
         let images = (images, len, at);
-        for l in 0..self.layers() {
-            self.launch_forward(l, batch, images, scale);
+        for &launch in &self.plan {
+            self.launch(launch, batch, images, scale);
         }
-        for l in (0..self.layers()).rev() {
-            self.launch_backward(l, batch, images);
+    }
+
+    fn launch(&self, launch: Launch, batch: usize, images: (&Handle, usize, usize), scale: f32) {
+        match launch {
+            Launch::Forward(l) => self.launch_forward(l, batch, images, scale),
+            Launch::Backward(l) => self.launch_backward(l, batch, images),
+            Launch::MiddleForward | Launch::MiddleBackward | Launch::MiddleWeights => self.launch_middle(launch, batch, images),
+        }
+    }
+
+    /// One of the middle kernels' launches ([`middle_kernels`]), for the images of
+    /// [`Self::launch_gradient`].
+    fn launch_middle(&self, launch: Launch, batch: usize, images: (&Handle, usize, usize)) {
+        let Middle { widths: [h1, h2, h3, latent], code_relu } = self.middle.expect("a dense model's middle");
+        let (acts, act_grads) = (self.outputs[0].arg(), self.output_grads[0].arg());
+        let (client, params, b) = (&self.client, arg(&self.params, self.count), batch as u32);
+        let middle_units = groups(batch.div_ceil(middle_kernels::IMAGES), MIDDLE_UNITS);
+        match launch {
+            Launch::MiddleForward => {
+                middle_kernels::middle_forward::launch(client, middle_units, CubeDim::new_1d(MIDDLE_UNITS), acts, params, b, h1, h2, h3, latent, code_relu)
+            }
+            Launch::MiddleBackward => middle_kernels::middle_backward::launch(
+                client,
+                middle_units,
+                CubeDim::new_1d(MIDDLE_UNITS),
+                acts,
+                params,
+                act_grads,
+                b,
+                h1,
+                h2,
+                h3,
+                latent,
+                code_relu,
+            ),
+            _ => {
+                let widths: Vec<usize> = self.layers.iter().map(|l| l.inputs).collect();
+                let (images, len, at) = images;
+                middle_kernels::middle_weight_grads::launch(
+                    client,
+                    cubes(middle_kernels::weight_grad_units(&widths)),
+                    CubeDim::new_1d(UNITS),
+                    arg(images, len),
+                    acts,
+                    act_grads,
+                    arg(&self.grads, self.count),
+                    b,
+                    at as u32,
+                    h1,
+                    h2,
+                    h3,
+                    latent,
+                )
+            }
         }
     }
 
@@ -301,7 +456,7 @@ impl GpuStep {
     fn launch_forward(&self, l: usize, batch: usize, images: (&Handle, usize, usize), scale: f32) {
         let n = self.count;
         let layer = self.layers[l];
-        let (x, x_at) = self.layer_input(l, batch, images);
+        let (x, x_at) = self.layer_input(l, images);
         let units = layer.forward_units(batch);
         let partials = arg(self.partials.as_ref().expect("sized"), self.partials_len(batch));
         let last = l + 1 == self.layers();
@@ -309,9 +464,13 @@ impl GpuStep {
         // may be: cubecl declares every buffer writable, and WebGPU refuses a writable buffer
         // bound twice in one launch).
         let (targets, targets_at, y) = match last {
-            true => (arg(images.0, images.1), images.2 as u32, arg(&self.output_grads[l], batch * layer.outputs)),
-            false => (arg(&self.unused, 1), 0, arg(&self.outputs[l], batch * layer.outputs)),
+            true => (arg(images.0, images.1), images.2 as u32, &self.output_grads[l]),
+            false => (arg(&self.unused, 1), 0, &self.outputs[l]),
         };
+        let y_at = y.at as u32;
+        let y = y.arg();
+        // The conv model's buffers are a layer's each ([`Self::buffers_for`]).
+        assert!(y_at == 0 || matches!(layer.form, Form::Dense { .. }), "a stride-2 layer's output starts its buffer");
         let factor = 2.0 * scale / (batch * layer.outputs) as f32;
         let (relu, loss) = (layer.relu_after as u32, last as u32);
         match layer.form {
@@ -332,6 +491,7 @@ impl GpuStep {
                 w_out as u32,
                 bias_every as u32,
                 x_at,
+                y_at,
                 targets_at,
                 factor,
                 relu,
@@ -368,11 +528,14 @@ impl GpuStep {
         let layer = self.layers[l];
         let input_grad = l > 0;
         let relu_before = input_grad && self.layers[l - 1].relu_after;
-        let (x, x_at) = self.layer_input(l, batch, images);
+        let (x, x_at) = self.layer_input(l, images);
         // The first layer has no input gradient: its `gx` is a stand-in, never written (a
         // buffer bound twice in one launch, once writable, is an error in WebGPU).
-        let gx = if input_grad { arg(&self.output_grads[l - 1], batch * layer.inputs) } else { arg(&self.unused, 1) };
-        let g = arg(&self.output_grads[l], batch * layer.outputs);
+        let (gx, gx_at) = match input_grad {
+            true => (self.output_grads[l - 1].arg(), self.output_grads[l - 1].at as u32),
+            false => (arg(&self.unused, 1), 0),
+        };
+        let (g, g_at) = (self.output_grads[l].arg(), self.output_grads[l].at as u32);
         match layer.form {
             Form::Dense { w_in, w_out, bias_every } => {
                 let (i, o) = (layer.inputs, layer.outputs);
@@ -394,11 +557,15 @@ impl GpuStep {
                     w_out as u32,
                     bias_every as u32,
                     x_at,
+                    g_at,
+                    gx_at,
                     input_grad as u32,
                     relu_before as u32,
                 )
             }
             Form::Stride2 { up, side, c_small, c_big } => {
+                // The conv model's buffers are a layer's each ([`Self::buffers_for`]).
+                assert!(g_at == 0 && gx_at == 0, "a stride-2 layer's gradients start their buffers");
                 let units = conv_kernels::backward_units(up, input_grad, batch, side, c_small, c_big);
                 // The small map and the big one: the output's gradient (from 0) and the input.
                 let ((small, small_at), (big, big_at)) = if up { ((x, x_at), (g, 0)) } else { ((g, 0), (x, x_at)) };
@@ -445,13 +612,16 @@ impl GpuStep {
             sync();
             1000.0 * started.elapsed().as_secs_f64() / repeats as f64
         };
-        let width = |l: usize| self.layers[l].name();
         let mut times = Vec::new();
-        for l in 0..self.layers() {
-            times.push((format!("forward {}", width(l)), time(&mut || self.launch_forward(l, batch, images, 1.0))));
-        }
-        for l in (0..self.layers()).rev() {
-            times.push((format!("backward {}", width(l)), time(&mut || self.launch_backward(l, batch, images))));
+        for launch in self.plan.clone() {
+            let name = match launch {
+                Launch::Forward(l) => format!("forward {}", self.layers[l].name()),
+                Launch::Backward(l) => format!("backward {}", self.layers[l].name()),
+                Launch::MiddleForward => "forward of layers 1-6, a unit an image".to_string(),
+                Launch::MiddleBackward => "input gradients of layers 6-1, a unit an image".to_string(),
+                Launch::MiddleWeights => "weight and bias gradients of layers 0-6".to_string(),
+            };
+            times.push((name, time(&mut || self.launch(launch, batch, images, 1.0))));
         }
         times.push(("adam".to_string(), time(&mut || self.launch_adam(1e-3, batch, 1.0, &losses, 1, 0))));
         times

@@ -69,6 +69,16 @@ fn the_dense_step_gives_burns_loss_and_gradients() {
     check(&relu, &[7], "dense, ReLU code of 8");
 }
 
+/// A code wider than the middle kernels take: the middle layers a launch each, as the conv
+/// model's layers are.
+#[test]
+fn a_wide_dense_code_steps_a_layer_at_a_time() {
+    let host = Device::flex();
+    let wide = ModelKind::Dense.init_with(Some(200), CodeActivation::Relu, &host).unwrap();
+    assert_eq!(GpuStep::for_model(&wide, &gpu()).unwrap().launches_per_step(), 17, "a launch per layer each way");
+    check(&wide, &[6], "dense, ReLU code of 200");
+}
+
 /// The conv model's step: its stride-2 layers (convolutions down, transposed ones up, each
 /// backward the other way) and its 7x7 layers as products, at the seed's code of 64 and a code
 /// of 16 (the conv model's code is always a ReLU).
