@@ -3,16 +3,18 @@
 //
 //   node tests/bench/bench.mjs [--engine chromium|firefox|webkit] [--backends webgpu,cpu]
 //                            [--models dense,conv] [--warmup N] [--steps N] [--batch 32]
-//                            [--per-call N] [--timeout 600] [--workers N] [--native FILE]
+//                            [--per-call N|page] [--timeout 600] [--workers N] [--native FILE]
 //
 // --engine picks the browser (tests/support/engines.mjs): Chromium (the default; WebGPU on
 // SwiftShader) or Firefox ESR (WebGPU on Mesa's lavapipe, with the prefs a person would set) or
 // WebKitGTK (Safari's engine; no WebGPU in Debian's build, and it needs a display: build.sh runs
 // it under xvfb-run).
 // By default each backend runs as the page trains on it, for as long as a figure takes to settle:
-// WebGPU 5 warm-up + 20 timed steps, one a call (a step on SwiftShader takes a second); the CPU
-// 50 warm-up + 200 timed steps, 16 a call (its workers' wasm is still being optimised by the
-// browser during the first few dozen steps). --warmup, --steps and --per-call set both.
+// WebGPU 10 warm-up + 40 timed steps, as many a call as the page's training loop asks (calls of
+// about 200 ms, up to 16 steps: --per-call page, www/js/lab/callsize.js); the CPU 50 warm-up +
+// 200 timed steps, 16 a call (its workers' wasm is still being optimised by the browser during
+// the first few dozen steps). --warmup, --steps and --per-call set both; --per-call 1 gives
+// WebGPU's cost of a call at its worst, one step each.
 // Needs a server for www/ (./build.sh serve; LAB_URL, default http://127.0.0.1:8000/).
 // Each backend and model gets a fresh browser, so ready_ms and first_step_ms are cold numbers
 // (wasm compile, data fetch, kernel compilation). The CPU backend trains on a pool of workers as
@@ -20,7 +22,7 @@
 // a file of `bench --json` lines from the command line, measured in the same run (./build.sh
 // bench-web makes it), for the browser/native ratio. Prints a table per backend, then exactly
 // one JSON line last: {"engine":..,"adapter":..,"backends":{"webgpu":{"dense":{images_per_sec,
-// first_step_ms,ready_ms,dispatches_per_step,submits_per_step,readbacks_per_call,
+// first_step_ms,ready_ms,steps_per_call,dispatches_per_step,submits_per_step,readbacks_per_call,
 // host_ms_per_step,wait_ms_per_call,workers,native_images_per_sec,ratio_to_native},..},"cpu":{..}},
 // "native":{"dense":..},"wasm_gzip_bytes":{"webgpu":..,"cpu":..}}, each backend's wasm module as
 // served, gzipped at level 9 (the CPU trains in the CPU-only module, www/pkg-cpu).
@@ -67,15 +69,16 @@ if (!ENGINES.includes(opts.engine)) fail(`engines are ${ENGINES.join(', ')}, not
 const models = opts.models.split(',').map((m) => m.trim()).filter(Boolean);
 for (const m of models) if (!['dense', 'conv'].includes(m)) fail(`unknown model "${m}" in --models`);
 const numbers = {};
+if (opts['per-call'] === 'page') numbers['per-call'] = 'page';
 for (const [name, min] of [['warmup', 0], ['steps', 1], ['batch', 1], ['per-call', 1], ['timeout', 1], ['workers', 1]]) {
-  if (opts[name] === undefined) continue;
+  if (opts[name] === undefined || numbers[name] !== undefined) continue;
   const v = Number(opts[name]);
   if (!Number.isInteger(v) || v < min) fail(`--${name} must be a whole number >= ${min}`);
   numbers[name] = v;
 }
 
 // Each backend's run when the command line does not say (see the top of this file).
-const DEFAULT_RUN = { webgpu: { warmup: 5, steps: 20, 'per-call': 1 }, cpu: { warmup: 50, steps: 200, 'per-call': 16 } };
+const DEFAULT_RUN = { webgpu: { warmup: 10, steps: 40, 'per-call': 'page' }, cpu: { warmup: 50, steps: 200, 'per-call': 16 } };
 
 /** warm-up, timed steps and steps per call for `backend`: the command line's, else its defaults. */
 const runOf = (backend) => ({ ...DEFAULT_RUN[backend], ...numbers });
@@ -152,7 +155,7 @@ const wasmGzip = await wasmGzipBytes();
 // The human tables, one per backend.
 let adapter = null;
 for (const [backend, byModel] of Object.entries(results)) {
-  const rows = [['model', 'params', 'ready ms', 'first step ms', 'ms/step', 'images/s', 'dispatches/step', 'submits/step', 'read-backs/call', 'host ms/step', 'wait ms/call', 'workers', 'native images/s', 'browser/native', 'loss first -> last']];
+  const rows = [['model', 'params', 'ready ms', 'first step ms', 'ms/step', 'images/s', 'steps/call', 'dispatches/step', 'submits/step', 'read-backs/call', 'host ms/step', 'wait ms/call', 'workers', 'native images/s', 'browser/native', 'loss first -> last']];
   for (const [model, r] of Object.entries(byModel)) {
     rows.push([
       model,
@@ -161,6 +164,7 @@ for (const [backend, byModel] of Object.entries(results)) {
       r.first_step_ms.toFixed(0),
       r.ms_per_step.toFixed(1),
       r.images_per_sec.toFixed(1),
+      r.steps_per_call.toFixed(1),
       r.dispatches_per_step === null ? '-' : r.dispatches_per_step.toFixed(1),
       r.submits_per_step == null ? '-' : r.submits_per_step.toFixed(1),
       r.readbacks_per_call == null ? '-' : r.readbacks_per_call.toFixed(1),
@@ -177,7 +181,8 @@ for (const [backend, byModel] of Object.entries(results)) {
   if (backend === 'webgpu') adapter = first?.adapter ?? null;
   const run = runOf(backend);
   console.log(`\n${opts.engine}, backend ${backend} (${first?.adapter ?? '?'}), batch ${numbers.batch}, ` +
-    `${run.warmup} warm-up + ${run.steps} timed steps, ${run['per-call']} step(s) per call`);
+    `${run.warmup} warm-up + ${run.steps} timed steps, ` +
+    (run['per-call'] === 'page' ? 'as many a call as the page asks' : `${run['per-call']} step(s) per call`));
   for (const [i, row] of rows.entries()) {
     console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -191,6 +196,7 @@ const summary = (r, model) => ({
   images_per_sec: round(r.images_per_sec, 1),
   first_step_ms: round(r.first_step_ms, 1),
   ready_ms: round(r.ready_ms, 1),
+  steps_per_call: round(r.steps_per_call, 1),
   dispatches_per_step: round(r.dispatches_per_step, 1),
   submits_per_step: round(r.submits_per_step, 1),
   readbacks_per_call: round(r.readbacks_per_call, 1),

@@ -1,11 +1,14 @@
 // The page's backend and worker-pool choices in Node: which backend the page starts on and what
 // decided it (www/js/app/backend.js's defaultBackend), and how many workers the CPU backend
 // trains on (www/js/lab/pool.js's poolSize). Both read the address (?backend=, ?workers=) and
-// poolSize the cores the browser reports, set here on globalThis as a browser has them.
+// poolSize the cores the browser reports, set here on globalThis as a browser has them. Also how
+// many steps the training loop asks of a call (www/js/lab/callsize.js), which the benchmark asks
+// the same way.
 import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 import { defaultBackend } from '../../www/js/app/backend.js';
 import { app } from '../../www/js/app/state.js';
+import { CALL_MS, MAX_STEPS_PER_CALL, smoothMsPerStep, stepsPerCall } from '../../www/js/lab/callsize.js';
 import { poolSize } from '../../www/js/lab/pool.js';
 
 const setGlobal = (name, value) => Object.defineProperty(globalThis, name, { value, configurable: true, writable: true });
@@ -101,4 +104,16 @@ test('?workers=N in the address overrides both, up to 16', () => {
     address(`?workers=${bad}`);
     assert.equal(poolSize({ model: 'conv', batchSize: 32 }), 4, `?workers=${bad} is ignored`);
   }
+});
+
+test('a call asks for about CALL_MS of steps, 1 to MAX_STEPS_PER_CALL, from the smoothed cost of a step', () => {
+  assert.equal(stepsPerCall(CALL_MS / 9), 9);
+  assert.equal(stepsPerCall(22), 9, 'a dense step on SwiftShader');
+  assert.equal(stepsPerCall(77), 3, 'a conv step on SwiftShader');
+  assert.equal(stepsPerCall(0.5), MAX_STEPS_PER_CALL, 'a fast step is capped, so Pause stays quick');
+  assert.equal(stepsPerCall(0), MAX_STEPS_PER_CALL);
+  assert.equal(stepsPerCall(5000), 1, 'a step slower than a call is still a step');
+  assert.equal(stepsPerCall(10, 100), 10, "the backend probe's shorter calls");
+  assert.equal(smoothMsPerStep(null, 30), 30, 'the first call sets the pace');
+  assert.equal(smoothMsPerStep(30, 40), 33, 'later calls move it by 0.3 of the difference');
 });

@@ -1,5 +1,6 @@
 // The training run: Train, Pause, Resume, Step, Reset, the loop that asks the worker for a few
 // steps at a time and shows them, the hidden-tab policy, and the side-by-side compare run.
+import { smoothMsPerStep, stepsPerCall } from '../lab/callsize.js';
 import { WorkerGone } from '../lab/labworker.js';
 import { formatDuration, formatLoss, formatNumber, message } from '../shared/format.js';
 import { codeIsDead, knowDeadCode } from './codefacts.js';
@@ -8,10 +9,6 @@ import { entriesFor, fetchChunks, labWithModel, prepare, refreshGrid } from './m
 import { app, can, countRun, page, readSettings, setMode, updateControls } from './state.js';
 import { CHECKPOINT_MS, keepInBrowser, takeCheckpoint } from './weights.js';
 
-// Each lab.step(k) call should take about this long: long enough that per-call overhead is
-// small, short enough that Pause and the drawing pad answer quickly.
-const TARGET_CALL_MS = 200;
-const MAX_STEPS_PER_CALL = 16;
 // Reconstructing the grid costs GPU time that training could use: refresh it every ~2 s at most.
 const GRID_REFRESH_MS = 2000;
 
@@ -120,10 +117,8 @@ async function trainUntilStopped() {
   try {
     while (app.mode === 'training' && app.snap.epoch < app.targetEpochs) {
       await trainSteps(k);
-      // Aim each call at TARGET_CALL_MS, from the smoothed cost of one step.
-      if (app.msPerStep) {
-        k = Math.max(1, Math.min(MAX_STEPS_PER_CALL, Math.round(TARGET_CALL_MS / app.msPerStep)));
-      }
+      // Aim each call at callsize.js's length, from the smoothed cost of one step.
+      if (app.msPerStep) k = stepsPerCall(app.msPerStep);
       if (app.mode === 'training') showTrainingProgress();
       if (performance.now() - (app.checkpoint?.at ?? 0) > CHECKPOINT_MS) {
         await takeCheckpoint();
@@ -179,7 +174,7 @@ async function trainSteps(k) {
   const ms = lab.lastMs / Math.max(1, losses.length);
   app.snap = lab.snap;
   // The first call compiles kernels: leave it out of the speed estimate.
-  if (app.trainedSteps > 0) app.msPerStep = app.msPerStep === null ? ms : 0.7 * app.msPerStep + 0.3 * ms;
+  if (app.trainedSteps > 0) app.msPerStep = smoothMsPerStep(app.msPerStep, ms);
   app.dispatchesPerStep = lab.backend === 'webgpu' && losses.length ? Math.round(lab.lastGpu.dispatches / losses.length) : null;
   app.trainedSteps += losses.length;
   page.chart.addLosses(losses);

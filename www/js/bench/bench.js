@@ -4,6 +4,7 @@
 // navigation, so ready_ms is "navigation to ready"; a step's time includes the messages to the
 // worker and back, as in the page.
 import { ChunkCache, chunksFor, fetchIndex } from '../data/data.js';
+import { smoothMsPerStep, stepsPerCall } from '../lab/callsize.js';
 import { LabWorker } from '../lab/labworker.js';
 import { measureCores } from '../lab/cores.js';
 import { LabPool, MAX_WORKERS, poolSize } from '../lab/pool.js';
@@ -25,15 +26,20 @@ async function gpuAdapterName() {
 }
 
 /**
- * Runs `count` training steps, `perCall` per call into the lab. Returns the losses, the calls,
- * and the WebGPU work the worker made for them (gpucount.js: dispatches, submits, read-backs,
- * the host's time less its waits on read-backs, and those waits).
+ * Runs `count` training steps into the lab, `perCall` a call, or with `perCall` 'page' as many
+ * as the page's training loop would ask (callsize.js, from `pace.msPerStep`, the smoothed cost of
+ * a step so far, which this updates). Returns the losses, the calls, and the WebGPU work the
+ * worker made for them (gpucount.js: dispatches, submits, read-backs, the host's time less its
+ * waits on read-backs, and those waits).
  */
-async function train(lab, count, perCall) {
+async function train(lab, count, perCall, pace) {
   const losses = [];
   const gpu = { calls: 0, dispatches: 0, submits: 0, readbacks: 0, hostMs: 0, waitMs: 0 };
   while (losses.length < count) {
-    losses.push(...(await lab.step(Math.min(perCall, count - losses.length))));
+    const asked = perCall === 'page' ? (pace.msPerStep === null ? 1 : stepsPerCall(pace.msPerStep)) : perCall;
+    const done = await lab.step(Math.min(asked, count - losses.length));
+    losses.push(...done);
+    pace.msPerStep = smoothMsPerStep(pace.msPerStep, lab.lastMs / Math.max(1, done.length));
     gpu.calls += 1;
     for (const key of ['dispatches', 'submits', 'readbacks', 'hostMs', 'waitMs']) gpu[key] += lab.lastGpu[key];
   }
@@ -46,7 +52,8 @@ async function run() {
   const warmup = intParam('warmup', 5, 0);
   const steps = intParam('steps', 20, 1);
   const batch = intParam('batch', 32, 1);
-  const perCall = intParam('per_call', 1, 1);
+  // A whole number of steps a call, or 'page': as many as the page would ask (callsize.js).
+  const perCall = params.get('per_call') === 'page' ? 'page' : intParam('per_call', 1, 1);
 
   // ?workers=N sizes the CPU's pool (pool.js reads it); by default the page's choice.
   await measureCores(MAX_WORKERS);
@@ -71,9 +78,11 @@ async function run() {
   const [firstLoss] = await lab.step(1);
   const first_step_ms = performance.now() - t;
 
-  await train(lab, warmup, perCall);
+  // The first step compiles the kernels: the pace starts after it, as the page's does.
+  const pace = { msPerStep: null };
+  await train(lab, warmup, perCall, pace);
   t = performance.now();
-  const { losses, gpu } = await train(lab, steps, perCall);
+  const { losses, gpu } = await train(lab, steps, perCall, pace);
   const timed_ms = performance.now() - t;
   const onGpu = lab.backend === 'webgpu';
   worker.terminate('the benchmark is over');
@@ -87,6 +96,7 @@ async function run() {
     warmup,
     steps,
     per_call: perCall,
+    steps_per_call: steps / gpu.calls,
     train_images: lab.snap.trainCount,
     ready_ms,
     first_step_ms,

@@ -8,6 +8,7 @@
 // device and its memory included, at once. The cost is that the page's WebGPU Lab compiles its
 // kernels again (the browser's shader cache, where it has one, shortens that). The page's own
 // thread only sends messages and waits.
+import { stepsPerCall } from './callsize.js';
 import { LabWorker } from './labworker.js';
 import { LabPool, poolSize } from './pool.js';
 
@@ -18,10 +19,10 @@ const LOAD_LIMIT_MS = 60_000;
 // after its module loaded loses.
 // (SwiftShader's first conv step took 1.3-1.7 s on this project's machine when it was idle.)
 const WARMUP_LIMIT_MS = 3000;
-// Then as many steps as fit this long, a few per call, timed in the worker.
+// Then as many steps as fit this long, a few per call (calls of about PROBE_CALL_MS, shorter than
+// the page's, so that the window holds several), timed in the worker.
 const TIMED_MS = 400;
-const CALL_MS = 100;
-const MAX_STEPS_PER_CALL = 16;
+const PROBE_CALL_MS = 100;
 
 const ms = (n) => `${(n / 1000).toFixed(1)} s`;
 
@@ -75,7 +76,7 @@ async function timeBackend(backend, settings, chunks, signal) {
       steps += losses.length;
       spent += lab.lastMs;
       dispatches += lab.lastGpu.dispatches;
-      perCall = Math.max(1, Math.min(MAX_STEPS_PER_CALL, Math.round((CALL_MS * steps) / Math.max(1, spent))));
+      perCall = stepsPerCall(Math.max(1, spent) / steps, PROBE_CALL_MS);
     }
     return {
       imagesPerSec: (steps * settings.batchSize * 1000) / spent,
