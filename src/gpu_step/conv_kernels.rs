@@ -6,8 +6,8 @@
 //! A feature map is `[batch, channels, side, side]`, row-major, the images included. Each layer
 //! joins a small map (`side`) and a big one (`2 side`): a convolution goes from big to small,
 //! a transposed one from small to big, and the input gradient of each goes the other way. So
-//! there are two products, each a [`ROWS`] x [`COLS`] tile a unit (8 x 8), with the taps folded into
-//! where each row reads, no gather or scatter pass:
+//! there are two products, each a [`ROWS`] x [`COLS`] tile a unit (8 x 4, as the dense layers'),
+//! with the taps folded into where each row reads, no gather or scatter pass:
 //! - **down** ([`down_tile`]): a pixel of the small map sums the 9 taps `(2y - 1 + ky, 2x - 1 +
 //!   kx)` of the big one: a convolution's forward pass, a transposed one's input gradient;
 //! - **up** ([`up_tile`]): a pixel `(2y + py, 2x + px)` of the big map sums the taps that reach
@@ -23,11 +23,7 @@
 use burn::cubecl;
 use cubecl::prelude::*;
 
-use super::kernels::ROWS;
-
-/// Columns of a stride-2 layer's tile (channels, or channel and tap pairs): 8, twice the dense
-/// layers', so that a step along the sum loads 16 numbers for 64 sums.
-pub(super) const COLS: usize = 8;
+use super::kernels::{COLS, ROWS, masked_tile_product};
 
 /// Units of a stride-2 layer's forward launch, for `batch` images of a small map of `side`.
 pub(super) fn forward_units(up: bool, batch: usize, side: usize, c_small: usize, c_big: usize) -> usize {
@@ -44,33 +40,6 @@ pub(super) fn backward_units(up: bool, input_grad: bool, batch: usize, side: usi
     let input = if input_grad { forward_units(!up, batch, side, c_small, c_big) } else { 0 };
     let out_channels = if up { c_big } else { c_small };
     input + c_small.div_ceil(ROWS) * (9 * c_big).div_ceil(COLS) + out_channels
-}
-
-/// As [`super::kernels`]' `tile_product`, `A(r, k)` times `mask[r]` (1, or 0 for a tap off the
-/// map, whose address is a valid stand-in).
-#[cube]
-#[allow(clippy::too_many_arguments)]
-fn masked_tile_product(a: &[f32], a_starts: &Array<usize>, mask: &Array<f32>, a_step: usize, b: &[f32], b_starts: &Array<usize>, b_step: usize, len: usize, sums: &mut Array<f32>) {
-    for k in 0..len {
-        let (ka, kb) = (k * a_step, k * b_step);
-        let mut av = Array::<f32>::new(ROWS);
-        let mut bv = Array::<f32>::new(COLS);
-        #[unroll]
-        for r in 0..ROWS {
-            av[r] = a[a_starts[r] + ka] * mask[r];
-        }
-        #[unroll]
-        for c in 0..COLS {
-            bv[c] = b[b_starts[c] + kb];
-        }
-        #[unroll]
-        for r in 0..ROWS {
-            #[unroll]
-            for c in 0..COLS {
-                sums[r * COLS + c] += av[r] * bv[c];
-            }
-        }
-    }
 }
 
 /// Where a tile's rows and columns are: `first` is the first of its [`ROWS`] pixels (image-major
@@ -129,7 +98,7 @@ pub(super) fn down_tile(x: &[f32], x_at: usize, params: &[f32], at: usize, batch
         for c in 0..COLS {
             cols[c] = at + cs[c] * 9 * c_big + t;
         }
-        masked_tile_product(x, &rows, &mask, big, params, &cols, 9, c_big, sums);
+        masked_tile_product(x, &rows, &mask, big, params, &cols, 9, c_big, sums, ROWS, true);
     }
 }
 
@@ -166,7 +135,7 @@ pub(super) fn up_tile(x: &[f32], x_at: usize, params: &[f32], at: usize, batch: 
             for c in 0..COLS {
                 cols[c] = at + cs[c] * 9 + ky * 3 + kx;
             }
-            masked_tile_product(x, &rows, &mask, small, params, &cols, 9 * c_big, c_small, sums);
+            masked_tile_product(x, &rows, &mask, small, params, &cols, 9 * c_big, c_small, sums, ROWS, true);
         }
     }
 }

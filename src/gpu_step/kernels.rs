@@ -49,10 +49,10 @@ pub(super) fn tiles(rows: usize, cols: usize) -> usize {
 }
 
 /// Adds to `sums` (a `rows` x [`COLS`] tile, row-major: `rows` is [`ROWS`] but in
-/// [`super::middle_kernels`]) the sums over `len` of `A(r, k) B(k, c)`, where `A(r, k) = a[a_starts[r] + k a_step]` and `B(k, c) = b[b_starts[c] + k
-/// b_step]`: every product of a step, forward and backward, is one of these over a different
-/// layout. Rows and columns past the edge point at the last one (a valid address) and are not
-/// written by the callers.
+/// [`super::middle_kernels`]) the sums over `len` of `A(r, k) B(k, c)`, where `A(r, k) =
+/// a[a_starts[r] + k a_step]` and `B(k, c) = b[b_starts[c] + k b_step]`: every product of a step,
+/// forward and backward, is one of these over a different layout. Rows and columns past the edge
+/// point at the last one (a valid address) and are not written by the callers.
 #[cube]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn tile_product(
@@ -66,13 +66,38 @@ pub(super) fn tile_product(
     sums: &mut Array<f32>,
     #[comptime] rows: usize,
 ) {
+    masked_tile_product(a, a_starts, &Array::<f32>::new(1usize), a_step, b, b_starts, b_step, len, sums, rows, false);
+}
+
+/// [`tile_product`], with `A(r, k)` times `mask[r]` where `masked` (the conv model's stride-2
+/// layers, [`super::conv_kernels`]: 1, or 0 for a row that stands in for a tap off the map). A
+/// comptime choice, so the unmasked kernels compile to the loop without it and read no mask.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn masked_tile_product(
+    a: &[f32],
+    a_starts: &Array<usize>,
+    mask: &Array<f32>,
+    a_step: usize,
+    b: &[f32],
+    b_starts: &Array<usize>,
+    b_step: usize,
+    len: usize,
+    sums: &mut Array<f32>,
+    #[comptime] rows: usize,
+    #[comptime] masked: bool,
+) {
     for k in 0..len {
         let (ka, kb) = (k * a_step, k * b_step);
         let mut av = Array::<f32>::new(rows);
         let mut bv = Array::<f32>::new(COLS);
         #[unroll]
         for r in 0..rows {
-            av[r] = a[a_starts[r] + ka];
+            if comptime![masked] {
+                av[r] = a[a_starts[r] + ka] * mask[r];
+            } else {
+                av[r] = a[a_starts[r] + ka];
+            }
         }
         #[unroll]
         for c in 0..COLS {

@@ -21,7 +21,9 @@ use crate::model::ModelKind;
 #[cfg(feature = "webgpu")]
 use crate::gpu_step::GpuStep;
 #[cfg(feature = "webgpu")]
-use crate::params::param_parts;
+use crate::model::on_gpu;
+#[cfg(feature = "webgpu")]
+use crate::params::{flat_params, param_parts};
 use crate::params::{gradient_parts, unflatten_gradients};
 
 /// A model, its optimizer and where the run stands in the data.
@@ -43,9 +45,10 @@ pub struct Trainer {
 ///
 /// Or, for either model on a wgpu device, the hand-written GPU step ([`GpuStep`]), which holds
 /// the parameters and Adam's moments on the GPU: burn's model is then only the architecture until
-/// [`Trainer::inference_model`] writes the step's parameters back into a copy. The step is made
-/// at the first [`Trainer::run`]: its first parameters are the model's, which a browser can read
-/// from the GPU only asynchronously.
+/// [`Trainer::inference_model`] writes the step's parameters back into a copy. Its first
+/// parameters are the model's: read on the CPU where the model came from there (a fresh one
+/// always does), or else at the first [`Trainer::run`], since a browser can read them from the
+/// GPU only asynchronously.
 enum Optimizer {
     Burn(ModuleOptimizer),
     Flat(FlatAdam, Option<CpuStep>),
@@ -131,8 +134,18 @@ impl Trainer {
     /// Continues training a model that was made or loaded elsewhere.
     pub fn resume(config: TrainingConfig, model: Autoencoder, device: Device, train_len: usize) -> Self {
         let device = device.autodiff();
+        // The GPU step's first parameters, read while the model is on the CPU: read from the GPU
+        // at the first step, they would cost a round trip and, in a browser, the compiling of
+        // burn's kernels to gather them (a few hundred ms on a software adapter).
+        #[cfg(feature = "webgpu")]
+        let host_params = (GpuStep::covers(&model, &device) && !model.devices().iter().any(on_gpu)).then(|| flat_params(&model));
         let model = model.to_device(&device).train();
-        let optimizer = Optimizer::for_model(&model, &device);
+        #[allow(unused_mut)] // without the `webgpu` feature nothing changes it
+        let mut optimizer = Optimizer::for_model(&model, &device);
+        #[cfg(feature = "webgpu")]
+        if let (Optimizer::Gpu(step @ None), Some(params)) = (&mut optimizer, host_params) {
+            *step = GpuStep::new(&model, &params, &device).map(Box::new);
+        }
         let order = epoch_order(train_len, config.seed, 0);
         Self { config, model: Some(model), optimizer, device, order, epoch: 0, batch: 0, steps: 0 }
     }
