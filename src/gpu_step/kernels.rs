@@ -292,41 +292,65 @@ pub(super) fn layer_backward(
     } else {
         let index = index - input_units;
         if index < weight_units {
-            // A(i, b) = x[b][i], B(b, o) = g[b][o].
-            let col_tiles = outputs.div_ceil(COLS);
-            let (first_i, first_o) = (index / col_tiles * ROWS, index % col_tiles * COLS);
-            #[unroll]
-            for r in 0..ROWS {
-                rows[r] = x_at + usize::min(first_i + r, inputs - 1);
-            }
-            #[unroll]
-            for c in 0..COLS {
-                cols[c] = g_at + usize::min(first_o + c, outputs - 1);
-            }
-            tile_product(x, &rows, inputs, g, &cols, outputs, batch, &mut sums, ROWS);
-            #[unroll]
-            for r in 0..ROWS {
-                #[unroll]
-                for c in 0..COLS {
-                    let (i, o) = (first_i + r, first_o + c);
-                    if i < inputs && o < outputs {
-                        grads[at + i * w_in + o * w_out] = sums[r * COLS + c];
-                    }
-                }
-            }
+            weight_gradient_tile(x, x_at, g, g_at, grads, at, w_in, w_out, batch, inputs, outputs, index);
         } else if index < weight_units + outputs / bias_every {
-            // A bias per `bias_every` neighbouring outputs (a channel of a feature map).
-            let channel = index - weight_units;
-            let mut sum = 0.0f32;
-            for b in 0..batch {
-                let start = g_at + b * outputs + channel * bias_every;
-                for o in 0..bias_every {
-                    sum += g[start + o];
-                }
-            }
-            grads[at + inputs * outputs + channel] = sum;
+            bias_gradient(g, g_at, grads, at + inputs * outputs, batch, outputs, bias_every, index - weight_units);
         }
     }
+}
+
+/// The gradient of tile `index` of a layer's weights (its [`ROWS`] inputs by [`COLS`] outputs,
+/// tiles row by row), `xᵀ · g` summed over the batch: the layer's input from `x_at` in `x`
+/// (`inputs` an image), its output's gradient from `g_at` in `g` (`outputs` an image), weight
+/// `(i, o)`'s gradient to `grads` at `at + i w_in + o w_out`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn weight_gradient_tile(x: &[f32], x_at: usize, g: &[f32], g_at: usize, grads: &mut [f32], at: usize, w_in: usize, w_out: usize, batch: usize, inputs: usize, outputs: usize, index: usize) {
+    // A(i, b) = x[b][i], B(b, o) = g[b][o].
+    let col_tiles = outputs.div_ceil(COLS);
+    let (first_i, first_o) = (index / col_tiles * ROWS, index % col_tiles * COLS);
+    let mut sums = Array::<f32>::new(ROWS * COLS);
+    #[unroll]
+    for k in 0..ROWS * COLS {
+        sums[k] = 0.0;
+    }
+    let mut rows = Array::<usize>::new(ROWS);
+    let mut cols = Array::<usize>::new(COLS);
+    #[unroll]
+    for r in 0..ROWS {
+        rows[r] = x_at + usize::min(first_i + r, inputs - 1);
+    }
+    #[unroll]
+    for c in 0..COLS {
+        cols[c] = g_at + usize::min(first_o + c, outputs - 1);
+    }
+    tile_product(x, &rows, inputs, g, &cols, outputs, batch, &mut sums, ROWS);
+    #[unroll]
+    for r in 0..ROWS {
+        #[unroll]
+        for c in 0..COLS {
+            let (i, o) = (first_i + r, first_o + c);
+            if i < inputs && o < outputs {
+                grads[at + i * w_in + o * w_out] = sums[r * COLS + c];
+            }
+        }
+    }
+}
+
+/// The gradient of a layer's bias number `channel`, one per `bias_every` neighbouring outputs (a
+/// channel of a feature map): its outputs' gradients (from `g_at` in `g`, `outputs` an image)
+/// summed over the batch, to `grads` at `biases_at + channel`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn bias_gradient(g: &[f32], g_at: usize, grads: &mut [f32], biases_at: usize, batch: usize, outputs: usize, bias_every: usize, channel: usize) {
+    let mut sum = 0.0f32;
+    for b in 0..batch {
+        let start = g_at + b * outputs + channel * bias_every;
+        for o in 0..bias_every {
+            sum += g[start + o];
+        }
+    }
+    grads[biases_at + channel] = sum;
 }
 
 /// burn's Adam (`AdaptiveMomentum`, epsilon 1e-8, no weight decay) on every parameter at once,

@@ -21,7 +21,7 @@
 use burn::cubecl;
 use cubecl::prelude::*;
 
-use super::kernels::{COLS, ROWS, tile_product};
+use super::kernels::{COLS, ROWS, bias_gradient, tile_product, weight_gradient_tile};
 
 /// The widest hidden or code layer the middle kernels take (the seed's is 128).
 pub(super) const MAX_WIDTH: usize = 128;
@@ -81,6 +81,16 @@ fn output_at(w: &Array<usize>, batch: usize) -> Array<usize> {
     at
 }
 
+/// The model's [`widths`], where each layer's weights start ([`weights_at`]) and where its
+/// output does ([`output_at`]), for `batch` images.
+#[cube]
+fn layout(h1: u32, h2: u32, h3: u32, latent: u32, batch: usize) -> (Array<usize>, Array<usize>, Array<usize>) {
+    let w = widths(h1 as usize, h2 as usize, h3 as usize, latent as usize);
+    let at = weights_at(&w);
+    let out = output_at(&w, batch);
+    (w, at, out)
+}
+
 /// Whether layer `l`'s output goes through a ReLU: every layer's but the last's, and the code's
 /// where the model says so.
 #[cube]
@@ -95,9 +105,7 @@ fn relu_after(l: usize, code_relu: u32) -> bool {
 pub(super) fn middle_forward(acts: &mut [f32], params: &[f32], batch: u32, h1: u32, h2: u32, h3: u32, latent: u32, code_relu: u32) {
     let (first_b, batch) = (ABSOLUTE_POS * IMAGES, batch as usize);
     if first_b < batch {
-        let w = widths(h1 as usize, h2 as usize, h3 as usize, latent as usize);
-        let at = weights_at(&w);
-        let out = output_at(&w, batch);
+        let (w, at, out) = layout(h1, h2, h3, latent, batch);
         let mut rows = Array::<usize>::new(IMAGES);
         let mut cols = Array::<usize>::new(COLS);
         let mut sums = Array::<f32>::new(IMAGES * COLS);
@@ -148,9 +156,7 @@ pub(super) fn middle_forward(acts: &mut [f32], params: &[f32], batch: u32, h1: u
 pub(super) fn middle_backward(acts: &[f32], params: &[f32], act_grads: &mut [f32], batch: u32, h1: u32, h2: u32, h3: u32, latent: u32, code_relu: u32) {
     let (first_b, batch) = (ABSOLUTE_POS * IMAGES, batch as usize);
     if first_b < batch {
-        let w = widths(h1 as usize, h2 as usize, h3 as usize, latent as usize);
-        let at = weights_at(&w);
-        let out = output_at(&w, batch);
+        let (w, at, out) = layout(h1, h2, h3, latent, batch);
         let mut rows = Array::<usize>::new(IMAGES);
         let mut cols = Array::<usize>::new(COLS);
         let mut sums = Array::<f32>::new(IMAGES * COLS);
@@ -201,9 +207,7 @@ pub(super) fn middle_backward(acts: &[f32], params: &[f32], act_grads: &mut [f32
 #[allow(clippy::too_many_arguments)]
 pub(super) fn middle_weight_grads(images: &[f32], acts: &[f32], act_grads: &[f32], grads: &mut [f32], batch: u32, images_at: u32, h1: u32, h2: u32, h3: u32, latent: u32) {
     let batch = batch as usize;
-    let w = widths(h1 as usize, h2 as usize, h3 as usize, latent as usize);
-    let at = weights_at(&w);
-    let out = output_at(&w, batch);
+    let (w, at, out) = layout(h1, h2, h3, latent, batch);
     // This unit's layer and its place among the layer's units (LAYERS - 1: none, past the end).
     let index = ABSOLUTE_POS;
     let mut layer = (LAYERS - 1).runtime();
@@ -219,52 +223,16 @@ pub(super) fn middle_weight_grads(images: &[f32], acts: &[f32], act_grads: &[f32
     }
     if layer < LAYERS - 1 {
         let (inputs, outputs) = (w[layer], w[layer + 1]);
-        let col_tiles = outputs.div_ceil(COLS);
-        let weight_units = inputs.div_ceil(ROWS) * col_tiles;
+        let weight_units = inputs.div_ceil(ROWS) * outputs.div_ceil(COLS);
         if local < weight_units {
-            // A(i, b) = x[b][i], B(b, o) = g[b][o].
-            let (first_i, first_o) = (local / col_tiles * ROWS, local % col_tiles * COLS);
-            let mut sums = Array::<f32>::new(ROWS * COLS);
-            #[unroll]
-            for k in 0..ROWS * COLS {
-                sums[k] = 0.0;
-            }
-            let mut rows = Array::<usize>::new(ROWS);
-            let mut cols = Array::<usize>::new(COLS);
-            #[unroll]
-            for c in 0..COLS {
-                cols[c] = out[layer] + usize::min(first_o + c, outputs - 1);
-            }
+            // Layer 0's input is the images; the others', the layer before's output.
             if layer == 0 {
-                #[unroll]
-                for r in 0..ROWS {
-                    rows[r] = images_at as usize + usize::min(first_i + r, inputs - 1);
-                }
-                tile_product(images, &rows, inputs, act_grads, &cols, outputs, batch, &mut sums, ROWS);
+                weight_gradient_tile(images, images_at as usize, act_grads, out[0], grads, at[0], outputs, 1, batch, inputs, outputs, local);
             } else {
-                #[unroll]
-                for r in 0..ROWS {
-                    rows[r] = out[layer - 1] + usize::min(first_i + r, inputs - 1);
-                }
-                tile_product(acts, &rows, inputs, act_grads, &cols, outputs, batch, &mut sums, ROWS);
-            }
-            #[unroll]
-            for r in 0..ROWS {
-                #[unroll]
-                for c in 0..COLS {
-                    let (i, o) = (first_i + r, first_o + c);
-                    if i < inputs && o < outputs {
-                        grads[at[layer] + i * outputs + o] = sums[r * COLS + c];
-                    }
-                }
+                weight_gradient_tile(acts, out[layer - 1], act_grads, out[layer], grads, at[layer], outputs, 1, batch, inputs, outputs, local);
             }
         } else {
-            let o = local - weight_units;
-            let mut sum = 0.0f32;
-            for b in 0..batch {
-                sum += act_grads[out[layer] + b * outputs + o];
-            }
-            grads[at[layer] + inputs * outputs + o] = sum;
+            bias_gradient(act_grads, out[layer], grads, at[layer] + inputs * outputs, batch, outputs, 1, local - weight_units);
         }
     }
 }
