@@ -46,7 +46,21 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+# The target directories are shared by every clone on the machine, so that none rebuilds burn, and
+# cargo names this crate's build the same in each of them (its hash holds the path relative to the
+# clone). So a build in one clone can find another clone's build of the crate fresh, by the other
+# clone's file times, and hand it over. Where the last build in a target directory came from
+# another clone, this crate's root file is touched: cargo then builds it from this clone's files.
+claim_target() {
+  local mark="$1/.last-clone"
+  if [ "$(cat "$mark" 2>/dev/null)" != "$ROOT" ]; then
+    touch "$ROOT/src/lib.rs" "$ROOT/src/main.rs"
+    mkdir -p "$1" && printf '%s\n' "$ROOT" >"$mark"
+  fi
+}
+
 native_cargo() {
+  claim_target "$NATIVE_TARGET"
   CARGO_TARGET_DIR="$NATIVE_TARGET" cargo "$@"
 }
 
@@ -74,6 +88,7 @@ ensure_wasm_toolchain() {
 
 # Callers run ensure_wasm_toolchain first: it sets the flags they pass.
 wasm_cargo() {
+  claim_target "$WASM_TARGET"
   "${WASM_ENV[@]}" CARGO_TARGET_DIR="$WASM_TARGET" cargo "$@"
 }
 
