@@ -55,17 +55,7 @@ pub(super) fn tiles(rows: usize, cols: usize) -> usize {
 /// point at the last one (a valid address) and are not written by the callers.
 #[cube]
 #[allow(clippy::too_many_arguments)]
-pub(super) fn tile_product(
-    a: &[f32],
-    a_starts: &Array<usize>,
-    a_step: usize,
-    b: &[f32],
-    b_starts: &Array<usize>,
-    b_step: usize,
-    len: usize,
-    sums: &mut Array<f32>,
-    #[comptime] rows: usize,
-) {
+pub(super) fn tile_product(a: &[f32], a_starts: &Array<usize>, a_step: usize, b: &[f32], b_starts: &Array<usize>, b_step: usize, len: usize, sums: &mut Array<f32>, #[comptime] rows: usize) {
     masked_tile_product(a, a_starts, &Array::<f32>::new(1usize), a_step, b, b_starts, b_step, len, sums, rows, false);
 }
 
@@ -111,6 +101,17 @@ pub(super) fn masked_tile_product(
             }
         }
     }
+}
+
+/// `len` sums, each 0.
+#[cube]
+fn zeros(#[comptime] len: usize) -> Array<f32> {
+    let mut sums = Array::<f32>::new(len);
+    #[unroll]
+    for k in 0..len {
+        sums[k] = 0.0;
+    }
+    sums
 }
 
 /// The forward product of a layer for the tile of images from `first_b` and outputs from
@@ -254,11 +255,7 @@ pub(super) fn layer_backward(
         input_units = batch.div_ceil(ROWS) * inputs.div_ceil(COLS);
     }
     let index = ABSOLUTE_POS;
-    let mut sums = Array::<f32>::new(ROWS * COLS);
-    #[unroll]
-    for k in 0..ROWS * COLS {
-        sums[k] = 0.0;
-    }
+    let mut sums = zeros(ROWS * COLS);
     let mut rows = Array::<usize>::new(ROWS);
     let mut cols = Array::<usize>::new(COLS);
     if index < input_units {
@@ -309,11 +306,7 @@ pub(super) fn weight_gradient_tile(x: &[f32], x_at: usize, g: &[f32], g_at: usiz
     // A(i, b) = x[b][i], B(b, o) = g[b][o].
     let col_tiles = outputs.div_ceil(COLS);
     let (first_i, first_o) = (index / col_tiles * ROWS, index % col_tiles * COLS);
-    let mut sums = Array::<f32>::new(ROWS * COLS);
-    #[unroll]
-    for k in 0..ROWS * COLS {
-        sums[k] = 0.0;
-    }
+    let mut sums = zeros(ROWS * COLS);
     let mut rows = Array::<usize>::new(ROWS);
     let mut cols = Array::<usize>::new(COLS);
     #[unroll]
