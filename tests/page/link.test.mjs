@@ -127,7 +127,10 @@ test('the copied link opens the same form in another browser, and its run has th
   assert.ok(await field.isVisible(), 'the link is shown to copy');
   const link = await field.inputValue();
   assert.equal(link, page.url(), 'the link is the address, which follows the form');
-  assert.match(await page.locator('#run-link-note').getAttribute('data-how'), /^(copied|select)$/);
+  // The clipboard answers asynchronously: the note says "Copying…" until it has.
+  const note = page.locator('#run-link-note');
+  await page.waitForFunction(() => document.getElementById('run-link-note').dataset.how !== 'copying', null, { timeout: 10_000 });
+  assert.match(await note.getAttribute('data-how'), /^(copied|select)$/);
   assert.equal(await page.evaluate(() => document.activeElement.id), 'run-link', 'selected for copying');
 
   const other = await openPage(problems);

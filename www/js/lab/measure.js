@@ -17,7 +17,7 @@ import { LabPool, poolSize } from './pool.js';
 const LOAD_LIMIT_MS = 60_000;
 // A backend whose first (warm-up) step, which compiles its kernels, has not finished this long
 // after its module loaded loses.
-// (SwiftShader's first conv step took 1.3-1.7 s on this project's machine when it was idle.)
+// (SwiftShader's first conv step took 1.8-2.0 s on this project's machine when it was idle.)
 const WARMUP_LIMIT_MS = 3000;
 // Then as many steps as fit this long, a few per call (calls of about PROBE_CALL_MS, shorter than
 // the page's, so that the window holds several), timed in the worker.
