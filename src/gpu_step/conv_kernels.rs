@@ -23,7 +23,7 @@
 use burn::cubecl;
 use cubecl::prelude::*;
 
-use super::kernels::{COLS, ROWS, masked_tile_product};
+use super::kernels::{COLS, ROWS, bias_gradient, masked_tile_product};
 
 /// Units of a stride-2 layer's forward launch, for `batch` images of a small map of `side`.
 pub(super) fn forward_units(up: bool, batch: usize, side: usize, c_small: usize, c_big: usize) -> usize {
@@ -519,26 +519,13 @@ pub(super) fn stride2_backward(
         } else {
             // A bias's gradient: the output's gradient summed over its channel, on the big map
             // for a transposed convolution, the small one for a convolution.
-            let o = index - weight_units;
-            let mut sum = 0.0f32;
+            let (o, biases_at) = (index - weight_units, at + 9 * c_small * c_big);
             if up == 1 {
                 if o < c_big {
-                    for b in 0..batch {
-                        let start = big_at + b * c_big * big_pixels + o * big_pixels;
-                        for p in 0..big_pixels {
-                            sum += big[start + p];
-                        }
-                    }
-                    grads[at + 9 * c_small * c_big + o] = sum;
+                    bias_gradient(big, big_at, grads, biases_at, batch, c_big * big_pixels, big_pixels, o);
                 }
             } else if o < c_small {
-                for b in 0..batch {
-                    let start = small_at + b * c_small * pixels + o * pixels;
-                    for p in 0..pixels {
-                        sum += small[start + p];
-                    }
-                }
-                grads[at + 9 * c_small * c_big + o] = sum;
+                bias_gradient(small, small_at, grads, biases_at, batch, c_small * pixels, pixels, o);
             }
         }
     }
