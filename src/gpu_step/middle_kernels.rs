@@ -237,7 +237,9 @@ pub(super) fn middle_weight_grads(images: &[f32], acts: &[f32], act_grads: &[f32
     }
 }
 
-/// Units of [`middle_weight_grads`] for these widths (`widths` as the kernels have them).
-pub(super) fn weight_grad_units(widths: &[usize]) -> usize {
+/// Units of [`middle_weight_grads`] for a model of these hidden widths and code: as the kernel
+/// counts them, a tile of weights each and one per bias, for layers 0 to 6 of [`widths`].
+pub(super) fn weight_grad_units([h1, h2, h3, latent]: [usize; 4]) -> usize {
+    let widths = [784, h1, h2, h3, latent, h3, h2, h1, 784];
     widths.windows(2).take(LAYERS - 1).map(|w| super::kernels::tiles(w[0], w[1]) + w[1]).sum()
 }

@@ -159,12 +159,13 @@ fn plan(layers: &[Layer], middle: Option<&Middle>) -> Vec<Launch> {
     }
 }
 
-/// What the middle kernels need of a dense model: its hidden widths and code, and whether a
-/// ReLU follows the code.
+/// What the middle kernels need of a dense model: its hidden widths and code, whether a ReLU
+/// follows the code, and how many units the weight-gradient launch takes (the same every step).
 #[derive(Debug, Clone, Copy)]
 struct Middle {
     widths: [u32; 4],
     code_relu: u32,
+    weight_units: usize,
 }
 
 impl Middle {
@@ -179,6 +180,7 @@ impl Middle {
         (widths.iter().all(|&w| w <= middle_kernels::MAX_WIDTH)).then(|| Middle {
             widths: widths.map(|w| w as u32),
             code_relu: (dense.code_activation() == CodeActivation::Relu) as u32,
+            weight_units: middle_kernels::weight_grad_units(widths),
         })
     }
 }
@@ -407,7 +409,7 @@ impl GpuStep {
     /// One of the middle kernels' launches ([`middle_kernels`]), for the images of
     /// [`Self::launch_gradient`].
     fn launch_middle(&self, launch: Launch, batch: usize, images: (&Handle, usize, usize)) {
-        let Middle { widths: [h1, h2, h3, latent], code_relu } = self.middle.expect("a dense model's middle");
+        let Middle { widths: [h1, h2, h3, latent], code_relu, weight_units } = self.middle.expect("a dense model's middle");
         let (acts, act_grads) = (self.outputs[0].arg(), self.output_grads[0].arg());
         let (client, params, b) = (&self.client, arg(&self.params, self.count), batch as u32);
         let middle_units = groups(batch.div_ceil(middle_kernels::IMAGES), MIDDLE_UNITS);
@@ -429,12 +431,11 @@ impl GpuStep {
                 latent,
                 code_relu,
             ),
-            _ => {
-                let widths: Vec<usize> = self.layers.iter().map(|l| l.inputs).collect();
+            Launch::MiddleWeights => {
                 let (images, len, at) = images;
                 middle_kernels::middle_weight_grads::launch(
                     client,
-                    cubes(middle_kernels::weight_grad_units(&widths)),
+                    cubes(weight_units),
                     CubeDim::new_1d(UNITS),
                     arg(images, len),
                     acts,
@@ -448,6 +449,7 @@ impl GpuStep {
                     latent,
                 )
             }
+            Launch::Forward(_) | Launch::Backward(_) => unreachable!("a layer's own launch, not the middle's"),
         }
     }
 
