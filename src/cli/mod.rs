@@ -169,6 +169,10 @@ struct BenchArgs {
     /// times back to back, then waited for), to see which kernels the GPU's time goes to.
     #[arg(long)]
     kernels: bool,
+    /// With `--gpu-step`: launch every step's kernels one by one, as the first step is, instead of
+    /// replaying each step as it was recorded, to see what the replay saves the host.
+    #[arg(long)]
+    launch_each: bool,
 }
 
 pub fn main() -> ExitCode {

@@ -218,6 +218,9 @@ fn bench_gpu_step(args: BenchArgs) -> Result<()> {
     use autoencoder_lab::gpu_step::GpuStep;
     let Run { config, train_set, device, backend, trainer, .. } = start_run(&args.common, None)?;
     let mut step = GpuStep::for_model(trainer.model(), &device).ok_or_else(|| anyhow!("--gpu-step is for --device wgpu"))?;
+    if args.launch_each {
+        step.launch_each_step();
+    }
     let launches = step.launches_per_step();
     let (batch, per_call) = (config.batch_size, args.per_call as usize);
     if args.kernels {
@@ -248,7 +251,7 @@ fn bench_gpu_step(args: BenchArgs) -> Result<()> {
             })
             .collect();
         let launching = Instant::now();
-        let losses = step.launch_steps(&batches, config.learning_rate);
+        let losses = step.launch_steps(&batches, config.learning_rate).map_err(|e| anyhow!("the GPU step failed: {e}"))?;
         let host = launching.elapsed().as_secs_f64();
         let losses = block_on(step.read_losses(losses, calls)).map_err(|e| anyhow!("the GPU step failed: {e}"))?;
         Ok((losses.len(), host))
@@ -280,6 +283,7 @@ fn bench_gpu_step(args: BenchArgs) -> Result<()> {
                 "launches_per_step": launches,
                 "host_ms_per_step": host_ms_per_step,
                 "steps_per_call": per_call,
+                "replayed": step.recorded_calls() > 0,
                 "steps": steps,
                 "warmup_steps": args.warmup,
                 "seconds": seconds,
@@ -287,9 +291,10 @@ fn bench_gpu_step(args: BenchArgs) -> Result<()> {
         );
     } else {
         println!(
-            "{} on {backend}, hand-written GPU step: {images_per_sec:.0} images/s at batch {batch}, {:.2} ms a step, {host_ms_per_step:.3} of them the host's ({launches} launches; {steps} steps after {} warm-up, {per_call} a call, losses read once a call)",
+            "{} on {backend}, hand-written GPU step: {images_per_sec:.0} images/s at batch {batch}, {:.2} ms a step, {host_ms_per_step:.3} of them the host's ({launches} launches, {}; {steps} steps after {} warm-up, {per_call} a call, losses read once a call)",
             config.model,
             1000.0 * seconds / steps as f64,
+            if step.recorded_calls() > 0 { "replayed as recorded" } else { "each launched afresh" },
             args.warmup,
         );
     }

@@ -347,7 +347,9 @@ pub(super) fn bias_gradient(g: &[f32], g_at: usize, grads: &mut [f32], biases_at
 }
 
 /// burn's Adam (`AdaptiveMomentum`, epsilon 1e-8, no weight decay) on every parameter at once,
-/// a unit per parameter, the bias corrections folded into `factor` and `epsilon` by the host.
+/// a unit per parameter, the bias corrections folded into two factors by the host: step `slot`
+/// of a call reads its factor, epsilon and learning rate from `constants[3 slot..]`, written
+/// with the call's images, so that a recorded step replays unchanged at any step count.
 /// Unit 0 also sums `partials` (the last layer's units' squared errors) into `losses[slot]`,
 /// times `mean` (`scale / n`): the step's loss stays on the GPU until the call reads all its
 /// steps' losses at once. One unit, with no barrier: a barrier anywhere in a kernel makes
@@ -361,15 +363,15 @@ pub(super) fn adam(
     v: &mut [f32],
     partials: &[f32],
     losses: &mut [f32],
+    constants: &[f32],
     count: u32,
     partials_len: u32,
     slot: u32,
     mean: f32,
-    factor: f32,
-    epsilon: f32,
-    lr: f32,
 ) {
     let index = ABSOLUTE_POS;
+    let at = 3 * slot as usize;
+    let (factor, epsilon, lr) = (constants[at], constants[at + 1], constants[at + 2]);
     let (count, stride) = (count as usize, count.div_ceil(ADAM_PER_UNIT as u32) as usize);
     #[unroll]
     for j in 0..ADAM_PER_UNIT {

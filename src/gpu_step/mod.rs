@@ -12,7 +12,9 @@
 //! transposed convolutions fold their taps into where each product reads ([`conv_kernels`]). The
 //! parameters, Adam's moments and the gradient are each one buffer in [`crate::params`]' flat
 //! layout, as the CPU's step ([`crate::cpu_step`]) keeps them; a step's loss stays on the GPU,
-//! and a call's losses come back in one read.
+//! and a call's losses come back in one read. A call of steps is launched kernel by kernel the
+//! first time a call of its shape comes, recorded as it is, and replayed after ([`GpuStep`]):
+//! what a launch costs the host is then a few commands into the compute pass.
 //!
 //! The trainer takes its steps for either model on any wgpu device ([`crate::train::Trainer`]:
 //! the page's WebGPU, `--device wgpu` natively), made at its first call from burn's model's
@@ -26,9 +28,13 @@ mod conv_kernels;
 mod kernels;
 mod middle_kernels;
 
+use std::collections::HashMap;
+
 use burn::backend::DispatchDevice;
 use burn::cubecl;
 use burn::prelude::*;
+use cubecl::bytes::Bytes;
+use cubecl::client::Graph;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
@@ -227,8 +233,32 @@ pub const LAUNCHES_PER_CONV_STEP: usize = 6 + 6 + 1;
 /// Natively cubecl also waits for the GPU after every 512 submitted tasks, so nothing piles up.
 pub const TASKS_PER_SUBMIT: usize = 512;
 
+/// Steps a call's buffers hold room for when first made: the page's largest call
+/// (`MAX_STEPS_PER_CALL` in `www/js/lab/callsize.js`). A larger call makes them again.
+const CALL_STEPS: usize = 16;
+
+/// Shapes of call recorded at most: the page's calls take 1 to 16 steps, and an epoch's last
+/// call fewer, so a training run has a few; a call of a shape past these launches afresh.
+const MAX_RECORDED_CALLS: usize = 32;
+
+/// What a recorded call of steps replays for: its steps' batches. Everything else a call's
+/// launches are given is the same at every call of that shape.
+type CallShape = Vec<usize>;
+
 /// A model's step on a wgpu device: the parameters and Adam's state live on the GPU.
+///
+/// Each shape of call (its steps' batches) is recorded once as a cubecl graph (its launches
+/// with their bind groups, made once) and replayed from then on: the host then records three
+/// commands a launch, where a launch made afresh also builds a bind group and writes its
+/// arguments, and a call is one replay (cubecl submits what is pending at each replay, so a
+/// replay a step would submit every step). A call replays over the buffers it was recorded with,
+/// so every buffer here is kept from call to call and made again only to grow, which drops the
+/// recordings first.
 pub struct GpuStep {
+    /// Declared first, so dropped before the buffers they were recorded over.
+    graphs: HashMap<CallShape, Graph>,
+    /// Whether steps are recorded and replayed: off where the runtime refuses a recording.
+    record: bool,
     client: Client,
     layers: Vec<Layer>,
     middle: Option<Middle>,
@@ -240,16 +270,29 @@ pub struct GpuStep {
     grads: Handle,
     /// Adam's step count, for its bias corrections.
     time: i32,
-    /// The batch the activation buffers are sized for, and the buffers: each layer's output
-    /// but the last's (the next layer's input), each layer's output gradient, the squared errors
-    /// summed a tile of the last layer at a time. The images are the first layer's input,
-    /// uploaded with each call.
+    /// The largest batch the activation buffers hold, the batch they are laid out for, and the
+    /// buffers: each layer's output but the last's (the next layer's input), each layer's
+    /// output gradient, the squared errors summed a tile of the last layer at a time.
+    capacity: usize,
     batch: usize,
     outputs: Vec<Slot>,
     output_grads: Vec<Slot>,
     partials: Option<Handle>,
+    /// A call's images, Adam's constants and losses ([`Calls`]), once a call has come.
+    calls: Option<Calls>,
     /// One float, bound where a kernel's input or output goes unused.
     unused: Handle,
+}
+
+/// The buffers a call of steps writes and reads, each with room for `steps` steps: the images
+/// (`image_floats` floats; the first layer's input and the last's targets), three of Adam's
+/// constants a step (its two bias-corrected factors and the learning rate), and a loss a step.
+struct Calls {
+    steps: usize,
+    image_floats: usize,
+    images: Handle,
+    constants: Handle,
+    losses: Handle,
 }
 
 /// The wgpu device under `device` (with or without autodiff), if it is one.
@@ -277,6 +320,11 @@ fn groups(units: usize, per_group: u32) -> CubeCount {
 /// Workgroups of [`UNITS`] for `units` units, one a unit.
 fn cubes(units: usize) -> CubeCount {
     groups(units, UNITS)
+}
+
+/// The first `used` floats of `handle`, of `len` floats: where a write of fewer goes.
+fn prefix(handle: &Handle, len: usize, used: usize) -> Handle {
+    handle.clone().offset_end(((len - used) * 4) as u64)
 }
 
 /// A kernel argument over the whole of `handle`, `len` floats.
@@ -313,6 +361,8 @@ impl GpuStep {
         let zeros = vec![0.0f32; params.len()];
         let middle = Middle::of(model);
         Some(Self {
+            graphs: HashMap::new(),
+            record: true,
             plan: plan(&layers, middle.as_ref()),
             middle,
             params: client.create_from_slice(bytes(params)),
@@ -322,10 +372,12 @@ impl GpuStep {
             layers,
             count: at,
             time: 0,
+            capacity: 0,
             batch: 0,
             outputs: Vec::new(),
             output_grads: Vec::new(),
             partials: None,
+            calls: None,
             unused: client.empty(4),
             client,
         })
@@ -345,30 +397,43 @@ impl GpuStep {
         self.layers[self.layers() - 1].forward_units(batch)
     }
 
-    /// Sizes the activation buffers for `batch` images, when it changes.
+    /// Lays the activation buffers out for `batch` images, when it changes; makes them anew
+    /// (dropping the recorded steps over the old ones) only for a batch larger than any before.
     fn buffers_for(&mut self, batch: usize) {
         if self.batch == batch {
             return;
         }
-        let client = &self.client;
         let last = self.layers() - 1;
-        let sizes: Vec<usize> = self.layers.iter().map(|l| batch * l.outputs).collect();
-        let own = |len: usize| Slot::own(client.empty(len * 4), len);
-        if self.middle.is_some() {
-            // Every output but the last's in one buffer, their gradients in another
-            // ([`middle_kernels`]' layout); the last's gradient on its own.
-            let len: usize = sizes[..last].iter().sum();
-            let (acts, act_grads) = (client.empty(len * 4), client.empty(len * 4));
-            let starts = sizes[..last].iter().scan(0, |at, size| Some(std::mem::replace(at, *at + size)));
-            let slots = |buffer: &Handle| starts.clone().map(|at| Slot { buffer: buffer.clone(), len, at }).collect::<Vec<_>>();
-            self.outputs = slots(&acts);
-            self.output_grads = slots(&act_grads);
-            self.output_grads.push(own(sizes[last]));
-        } else {
-            self.outputs = sizes[..last].iter().map(|&size| own(size)).collect();
-            self.output_grads = sizes.iter().map(|&size| own(size)).collect();
+        let sizes = |batch: usize| -> Vec<usize> { self.layers.iter().map(|l| batch * l.outputs).collect() };
+        if batch > self.capacity {
+            self.graphs.clear();
+            let (client, sizes) = (&self.client, sizes(batch));
+            let own = |len: usize| Slot::own(client.empty(len * 4), len);
+            if self.middle.is_some() {
+                // Every output but the last's in one buffer, their gradients in another
+                // ([`middle_kernels`]' layout, laid out below); the last's gradient on its own.
+                let len: usize = sizes[..last].iter().sum();
+                let (acts, act_grads) = (own(len), own(len));
+                self.outputs = vec![acts; last];
+                self.output_grads = vec![act_grads; last];
+                self.output_grads.push(own(sizes[last]));
+            } else {
+                self.outputs = sizes[..last].iter().map(|&size| own(size)).collect();
+                self.output_grads = sizes.iter().map(|&size| own(size)).collect();
+            }
+            self.partials = Some(client.empty(self.partials_len(batch) * 4));
+            self.capacity = batch;
         }
-        self.partials = Some(client.empty(self.partials_len(batch) * 4));
+        if self.middle.is_some() {
+            // The middle kernels find each layer's output from the batch: one after another.
+            let starts = sizes(batch)[..last].iter().scan(0, |at, size| Some(std::mem::replace(at, *at + size))).collect::<Vec<_>>();
+            for (slot, &at) in self.outputs.iter_mut().zip(&starts) {
+                slot.at = at;
+            }
+            for (slot, &at) in self.output_grads.iter_mut().zip(&starts) {
+                slot.at = at;
+            }
+        }
         self.batch = batch;
     }
 
@@ -600,9 +665,9 @@ impl GpuStep {
     /// and waited for. A step runs first, so that every buffer holds what a step leaves in it.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn kernel_times(&mut self, pixels: &[f32], repeats: usize) -> Vec<(String, f64)> {
-        let losses = self.launch_steps(&[pixels.to_vec()], 1e-3);
+        self.launch_steps(&[pixels.to_vec()], 1e-3).expect("a step launched");
         let (images, len) = self.upload(&[pixels.to_vec()]);
-        let batch = len / IMAGE_PIXELS;
+        let batch = pixels.len() / IMAGE_PIXELS;
         let images = (&images, len, 0);
         let client = self.client.clone();
         let time = |launch: &mut dyn FnMut()| {
@@ -625,19 +690,16 @@ impl GpuStep {
             };
             times.push((name, time(&mut || self.launch(launch, batch, images, 1.0))));
         }
-        times.push(("adam".to_string(), time(&mut || self.launch_adam(1e-3, batch, 1.0, &losses, 1, 0))));
+        times.push(("adam".to_string(), time(&mut || self.launch_adam(batch, 1.0, 0))));
         times
     }
 
-    /// Launches Adam with the gradient of the last [`Self::launch_gradient`], and the sum of its
-    /// squared errors into `losses[slot]`.
-    fn launch_adam(&mut self, lr: f64, batch: usize, scale: f32, losses: &Handle, slots: usize, slot: usize) {
-        self.time += 1;
-        // burn's `AdaptiveMomentum::transform`: the bias corrections folded into two factors.
-        let bias_correction_2_sqrt = (1.0 - BETA_2.powi(self.time)).sqrt();
-        let factor = bias_correction_2_sqrt / (1.0 - BETA_1.powi(self.time));
+    /// Launches Adam with the gradient of the last [`Self::launch_gradient`], with step `slot`'s
+    /// constants in the call's buffer, and the sum of its squared errors into `losses[slot]`.
+    fn launch_adam(&self, batch: usize, scale: f32, slot: usize) {
         let n = self.count;
         let partials = self.partials_len(batch);
+        let calls = self.calls.as_ref().expect("a call's buffers");
         kernels::adam::launch(
             &self.client,
             groups(n.div_ceil(ADAM_PER_UNIT), ADAM_UNITS),
@@ -647,48 +709,128 @@ impl GpuStep {
             arg(&self.moment_1, n),
             arg(&self.moment_2, n),
             arg(self.partials.as_ref().expect("a gradient was launched"), partials),
-            arg(losses, slots),
+            arg(&calls.losses, calls.steps),
+            arg(&calls.constants, 3 * calls.steps),
             n as u32,
             partials as u32,
             slot as u32,
             scale / (batch * IMAGE_PIXELS) as f32,
-            factor,
-            EPSILON * bias_correction_2_sqrt,
-            lr as f32,
         );
     }
 
     /// One training step per batch of `batches` (each `n` images of 784 numbers in [0, 1]) at
     /// learning rate `lr`, all launched before anything is read; then their losses, in one read.
     pub async fn steps(&mut self, batches: &[Vec<f32>], lr: f64) -> Result<Vec<f32>, String> {
-        let losses = self.launch_steps(batches, lr);
+        let losses = self.launch_steps(batches, lr)?;
         self.read_losses(losses, batches.len()).await
     }
 
-    /// [`Self::steps`]' launches alone: the losses' buffer, to read with [`Self::read_losses`].
-    /// What this takes is what a step costs the host, however fast the GPU.
-    pub fn launch_steps(&mut self, batches: &[Vec<f32>], lr: f64) -> Handle {
-        let losses = self.client.empty(batches.len().max(1) * 4);
-        if batches.is_empty() {
-            return losses;
-        }
+    /// [`Self::steps`]' launches alone: the losses' buffer, to read with [`Self::read_losses`]
+    /// before the next call. What this takes is what a step costs the host, however fast the
+    /// GPU. A call of a shape not seen before (its number of steps and their batches) runs launch
+    /// by launch and is then recorded; a call of a shape seen before replays its recording.
+    pub fn launch_steps(&mut self, batches: &[Vec<f32>], lr: f64) -> Result<Handle, String> {
         let (images, len) = self.upload(batches);
-        let mut at = 0;
-        for (slot, pixels) in batches.iter().enumerate() {
-            let batch = pixels.len() / IMAGE_PIXELS;
-            self.launch_gradient(&images, len, at, batch, 1.0);
-            self.launch_adam(lr, batch, 1.0, &losses, batches.len(), slot);
-            at += pixels.len();
+        self.write_constants(batches.len(), lr);
+        let shape: Vec<usize> = batches.iter().map(|pixels| pixels.len() / IMAGE_PIXELS).collect();
+        let launch = |step: &mut Self| {
+            let mut at = 0;
+            for (slot, &batch) in shape.iter().enumerate() {
+                step.launch_gradient(&images, len, at, batch, 1.0);
+                step.launch_adam(batch, 1.0, slot);
+                at += batch * IMAGE_PIXELS;
+            }
+        };
+        match self.graphs.get(&shape) {
+            // SAFETY: a recording's buffers are all this step's, none freed or made anew while it
+            // is kept (`buffers_for` and `call_buffers` drop the recordings first), and it
+            // replays on the stream it was recorded on, this client's, where the call's writes
+            // and reads go too.
+            Some(graph) => unsafe { graph.replay() }.map_err(|e| format!("replaying a call of steps: {e:?}"))?,
+            None if self.record && !shape.is_empty() && self.graphs.len() < MAX_RECORDED_CALLS => {
+                // Recording allocates nothing: the buffers are made before.
+                self.buffers_for(shape.iter().copied().max().unwrap_or(0));
+                let prepared = self.client.graph_prepare().is_ok();
+                // The call runs here, and is recorded after: a recording runs nothing.
+                launch(self);
+                if !prepared || self.client.start_capture().is_err() {
+                    // A runtime that records no graph: the steps go on launched one by one.
+                    if prepared {
+                        let _ = self.client.stop_capture();
+                    }
+                    self.record = false;
+                } else {
+                    launch(self);
+                    let graph = self.client.stop_capture().map_err(|e| format!("recording a call of steps: {e:?}"))?;
+                    self.graphs.insert(shape.clone(), graph);
+                }
+            }
+            None => launch(self),
         }
-        losses
+        Ok(self.calls.as_ref().expect("made by the upload").losses.clone())
     }
 
-    /// Uploads `batches` (whole images each) one after another in one buffer, before anything
-    /// is launched: its handle and length in floats.
-    fn upload(&self, batches: &[Vec<f32>]) -> (Handle, usize) {
+    /// Records and replays no step: every step launches its kernels one by one.
+    pub fn launch_each_step(&mut self) {
+        self.graphs.clear();
+        self.record = false;
+    }
+
+    /// How many shapes of call (steps and their batches) are recorded to replay.
+    pub fn recorded_calls(&self) -> usize {
+        self.graphs.len()
+    }
+
+    /// Adam's constants for the next `steps` steps at learning rate `lr`, one write.
+    fn write_constants(&mut self, steps: usize, lr: f64) {
+        if steps == 0 {
+            return;
+        }
+        let mut constants = Vec::with_capacity(3 * steps);
+        for _ in 0..steps {
+            self.time += 1;
+            // burn's `AdaptiveMomentum::transform`: the bias corrections folded into two factors.
+            let bias_correction_2_sqrt = (1.0 - BETA_2.powi(self.time)).sqrt();
+            let factor = bias_correction_2_sqrt / (1.0 - BETA_1.powi(self.time));
+            constants.extend([factor, EPSILON * bias_correction_2_sqrt, lr as f32]);
+        }
+        let calls = self.calls.as_ref().expect("made by the upload");
+        self.client.write(&prefix(&calls.constants, calls.steps * 3, constants.len()), Bytes::from_elems(constants));
+    }
+
+    /// Uploads `batches` (whole images each) one after another into the call's images, before
+    /// anything is launched: their buffer and its length in floats.
+    fn upload(&mut self, batches: &[Vec<f32>]) -> (Handle, usize) {
         assert!(batches.iter().all(|b| b.len() % IMAGE_PIXELS == 0), "whole images only");
         let all = batches.concat();
-        (self.client.create_from_slice(bytes(&all)), all.len())
+        let calls = self.call_buffers(batches.len(), all.len());
+        let (images, floats) = (calls.images.clone(), calls.image_floats);
+        if !all.is_empty() {
+            self.client.write(&prefix(&images, floats, all.len()), Bytes::from_elems(all));
+        }
+        (images, floats)
+    }
+
+    /// The call's buffers, made anew (the recorded steps dropped first) if they have no room
+    /// for `steps` steps of `floats` images' floats in all.
+    fn call_buffers(&mut self, steps: usize, floats: usize) -> &Calls {
+        let fits = self.calls.as_ref().is_some_and(|c| c.steps >= steps && c.image_floats >= floats);
+        if !fits {
+            self.graphs.clear();
+            // Room for the page's largest call of steps like these.
+            let per_step = floats.div_ceil(steps.max(1));
+            let steps = steps.max(CALL_STEPS);
+            let image_floats = (per_step * steps).max(floats).max(IMAGE_PIXELS);
+            let client = &self.client;
+            self.calls = Some(Calls {
+                steps,
+                image_floats,
+                images: client.empty(image_floats * 4),
+                constants: client.empty(3 * steps * 4),
+                losses: client.empty(steps * 4),
+            });
+        }
+        self.calls.as_ref().expect("made above")
     }
 
     /// The first `steps` losses in `losses`, in one read: it waits for the GPU to finish them.
@@ -714,7 +856,7 @@ impl GpuStep {
     /// tests compare with burn's autodiff.
     pub async fn loss_and_gradient(&mut self, pixels: &[f32], scale: f32) -> Result<(f32, Vec<f32>), String> {
         let (images, len) = self.upload(std::slice::from_ref(&pixels.to_vec()));
-        let batch = len / IMAGE_PIXELS;
+        let batch = pixels.len() / IMAGE_PIXELS;
         self.launch_gradient(&images, len, 0, batch, scale);
         let read = self
             .client

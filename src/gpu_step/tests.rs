@@ -168,6 +168,30 @@ fn a_call_of_steps_gives_each_steps_loss() {
 }
 
 
+/// A call of steps recorded once and replayed after takes the model where launching its kernels
+/// afresh at every step takes it, to the bit, for both models: over calls of different lengths,
+/// one with a short last batch, each shape of call recorded once and replayed when it comes again.
+#[test]
+fn a_replayed_call_is_the_call_launched_afresh() {
+    let host = Device::flex();
+    for kind in ModelKind::ALL {
+        let model = kind.init(None, &host);
+        let mut replayed = GpuStep::for_model(&model, &gpu()).unwrap();
+        let mut launched = GpuStep::for_model(&model, &gpu()).unwrap();
+        launched.launch_each_step();
+        let call = |sizes: &[usize]| -> Vec<Vec<f32>> { sizes.iter().map(|&n| images(n)).collect() };
+        for batches in [call(&[16, 16, 9]), call(&[16]), call(&[16, 16, 9]), call(&[16, 16])] {
+            let want = pollster::block_on(launched.steps(&batches, 1e-3)).unwrap();
+            let got = pollster::block_on(replayed.steps(&batches, 1e-3)).unwrap();
+            assert_eq!(got, want, "{kind}: the losses of a call of {}", batches.len());
+        }
+        assert_eq!(replayed.recorded_calls(), 3, "{kind}: a recording for each shape of call");
+        assert_eq!(launched.recorded_calls(), 0, "{kind}");
+        let (got, want) = (pollster::block_on(replayed.params()).unwrap(), pollster::block_on(launched.params()).unwrap());
+        assert_eq!(got, want, "{kind}: the parameters after 9 steps");
+    }
+}
+
 /// The trainer takes either model's steps on a wgpu device with this step (a step cut into
 /// parts, burn's way on the CPU workers, is refused there): from the same weights, the same
 /// losses as burn's trainer on the CPU over 10 steps in calls of 4 (through an epoch's short last

@@ -384,7 +384,7 @@ impl Trainer {
             .map(|b| data.pixels_f32(self.order[b * size..((b + 1) * size).min(self.order.len())].iter().copied()))
             .collect();
         let Optimizer::Gpu(Some(step)) = &mut self.optimizer else { unreachable!("made above") };
-        let losses = step.launch_steps(&batches, self.config.learning_rate);
+        let losses = step.launch_steps(&batches, self.config.learning_rate).map_err(TrainError::Device)?;
         // The parameters move on the GPU as the launches run; the counters move with them.
         (0..steps).for_each(|_| self.next_batch_counters());
         let Optimizer::Gpu(Some(step)) = &self.optimizer else { unreachable!("made above") };
