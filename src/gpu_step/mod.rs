@@ -257,7 +257,7 @@ type CallShape = Vec<usize>;
 pub struct GpuStep {
     /// Declared first, so dropped before the buffers they were recorded over.
     graphs: HashMap<CallShape, Graph>,
-    /// Whether steps are recorded and replayed: off where the runtime refuses a recording.
+    /// Whether calls are recorded and replayed: off where the runtime refuses a recording.
     record: bool,
     client: Client,
     layers: Vec<Layer>,
@@ -329,7 +329,8 @@ fn prefix(handle: &Handle, len: usize, used: usize) -> Handle {
 
 /// A kernel argument over the whole of `handle`, `len` floats.
 fn arg(handle: &Handle, len: usize) -> BufferArg {
-    // SAFETY: every handle here was made for `len` f32s (`GpuStep::buffer` or `upload`).
+    // SAFETY: every handle here was made for at least `len` f32s (`client.empty` or
+    // `create_from_slice` in this module).
     unsafe { BufferArg::from_raw_parts(handle.clone(), len) }
 }
 
@@ -398,7 +399,7 @@ impl GpuStep {
     }
 
     /// Lays the activation buffers out for `batch` images, when it changes; makes them anew
-    /// (dropping the recorded steps over the old ones) only for a batch larger than any before.
+    /// (dropping the calls recorded over the old ones) only for a batch larger than any before.
     fn buffers_for(&mut self, batch: usize) {
         if self.batch == batch {
             return;
@@ -666,7 +667,9 @@ impl GpuStep {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn kernel_times(&mut self, pixels: &[f32], repeats: usize) -> Vec<(String, f64)> {
         self.launch_steps(&[pixels.to_vec()], 1e-3).expect("a step launched");
-        let (images, len) = self.upload(&[pixels.to_vec()]);
+        // The step's images are still in the call's buffer, from its start.
+        let calls = self.calls.as_ref().expect("made by the step");
+        let (images, len) = (calls.images.clone(), calls.image_floats);
         let batch = pixels.len() / IMAGE_PIXELS;
         let images = (&images, len, 0);
         let client = self.client.clone();
@@ -770,7 +773,7 @@ impl GpuStep {
         Ok(self.calls.as_ref().expect("made by the upload").losses.clone())
     }
 
-    /// Records and replays no step: every step launches its kernels one by one.
+    /// Records and replays no call: every step launches its kernels one by one.
     pub fn launch_each_step(&mut self) {
         self.graphs.clear();
         self.record = false;
@@ -800,9 +803,9 @@ impl GpuStep {
 
     /// Uploads `batches` (whole images each) one after another into the call's images, before
     /// anything is launched: their buffer and its length in floats.
-    fn upload(&mut self, batches: &[Vec<f32>]) -> (Handle, usize) {
-        assert!(batches.iter().all(|b| b.len() % IMAGE_PIXELS == 0), "whole images only");
-        let all = batches.concat();
+    fn upload(&mut self, batches: &[impl AsRef<[f32]>]) -> (Handle, usize) {
+        assert!(batches.iter().all(|b| b.as_ref().len() % IMAGE_PIXELS == 0), "whole images only");
+        let all: Vec<f32> = batches.iter().flat_map(|b| b.as_ref().iter().copied()).collect();
         let calls = self.call_buffers(batches.len(), all.len());
         let (images, floats) = (calls.images.clone(), calls.image_floats);
         if !all.is_empty() {
@@ -811,7 +814,7 @@ impl GpuStep {
         (images, floats)
     }
 
-    /// The call's buffers, made anew (the recorded steps dropped first) if they have no room
+    /// The call's buffers, made anew (the recorded calls dropped first) if they have no room
     /// for `steps` steps of `floats` images' floats in all.
     fn call_buffers(&mut self, steps: usize, floats: usize) -> &Calls {
         let fits = self.calls.as_ref().is_some_and(|c| c.steps >= steps && c.image_floats >= floats);
@@ -855,7 +858,7 @@ impl GpuStep {
     /// The loss of `pixels` times `scale` and its flat gradient, with no Adam step: what the
     /// tests compare with burn's autodiff.
     pub async fn loss_and_gradient(&mut self, pixels: &[f32], scale: f32) -> Result<(f32, Vec<f32>), String> {
-        let (images, len) = self.upload(std::slice::from_ref(&pixels.to_vec()));
+        let (images, len) = self.upload(&[pixels]);
         let batch = pixels.len() / IMAGE_PIXELS;
         self.launch_gradient(&images, len, 0, batch, scale);
         let read = self
