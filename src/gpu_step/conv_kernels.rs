@@ -23,7 +23,7 @@
 use burn::cubecl;
 use cubecl::prelude::*;
 
-use super::kernels::{COLS, ROWS, bias_gradient, masked_tile_product};
+use super::kernels::{COLS, ROWS, bias_gradient, masked_tile_product, spill};
 
 /// Units of a stride-2 layer's forward launch, for `batch` images of a small map of `side`.
 pub(super) fn forward_units(up: bool, batch: usize, side: usize, c_small: usize, c_big: usize) -> usize {
@@ -281,20 +281,6 @@ fn finish_output(z: f32, k: usize, targets: &[f32], targets_at: usize, y: &mut [
         y[k] = z;
     }
     square
-}
-
-/// A copy of a tile's sums for its epilogue, which loops over them at run time: unrolled, the
-/// epilogue's branches (the loss's sigmoid, the bounds) were most of a kernel's code, and
-/// SwiftShader's compile before the first step grew with them. The copy is made with constant
-/// indices, so the sums themselves stay in registers through the product.
-#[cube]
-fn spill(sums: &Array<f32>) -> Array<f32> {
-    let mut out = Array::<f32>::new(ROWS * COLS);
-    #[unroll]
-    for k in 0..ROWS * COLS {
-        out[k] = sums[k];
-    }
-    out
 }
 
 /// [`spill`] for [`up_one_channel_tile`]'s sums.

@@ -141,6 +141,20 @@ fn forward_tile(x: &[f32], params: &[f32], batch: usize, inputs: usize, outputs:
     sums
 }
 
+/// A copy of a tile's sums for its epilogue, which loops over them at run time: unrolled, the
+/// epilogue's branches (the loss's sigmoid, the bounds) were most of a kernel's code, and
+/// SwiftShader's compile before the first step grew with them. The copy is made with constant
+/// indices, so the sums themselves stay in registers through the product.
+#[cube]
+pub(super) fn spill(sums: &Array<f32>) -> Array<f32> {
+    let mut out = Array::<f32>::new(ROWS * COLS);
+    #[unroll]
+    for k in 0..ROWS * COLS {
+        out[k] = sums[k];
+    }
+    out
+}
+
 /// One layer's forward pass: a unit per tile of [`ROWS`] images by [`COLS`] outputs (the units
 /// of a workgroup are neighbouring outputs, so they read neighbouring weights and the same
 /// inputs); the layer's input starts at `x_at` in `x` (a call's images are one buffer), its
@@ -182,10 +196,9 @@ pub(super) fn layer_forward(
     if index < batch.div_ceil(ROWS) * col_tiles {
         let (first_b, first_o) = (index / col_tiles * ROWS, index % col_tiles * COLS);
         let sums = forward_tile(x, params, batch, inputs, outputs, at, w_in, w_out, bias_every, x_at, first_b, first_o);
+        let sums = spill(&sums);
         let mut squares = 0.0f32;
-        #[unroll]
         for r in 0..ROWS {
-            #[unroll]
             for c in 0..COLS {
                 let (b, o) = (first_b + r, first_o + c);
                 if b < batch && o < outputs {
@@ -271,9 +284,8 @@ pub(super) fn layer_backward(
             cols[c] = at + usize::min(first_i + c, inputs - 1) * w_in;
         }
         tile_product(g, &rows, 1, params, &cols, w_out, outputs, &mut sums, ROWS);
-        #[unroll]
+        let sums = spill(&sums);
         for r in 0..ROWS {
-            #[unroll]
             for c in 0..COLS {
                 let (b, i) = (first_b + r, first_i + c);
                 if b < batch && i < inputs {
@@ -318,9 +330,8 @@ pub(super) fn weight_gradient_tile(x: &[f32], x_at: usize, g: &[f32], g_at: usiz
         cols[c] = g_at + usize::min(first_o + c, outputs - 1);
     }
     tile_product(x, &rows, inputs, g, &cols, outputs, batch, &mut sums, ROWS);
-    #[unroll]
+    let sums = spill(&sums);
     for r in 0..ROWS {
-        #[unroll]
         for c in 0..COLS {
             let (i, o) = (first_i + r, first_o + c);
             if i < inputs && o < outputs {
