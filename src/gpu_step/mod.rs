@@ -282,6 +282,8 @@ pub struct GpuStep {
     calls: Option<Calls>,
     /// One float, bound where a kernel's input or output goes unused.
     unused: Handle,
+    /// How many of [`Self::kernel_launches`] [`Self::compile_next`] has compiled.
+    compiled: usize,
 }
 
 /// The buffers a call of steps writes and reads, each with room for `steps` steps: the images
@@ -380,8 +382,56 @@ impl GpuStep {
             partials: None,
             calls: None,
             unused: client.empty(4),
+            compiled: 0,
             client,
         })
+    }
+
+    /// One launch of each kernel a step launches, in the step's order (`None`: Adam's): the
+    /// layers of one form share their kernel each way, whatever their sizes (they are launch
+    /// arguments).
+    fn kernel_launches(&self) -> Vec<Option<Launch>> {
+        let kernel = |launch: Launch| {
+            let form = match launch {
+                Launch::Forward(l) | Launch::Backward(l) => Some(std::mem::discriminant(&self.layers[l].form)),
+                _ => None,
+            };
+            (std::mem::discriminant(&launch), form)
+        };
+        let mut seen = Vec::new();
+        let mut firsts: Vec<Option<Launch>> = Vec::new();
+        for &launch in &self.plan {
+            if !seen.contains(&kernel(launch)) {
+                seen.push(kernel(launch));
+                firsts.push(Some(launch));
+            }
+        }
+        firsts.push(None);
+        firsts
+    }
+
+    /// Compiles the next of the step's kernels for steps of `batch` images, running nothing:
+    /// whether there was one left. A first step would compile each as it launched it; but in a
+    /// browser the GPU process hears of a new pipeline only when the worker gets back to its
+    /// event loop, so it would compile them all one after another after the step's launches.
+    /// Given the event loop between calls (the page's Lab does this before a model's first
+    /// step), the GPU process compiles each kernel while the worker builds the next.
+    ///
+    /// The launch is made in cubecl's dry run, which compiles every launch and runs none: in the
+    /// whole process, so no other thread may launch meanwhile (the page's worker has one).
+    pub fn compile_next(&mut self, batch: usize) -> bool {
+        let Some(&launch) = self.kernel_launches().get(self.compiled) else { return false };
+        self.compiled += 1;
+        self.buffers_for(batch);
+        let calls = self.call_buffers(1, batch * IMAGE_PIXELS);
+        let images = (calls.images.clone(), calls.image_floats);
+        let dry_run = cubecl::dry_run::DryRun::new();
+        match launch {
+            Some(launch) => self.launch(launch, batch, (&images.0, images.1, 0), 1.0),
+            None => self.launch_adam(batch, 1.0, 0),
+        }
+        drop(dry_run);
+        true
     }
 
     fn layers(&self) -> usize {

@@ -172,6 +172,17 @@ impl Trainer {
         Ok(self.model().valid())
     }
 
+    /// Compiles the next of the GPU step's kernels for this trainer's batches, running nothing
+    /// ([`GpuStep::compile_next`]): whether there was one left; `false` without the GPU step.
+    #[cfg(feature = "webgpu")]
+    pub fn compile_next_kernel(&mut self) -> bool {
+        let batch = self.config.batch_size;
+        match &mut self.optimizer {
+            Optimizer::Gpu(Some(step)) => step.compile_next(batch),
+            _ => false,
+        }
+    }
+
     /// Images the trainer was made for; the data it steps over must keep this length.
     pub fn train_len(&self) -> usize {
         self.order.len()

@@ -78,6 +78,24 @@ pub(super) async fn webgpu_device() -> Result<Device, JsError> {
     Err(js_error("this is the CPU-only module (www/pkg-cpu), built without WebGPU: load www/pkg for the WebGPU backend"))
 }
 
+#[cfg(feature = "webgpu")]
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(then: &js_sys::Function, ms: i32) -> JsValue;
+}
+
+/// Resolves in a task of its own, once the event loop has run: where the browser sends the
+/// WebGPU commands made so far on to its GPU process (it does at the end of a task).
+#[cfg(feature = "webgpu")]
+pub(super) async fn next_task() {
+    let task = js_sys::Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, 0);
+    });
+    // A timer's promise resolves and is never rejected.
+    let _ = wasm_bindgen_futures::JsFuture::from(task).await;
+}
+
 /// A copy of `model` on the CPU backend, its parameters read back in one async transfer.
 pub(super) async fn to_host(model: Autoencoder) -> Result<Autoencoder, JsError> {
     struct Flatten(Vec<Tensor<1>>);

@@ -243,6 +243,8 @@ impl Lab {
         if trainer.train_len() != self.train.len() {
             return Err(js_error(CHANGED_IMAGES));
         }
+        self.compile_step().await;
+        let trainer = self.trainer.as_mut().expect("checked above");
         trainer.run(&self.train, max_steps as usize).await.map_err(js_error)
     }
 
@@ -350,6 +352,17 @@ impl Lab {
 const CHANGED_IMAGES: &str = "the training images changed since the model was made: reset it";
 
 impl Lab {
+    /// Before a model's first step, compiles its GPU step's kernels (none on the CPU), a task
+    /// each, so that the GPU process compiles each one's pipeline while the next is built here,
+    /// rather than all of them after the step's launches (`GpuStep::compile_next`). Later steps
+    /// find nothing left to compile.
+    async fn compile_step(&mut self) {
+        #[cfg(feature = "webgpu")]
+        while self.trainer.as_mut().is_some_and(Trainer::compile_next_kernel) {
+            super::device::next_task().await;
+        }
+    }
+
     /// The slot for part `part` of `parts` of the current step, a fresh set of slots when the
     /// model has stepped (or been replaced) since the last part, or the number of parts changed.
     fn pending_part(&mut self, part: u32, parts: u32) -> Result<&mut Option<GradientShare>, JsError> {
