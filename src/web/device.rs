@@ -81,18 +81,33 @@ pub(super) async fn webgpu_device() -> Result<Device, JsError> {
 #[cfg(feature = "webgpu")]
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(then: &js_sys::Function, ms: i32) -> JsValue;
+    /// A channel of two ports (HTML's `MessageChannel`), declared here rather than through
+    /// web-sys: the two calls below are all it is used for.
+    type MessageChannel;
+    #[wasm_bindgen(constructor)]
+    fn new() -> MessageChannel;
+    #[wasm_bindgen(method, getter)]
+    fn port1(this: &MessageChannel) -> MessagePort;
+    #[wasm_bindgen(method, getter)]
+    fn port2(this: &MessageChannel) -> MessagePort;
+
+    type MessagePort;
+    #[wasm_bindgen(method, setter)]
+    fn set_onmessage(this: &MessagePort, handler: &js_sys::Function);
+    #[wasm_bindgen(method, js_name = postMessage)]
+    fn post_message(this: &MessagePort, message: &JsValue);
 }
 
 /// Resolves in a task of its own, once the event loop has run: where the browser sends the
-/// WebGPU commands made so far on to its GPU process (it does at the end of a task).
+/// WebGPU commands made so far on to its GPU process (it does at the end of a task). A message
+/// to itself rather than a timer: timers nested this deep wait 4 ms each, and a hidden tab's
+/// may wait a second.
 #[cfg(feature = "webgpu")]
 pub(super) async fn next_task() {
-    let task = js_sys::Promise::new(&mut |resolve, _| {
-        set_timeout(&resolve, 0);
-    });
-    // A timer's promise resolves and is never rejected.
+    let channel = MessageChannel::new();
+    let task = js_sys::Promise::new(&mut |resolve, _| channel.port1().set_onmessage(&resolve));
+    channel.port2().post_message(&JsValue::NULL);
+    // A message's promise resolves and is never rejected.
     let _ = wasm_bindgen_futures::JsFuture::from(task).await;
 }
 
