@@ -18,7 +18,7 @@ pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
 /// Each byte value's pixel in [0, 1], `p / 255.0`, made once: a batch is built on every training
 /// step, and in wasm building it a division per pixel into a growing vector took 2.7% of the
 /// dense model's step (V8's profiler, in Node).
-const UNIT_PIXEL: [f32; 256] = {
+pub(crate) const UNIT_PIXEL: [f32; 256] = {
     let mut table = [0.0; 256];
     let mut p = 0;
     while p < 256 {
@@ -160,6 +160,11 @@ impl MnistSet {
     /// The u8 pixels of image `index`.
     pub fn image(&self, index: usize) -> &[u8] {
         &self.pixels[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS]
+    }
+
+    /// Every image's pixels, one image after another.
+    pub fn pixels(&self) -> &[u8] {
+        &self.pixels
     }
 
     /// The first `n` images (all of them if there are fewer).

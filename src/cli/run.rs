@@ -211,7 +211,7 @@ pub fn bench(args: BenchArgs, flush_subnormals: bool) -> Result<()> {
 }
 
 /// `bench --gpu-step`: the hand-written GPU step's speed, `per_call` steps launched and then
-/// their losses read at once, on the training set's images in order.
+/// their losses read at once, on the training set's images in order, held on the GPU.
 #[cfg(feature = "webgpu")]
 fn bench_gpu_step(args: BenchArgs) -> Result<()> {
     use anyhow::anyhow;
@@ -239,19 +239,23 @@ fn bench_gpu_step(args: BenchArgs) -> Result<()> {
         }
         return Ok(());
     }
+    // The training set held on the GPU, as the trainer holds it; its images in order.
+    step.hold_set(&train_set);
     let mut next = 0;
     // Launches `calls` steps and reads their losses; returns how many, and the time the
-    // launches took the host (recording and submitting, not waiting for the GPU).
+    // launches took the host (writing the images' indices, recording and submitting, not
+    // waiting for the GPU).
     let mut call = |calls: usize| -> Result<(usize, f64)> {
-        let batches: Vec<Vec<f32>> = (0..calls)
+        let launching = Instant::now();
+        let batches: Vec<Vec<usize>> = (0..calls)
             .map(|_| {
-                let images = train_set.pixels_f32((next..next + batch).map(|i| i % train_set.len()));
+                let images = (next..next + batch).map(|i| i % train_set.len()).collect();
                 next += batch;
                 images
             })
             .collect();
-        let launching = Instant::now();
-        let losses = step.launch_steps(&batches, config.learning_rate).map_err(|e| anyhow!("the GPU step failed: {e}"))?;
+        let batches: Vec<&[usize]> = batches.iter().map(Vec::as_slice).collect();
+        let losses = step.launch_held_steps(&batches, config.learning_rate).map_err(|e| anyhow!("the GPU step failed: {e}"))?;
         let host = launching.elapsed().as_secs_f64();
         let losses = block_on(step.read_losses(losses, calls)).map_err(|e| anyhow!("the GPU step failed: {e}"))?;
         Ok((losses.len(), host))

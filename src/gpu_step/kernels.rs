@@ -414,3 +414,27 @@ pub(super) fn adam(
         losses[slot as usize] = total * mean;
     }
 }
+
+/// Units per workgroup of [`gather_images`].
+pub(super) const GATHER_UNITS: u32 = 64;
+
+/// A call's images from the training set held on the GPU ([`super::GpuStep::hold_set`]): image
+/// `n` of the call is set image `indices[n]`. The set is its pixels' bytes as they are on the
+/// host, four to a `u32` (784 a 196-word image, little-endian, as WebGPU reads every buffer), and
+/// `values` the 256 numbers a byte stands for, the host's own table, so that each pixel is the
+/// float the host would have written to the bit (a division here might round otherwise: WGSL
+/// allows 2.5 ulp). A unit a word, four pixels: `words` in all. So a call writes its images'
+/// indices, four bytes an image, rather than their 3,136 bytes of floats.
+#[cube(launch)]
+pub(super) fn gather_images(set: &[u32], indices: &[u32], values: &[f32], images: &mut [f32], words: u32, words_per_image: u32) {
+    let w = ABSOLUTE_POS;
+    if w < words as usize {
+        let per_image = words_per_image as usize;
+        let (image, k) = (w / per_image, w % per_image);
+        let word = set[indices[image] as usize * per_image + k];
+        #[unroll]
+        for j in 0..4u32 {
+            images[w * 4 + j as usize] = values[((word >> (8 * j)) & 255) as usize];
+        }
+    }
+}

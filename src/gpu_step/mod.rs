@@ -12,7 +12,9 @@
 //! transposed convolutions fold their taps into where each product reads ([`conv_kernels`]). The
 //! parameters, Adam's moments and the gradient are each one buffer in [`crate::params`]' flat
 //! layout, as the CPU's step ([`crate::cpu_step`]) keeps them; a step's loss stays on the GPU,
-//! and a call's losses come back in one read. A call of steps is launched kernel by kernel the
+//! and a call's losses come back in one read. The trainer's training set stays on the GPU too,
+//! as bytes ([`GpuStep::hold_set`]): a call writes its images' indices, and one launch a call
+//! gathers the images. A call of steps is launched kernel by kernel the
 //! first time a call of its shape comes, recorded as it is, and replayed after ([`GpuStep`]):
 //! what a launch costs the host is then a few commands into the compute pass.
 //!
@@ -39,12 +41,12 @@ use cubecl::client::Graph;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
-use crate::data::IMAGE_PIXELS;
+use crate::data::{IMAGE_PIXELS, MnistSet, UNIT_PIXEL};
 use crate::model::{Autoencoder, CodeActivation};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::params::flat_params;
 use crate::params::write_params;
-use kernels::{ADAM_PER_UNIT, ADAM_UNITS, UNITS, tiles};
+use kernels::{ADAM_PER_UNIT, ADAM_UNITS, GATHER_UNITS, UNITS, tiles};
 use middle_kernels::MIDDLE_UNITS;
 
 /// How a layer's launches compute it.
@@ -166,6 +168,16 @@ fn plan(layers: &[Layer], middle: Option<&Middle>) -> Vec<Launch> {
     }
 }
 
+/// A kernel of a call, for compiling it ahead ([`GpuStep::compile_next`]).
+#[derive(Debug, Clone, Copy)]
+enum Kernel {
+    /// The gather of a call's images from the held training set.
+    Gather,
+    /// A step's launch before Adam.
+    Step(Launch),
+    Adam,
+}
+
 /// What the middle kernels need of a dense model: its hidden widths and code, whether a ReLU
 /// follows the code, and how many units the weight-gradient launch takes (the same every step).
 #[derive(Debug, Clone, Copy)]
@@ -242,9 +254,25 @@ const CALL_STEPS: usize = 16;
 /// call fewer, so a training run has a few; a call of a shape past these launches afresh.
 const MAX_RECORDED_CALLS: usize = 32;
 
-/// What a recorded call of steps replays for: its steps' batches. Everything else a call's
-/// launches are given is the same at every call of that shape.
-type CallShape = Vec<usize>;
+/// What a recorded call of steps replays for: its steps' batches, and whether it gathers its
+/// images from the held training set ([`GpuStep::hold_set`]) or was given them. Everything else
+/// a call's launches are given is the same at every call of that shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CallShape {
+    gathered: bool,
+    batches: Vec<usize>,
+}
+
+/// 32-bit words of an image's pixels, a byte each, in the training set held on the GPU.
+const WORDS_PER_IMAGE: usize = IMAGE_PIXELS / 4;
+
+/// The training set held on the GPU ([`GpuStep::hold_set`]): how many images, their pixels'
+/// bytes four to a word, and the 256 floats a byte stands for.
+struct HeldSet {
+    images: usize,
+    pixels: Handle,
+    values: Handle,
+}
 
 /// A model's step on a wgpu device: the parameters and Adam's state live on the GPU.
 ///
@@ -281,6 +309,8 @@ pub struct GpuStep {
     partials: Option<Handle>,
     /// A call's images, Adam's constants and losses ([`Calls`]), once a call has come.
     calls: Option<Calls>,
+    /// The training set, once held.
+    set: Option<HeldSet>,
     /// One float, bound where a kernel's input or output goes unused.
     unused: Handle,
     /// How many of [`Self::kernel_launches`] [`Self::compile_next`] has compiled.
@@ -288,12 +318,14 @@ pub struct GpuStep {
 }
 
 /// The buffers a call of steps writes and reads, each with room for `steps` steps: the images
-/// (`image_floats` floats; the first layer's input and the last's targets), three of Adam's
-/// constants a step (its two bias-corrected factors and the learning rate), and a loss a step.
+/// (`image_floats` floats; the first layer's input and the last's targets) and, where they are
+/// gathered from the held set, their indices in it (one an image), three of Adam's constants a
+/// step (its two bias-corrected factors and the learning rate), and a loss a step.
 struct Calls {
     steps: usize,
     image_floats: usize,
     images: Handle,
+    indices: Handle,
     constants: Handle,
     losses: Handle,
 }
@@ -382,16 +414,17 @@ impl GpuStep {
             output_grads: Vec::new(),
             partials: None,
             calls: None,
+            set: None,
             unused: client.empty(4),
             compiled: 0,
             client,
         })
     }
 
-    /// One launch of each kernel a step launches, in the step's order (`None`: Adam's): the
-    /// layers of one form share their kernel each way, whatever their sizes (they are launch
-    /// arguments).
-    fn kernel_launches(&self) -> Vec<Option<Launch>> {
+    /// One launch of each kernel a call launches, in the call's order: the gather of its images
+    /// from the held set, then the step's (`Some`; `None`: Adam's). The layers of one form share
+    /// their kernel each way, whatever their sizes (they are launch arguments).
+    fn kernel_launches(&self) -> Vec<Kernel> {
         let kernel = |launch: Launch| {
             let form = match launch {
                 Launch::Forward(l) | Launch::Backward(l) => Some(std::mem::discriminant(&self.layers[l].form)),
@@ -400,14 +433,14 @@ impl GpuStep {
             (std::mem::discriminant(&launch), form)
         };
         let mut seen = Vec::new();
-        let mut firsts: Vec<Option<Launch>> = Vec::new();
+        let mut firsts = vec![Kernel::Gather];
         for &launch in &self.plan {
             if !seen.contains(&kernel(launch)) {
                 seen.push(kernel(launch));
-                firsts.push(Some(launch));
+                firsts.push(Kernel::Step(launch));
             }
         }
-        firsts.push(None);
+        firsts.push(Kernel::Adam);
         firsts
     }
 
@@ -428,8 +461,9 @@ impl GpuStep {
         let images = (calls.images.clone(), calls.image_floats);
         let dry_run = cubecl::dry_run::DryRun::new();
         match launch {
-            Some(launch) => self.launch(launch, batch, (&images.0, images.1, 0), 1.0),
-            None => self.launch_adam(batch, 1.0, 0),
+            Kernel::Gather => self.launch_gather(batch),
+            Kernel::Step(launch) => self.launch(launch, batch, (&images.0, images.1, 0), 1.0),
+            Kernel::Adam => self.launch_adam(batch, 1.0, 0),
         }
         drop(dry_run);
         true
@@ -785,12 +819,53 @@ impl GpuStep {
     /// by launch and is then recorded; a call of a shape seen before replays its recording.
     pub fn launch_steps(&mut self, batches: &[Vec<f32>], lr: f64) -> Result<Handle, String> {
         let (images, len) = self.upload(batches);
-        self.write_constants(batches.len(), lr);
-        let shape: Vec<usize> = batches.iter().map(|pixels| pixels.len() / IMAGE_PIXELS).collect();
+        let shape = CallShape { gathered: false, batches: batches.iter().map(|pixels| pixels.len() / IMAGE_PIXELS).collect() };
+        self.launch_call(&images, len, shape, lr)
+    }
+
+    /// Holds `set` on the GPU, for calls of [`Self::launch_held_steps`]: one upload of its pixels
+    /// as they are, a byte each (47 MB for MNIST's 60,000 training images, 188 MB as floats).
+    pub fn hold_set(&mut self, set: &MnistSet) {
+        let client = &self.client;
+        // An empty set still binds a buffer.
+        let pixels = if set.is_empty() { client.empty(4) } else { client.create_from_slice(set.pixels()) };
+        self.set = Some(HeldSet { images: set.len(), pixels, values: client.create_from_slice(bytes(&UNIT_PIXEL)) });
+    }
+
+    /// How many images the held training set has ([`Self::hold_set`]): `None` before one is held.
+    pub fn held_images(&self) -> Option<usize> {
+        self.set.as_ref().map(|set| set.images)
+    }
+
+    /// [`Self::launch_steps`] on images of the held training set ([`Self::hold_set`]), each
+    /// batch their indices in it: a call writes 4 bytes an image rather than 3,136, and the GPU
+    /// gathers them ([`kernels::gather_images`]) in one more launch a call.
+    pub fn launch_held_steps(&mut self, batches: &[&[usize]], lr: f64) -> Result<Handle, String> {
+        let held = self.set.as_ref().ok_or("no training set is held on the GPU")?.images;
+        let indices: Vec<u32> = batches.concat().into_iter().map(|i| i as u32).collect();
+        if let Some(&outside) = indices.iter().find(|&&i| i as usize >= held) {
+            return Err(format!("image {outside} of a training set of {held} held on the GPU"));
+        }
+        let calls = self.call_buffers(batches.len(), indices.len() * IMAGE_PIXELS);
+        let (images, len, at) = (calls.images.clone(), calls.image_floats, calls.indices.clone());
+        if !indices.is_empty() {
+            self.client.write(&prefix(&at, len / IMAGE_PIXELS, indices.len()), Bytes::from_elems(indices));
+        }
+        let shape = CallShape { gathered: true, batches: batches.iter().map(|batch| batch.len()).collect() };
+        self.launch_call(&images, len, shape, lr)
+    }
+
+    /// A call's launches, its images in `images` (`len` floats) or to be gathered there first
+    /// (`shape.gathered`): replayed, or launched and recorded.
+    fn launch_call(&mut self, images: &Handle, len: usize, shape: CallShape, lr: f64) -> Result<Handle, String> {
+        self.write_constants(shape.batches.len(), lr);
         let launch = |step: &mut Self| {
+            if shape.gathered {
+                step.launch_gather(shape.batches.iter().sum());
+            }
             let mut at = 0;
-            for (slot, &batch) in shape.iter().enumerate() {
-                step.launch_gradient(&images, len, at, batch, 1.0);
+            for (slot, &batch) in shape.batches.iter().enumerate() {
+                step.launch_gradient(images, len, at, batch, 1.0);
                 step.launch_adam(batch, 1.0, slot);
                 at += batch * IMAGE_PIXELS;
             }
@@ -801,9 +876,9 @@ impl GpuStep {
             // replays on the stream it was recorded on, this client's, where the call's writes
             // and reads go too.
             Some(graph) => unsafe { graph.replay() }.map_err(|e| format!("replaying a call of steps: {e:?}"))?,
-            None if self.record && !shape.is_empty() && self.graphs.len() < MAX_RECORDED_CALLS => {
+            None if self.record && !shape.batches.is_empty() && self.graphs.len() < MAX_RECORDED_CALLS => {
                 // Recording allocates nothing: the buffers are made before.
-                self.buffers_for(shape.iter().copied().max().unwrap_or(0));
+                self.buffers_for(shape.batches.iter().copied().max().unwrap_or(0));
                 let prepared = self.client.graph_prepare().is_ok();
                 // The call runs here, and is recorded after: a recording runs nothing.
                 launch(self);
@@ -816,12 +891,34 @@ impl GpuStep {
                 } else {
                     launch(self);
                     let graph = self.client.stop_capture().map_err(|e| format!("recording a call of steps: {e:?}"))?;
-                    self.graphs.insert(shape.clone(), graph);
+                    self.graphs.insert(shape, graph);
                 }
             }
             None => launch(self),
         }
         Ok(self.calls.as_ref().expect("made by the upload").losses.clone())
+    }
+
+    /// Gathers the call's first `images` images from the held set into its images' buffer, by
+    /// the indices written for the call (before a call's steps; for compiling, on any set).
+    fn launch_gather(&self, images: usize) {
+        let calls = self.calls.as_ref().expect("a call's buffers");
+        let (pixels, values, held) = match &self.set {
+            Some(set) => (&set.pixels, &set.values, set.images),
+            None => (&self.unused, &self.unused, 0),
+        };
+        let words = images * WORDS_PER_IMAGE;
+        kernels::gather_images::launch(
+            &self.client,
+            groups(words, GATHER_UNITS),
+            CubeDim::new_1d(GATHER_UNITS),
+            arg(pixels, (held * WORDS_PER_IMAGE).max(1)),
+            arg(&calls.indices, calls.image_floats / IMAGE_PIXELS),
+            arg(values, if held > 0 { 256 } else { 1 }),
+            arg(&calls.images, calls.image_floats),
+            words as u32,
+            WORDS_PER_IMAGE as u32,
+        );
     }
 
     /// Records and replays no call: every step launches its kernels one by one.
@@ -882,6 +979,7 @@ impl GpuStep {
                 steps,
                 image_floats,
                 images: client.empty(image_floats * 4),
+                indices: client.empty(image_floats / IMAGE_PIXELS * 4),
                 constants: client.empty(3 * steps * 4),
                 losses: client.empty(steps * 4),
             });

@@ -192,6 +192,46 @@ fn a_replayed_call_is_the_call_launched_afresh() {
     }
 }
 
+/// A call whose images the GPU gathers from the training set it holds takes the model where the
+/// same images written as floats take it, to the bit, for both models: recorded and replayed
+/// against launched afresh, over calls of different lengths with a short batch and images in any
+/// order. An index past the set, or a call before any set is held, is refused.
+#[test]
+fn a_call_from_the_held_set_is_the_call_of_its_images() {
+    use crate::data::Mnist;
+    let data = Mnist::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))).unwrap().test.take(100);
+    let host = Device::flex();
+    for kind in ModelKind::ALL {
+        let model = kind.init(None, &host);
+        let mut held = GpuStep::for_model(&model, &gpu()).unwrap();
+        let mut given = GpuStep::for_model(&model, &gpu()).unwrap();
+        given.launch_each_step();
+        assert!(held.launch_held_steps(&[&[0, 1]], 1e-3).is_err(), "{kind}: a call before a set is held");
+        held.hold_set(&data);
+        assert_eq!(held.held_images(), Some(100), "{kind}");
+        assert!(held.launch_held_steps(&[&[3, 100]], 1e-3).is_err(), "{kind}: an image past the set");
+        let order: Vec<usize> = (0..100).map(|i| (i * 37 + 11) % 100).collect();
+        for sizes in [&[16, 16, 9][..], &[16], &[16, 16, 9], &[16, 16]] {
+            let mut start = 0;
+            let batches: Vec<&[usize]> = sizes
+                .iter()
+                .map(|&n| {
+                    start += n;
+                    &order[start - n..start]
+                })
+                .collect();
+            let pixels: Vec<Vec<f32>> = batches.iter().map(|b| data.pixels_f32(b.iter().copied())).collect();
+            let got = held.launch_held_steps(&batches, 1e-3).unwrap();
+            let got = pollster::block_on(held.read_losses(got, batches.len())).unwrap();
+            let want = pollster::block_on(given.steps(&pixels, 1e-3)).unwrap();
+            assert_eq!(got, want, "{kind}: the losses of a call of {sizes:?}");
+        }
+        assert_eq!(held.recorded_calls(), 3, "{kind}: a recording for each shape of call");
+        let (got, want) = (pollster::block_on(held.params()).unwrap(), pollster::block_on(given.params()).unwrap());
+        assert!(got == want, "{kind}: the parameters after 9 steps differ");
+    }
+}
+
 /// The trainer takes either model's steps on a wgpu device with this step (a step cut into
 /// parts, burn's way on the CPU workers, is refused there): from the same weights, the same
 /// losses as burn's trainer on the CPU over 10 steps in calls of 4 (through an epoch's short last

@@ -390,12 +390,14 @@ impl Trainer {
                 .ok_or_else(|| TrainError::Config("the GPU step does not fit this model's parameters".into()))?;
             self.optimizer = Optimizer::Gpu(Some(Box::new(step)));
         }
-        let size = self.config.batch_size;
-        let batches: Vec<Vec<f32>> = (self.batch..self.batch + steps)
-            .map(|b| data.pixels_f32(self.order[b * size..((b + 1) * size).min(self.order.len())].iter().copied()))
-            .collect();
         let Optimizer::Gpu(Some(step)) = &mut self.optimizer else { unreachable!("made above") };
-        let losses = step.launch_steps(&batches, self.config.learning_rate).map_err(TrainError::Device)?;
+        // The training set goes to the GPU once; each call then writes its images' indices.
+        if step.held_images() != Some(data.len()) {
+            step.hold_set(data);
+        }
+        let size = self.config.batch_size;
+        let batches: Vec<&[usize]> = (self.batch..self.batch + steps).map(|b| &self.order[b * size..((b + 1) * size).min(self.order.len())]).collect();
+        let losses = step.launch_held_steps(&batches, self.config.learning_rate).map_err(TrainError::Device)?;
         // The parameters move on the GPU as the launches run; the counters move with them.
         (0..steps).for_each(|_| self.next_batch_counters());
         let Optimizer::Gpu(Some(step)) = &self.optimizer else { unreachable!("made above") };
