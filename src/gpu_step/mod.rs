@@ -238,19 +238,28 @@ pub const LAUNCHES_PER_DENSE_STEP: usize = 2 + 1 + 3 + 1;
 /// Kernels a conv step launches, the same way for its 6 layers.
 pub const LAUNCHES_PER_CONV_STEP: usize = 6 + 6 + 1;
 
-/// The tasks (launches and uploads) cubecl's wgpu runtime records before it submits them, set
+/// The tasks (launches and writes) cubecl's wgpu runtime records before it submits them, set
 /// where each wgpu device is made (the page's, `--device wgpu`, the tests'). Its default, 32,
 /// cut a call into a submit every 32 tasks, about two a dense step; this holds the page's largest
-/// call (16 steps of [`LAUNCHES_PER_DENSE_STEP`] and one upload of their images) whole, so a
-/// call's work reaches the queue in one submit, and the read of its losses adds the copy's.
-/// Natively cubecl also waits for the GPU after every 512 submitted tasks, so nothing piles up.
-pub const TASKS_PER_SUBMIT: usize = 512;
+/// call (64 steps of [`LAUNCHES_PER_CONV_STEP`] and the gather of their images, 833 launches)
+/// whole, so a call's work reaches the queue in one submit, and the read of its losses adds the
+/// copy's. Natively cubecl also waits for the GPU after every 512 submitted tasks, so nothing
+/// piles up.
+pub const TASKS_PER_SUBMIT: usize = 1024;
 
 /// Steps a call's buffers hold room for when first made: the page's largest call
-/// (`MAX_STEPS_PER_CALL` in `www/js/lab/callsize.js`). A larger call makes them again.
-const CALL_STEPS: usize = 16;
+/// (`MAX_STEPS_PER_CALL` in `www/js/lab/callsize.js`), where the images fit
+/// [`CALL_IMAGE_BYTES`]. A larger call makes them again.
+const CALL_STEPS: usize = 64;
 
-/// Shapes of call recorded at most: the page's calls take 1 to 16 steps, and an epoch's last
+/// The most bytes a call's images take on the GPU (as floats, 3,136 bytes an image): 64 steps
+/// of 32 images take 6.4 MB, but the page allows batches of up to 4,096 images (12.8 MB a step),
+/// and WebGPU promises no buffer binding over 128 MiB. A call of big batches is cut to as many
+/// steps as fit ([`GpuStep::steps_that_fit`]); a step always fits, whatever its batch.
+const CALL_IMAGE_BYTES: usize = 64 << 20;
+
+/// Shapes of call recorded at most: the page's calls take 1 to 16 steps or a multiple of 8 up to
+/// 64 (`www/js/lab/callsize.js`), and an epoch's last
 /// call fewer, so a training run has a few; a call of a shape past these launches afresh.
 const MAX_RECORDED_CALLS: usize = 32;
 
@@ -927,6 +936,12 @@ impl GpuStep {
         self.record = false;
     }
 
+    /// The most steps of `batch` images a call may take: as many as [`CALL_IMAGE_BYTES`] holds,
+    /// at least one. The trainer cuts longer calls to this.
+    pub fn steps_that_fit(batch: usize) -> usize {
+        (CALL_IMAGE_BYTES / (batch.max(1) * IMAGE_PIXELS * 4)).max(1)
+    }
+
     /// How many shapes of call (steps and their batches) are recorded to replay.
     pub fn recorded_calls(&self) -> usize {
         self.graphs.len()
@@ -970,9 +985,9 @@ impl GpuStep {
         let fits = self.calls.as_ref().is_some_and(|c| c.steps >= steps && c.image_floats >= floats);
         if !fits {
             self.graphs.clear();
-            // Room for the page's largest call of steps like these.
+            // Room for the page's largest call of steps like these, as far as they fit.
             let per_step = floats.div_ceil(steps.max(1));
-            let steps = steps.max(CALL_STEPS);
+            let steps = steps.max(CALL_STEPS.min(Self::steps_that_fit(per_step / IMAGE_PIXELS)));
             let image_floats = (per_step * steps).max(floats).max(IMAGE_PIXELS);
             let client = &self.client;
             self.calls = Some(Calls {

@@ -232,6 +232,15 @@ fn a_call_from_the_held_set_is_the_call_of_its_images() {
     }
 }
 
+/// A call's images fit one GPU buffer: 64 steps of the page's batches of 32, and at its largest
+/// batch (4,096 images, 12.8 MB of floats a step) as many as 64 MiB holds; a step always fits.
+#[test]
+fn a_call_of_big_batches_is_cut_to_what_fits() {
+    assert!(GpuStep::steps_that_fit(32) >= 64, "{}", GpuStep::steps_that_fit(32));
+    assert_eq!(GpuStep::steps_that_fit(4096), 5);
+    assert_eq!(GpuStep::steps_that_fit(1 << 20), 1, "a step whatever its batch");
+}
+
 /// The trainer takes either model's steps on a wgpu device with this step (a step cut into
 /// parts, burn's way on the CPU workers, is refused there): from the same weights, the same
 /// losses as burn's trainer on the CPU over 10 steps in calls of 4 (through an epoch's short last

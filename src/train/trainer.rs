@@ -364,7 +364,9 @@ impl Trainer {
         1
     }
 
-    /// Up to `max_steps` steps, never past the end of the current epoch; returns each step's loss.
+    /// Up to `max_steps` steps, never past the end of the current epoch (nor, on the GPU step,
+    /// past what a call of its batches holds: [`GpuStep::steps_that_fit`]); returns each step's
+    /// loss.
     /// The losses are read back once, at the end, so the device is not stalled after every step.
     pub async fn run(&mut self, data: &MnistSet, max_steps: usize) -> Result<Vec<f32>, TrainError> {
         let steps = max_steps.min(self.batches_per_epoch() - self.batch);
@@ -379,11 +381,14 @@ impl Trainer {
         read_floats(Tensor::cat(losses, 0)).await
     }
 
-    /// `steps` steps of the GPU step (none past the epoch's end), all launched before their
-    /// losses are read, in one read: the step made first if this is the first call.
+    /// `steps` steps of the GPU step (none past the epoch's end, and no more than its call's
+    /// buffers hold at this batch), all launched before their losses are read, in one read: the
+    /// step made first if this is the first call.
     #[cfg(feature = "webgpu")]
     async fn run_gpu_steps(&mut self, data: &MnistSet, steps: usize) -> Result<Vec<f32>, TrainError> {
         assert_eq!(data.len(), self.order.len(), "the training set changed under the trainer");
+        // A call of big batches takes fewer steps, so that its images fit a GPU buffer.
+        let steps = steps.min(GpuStep::steps_that_fit(self.config.batch_size));
         if let Optimizer::Gpu(None) = self.optimizer {
             let params = read_floats(Tensor::cat(param_parts(self.model()), 0)).await?;
             let step = GpuStep::new(self.model(), &params, &self.device)

@@ -11,7 +11,7 @@
 // it under xvfb-run).
 // By default each backend runs as the page trains on it, for as long as a figure takes to settle:
 // WebGPU 10 warm-up + 40 timed steps, as many a call as the page's training loop asks (calls of
-// about 200 ms, up to 16 steps: --per-call page, www/js/lab/callsize.js); the CPU 50 warm-up +
+// about 200 ms, up to 64 steps: --per-call page, www/js/lab/callsize.js); the CPU 50 warm-up +
 // 200 timed steps, 16 a call (its workers' wasm is still being optimised by the browser during
 // the first few dozen steps). --warmup, --steps and --per-call set both; --per-call 1 gives
 // WebGPU's cost of a call at its worst, one step each.

@@ -33,7 +33,7 @@ const READY_MS = 180_000;
 const RUN_MS = 360_000;
 const STEPS_BEFORE_PAUSE = 12;
 // Both backends run tens of steps a second (the CPU 20-40; WebGPU's dense step about 50 on
-// SwiftShader, up to 16 a call), so a 1,000-image epoch of 32 steps can end before Pause lands:
+// SwiftShader, several a call), so a 1,000-image epoch of 32 steps can end before Pause lands:
 // an epoch of 313 leaves time to press it mid-epoch.
 const PAUSED_SUBSET = '10000';
 const PAUSED_EPOCH_STEPS = Math.ceil(Number(PAUSED_SUBSET) / 32);

@@ -106,14 +106,21 @@ test('?workers=N in the address overrides both, up to 16', () => {
   }
 });
 
-test('a call asks for about CALL_MS of steps, 1 to MAX_STEPS_PER_CALL, from the smoothed cost of a step', () => {
-  assert.equal(stepsPerCall(CALL_MS / 9), 9);
-  assert.equal(stepsPerCall(22), 9, 'a dense step on SwiftShader');
-  assert.equal(stepsPerCall(77), 3, 'a conv step on SwiftShader');
-  assert.equal(stepsPerCall(0.5), MAX_STEPS_PER_CALL, 'a fast step is capped, so Pause stays quick');
-  assert.equal(stepsPerCall(0), MAX_STEPS_PER_CALL);
-  assert.equal(stepsPerCall(5000), 1, 'a step slower than a call is still a step');
-  assert.equal(stepsPerCall(10, 100), 10, "the backend probe's shorter calls");
+test('a call asks for about CALL_MS of steps, 1 to its backend\'s MAX_STEPS_PER_CALL, from the smoothed cost of a step', () => {
+  assert.equal(stepsPerCall(CALL_MS / 9, 'webgpu'), 9);
+  assert.equal(stepsPerCall(22, 'webgpu'), 9, 'a dense step on SwiftShader');
+  assert.equal(stepsPerCall(77, 'webgpu'), 3, 'a conv step on SwiftShader');
+  assert.equal(stepsPerCall(0.5, 'cpu'), MAX_STEPS_PER_CALL.cpu, 'a fast step is capped, so Pause stays quick');
+  assert.equal(stepsPerCall(0, 'cpu'), 16);
+  assert.equal(stepsPerCall(0.5, 'webgpu'), MAX_STEPS_PER_CALL.webgpu, "a fast GPU's calls are longer against their fixed cost");
+  assert.equal(stepsPerCall(0, 'webgpu'), 64);
+  assert.equal(stepsPerCall(CALL_MS / 16, 'webgpu'), 16, 'every number of steps up to 16');
+  for (const [ms, steps] of [[CALL_MS / 17, 16], [CALL_MS / 23, 16], [CALL_MS / 24, 24], [CALL_MS / 41, 40], [CALL_MS / 63, 56]]) {
+    assert.equal(stepsPerCall(ms, 'webgpu'), steps, `past 16 a multiple of 8 (${Math.round(CALL_MS / ms)} asked)`);
+  }
+  assert.equal(stepsPerCall(5000, 'cpu'), 1, 'a step slower than a call is still a step');
+  assert.equal(stepsPerCall(10, 'cpu', 100), 10, "the backend probe's shorter calls");
+  assert.throws(() => stepsPerCall(10, 'tpu'), /no call size for backend tpu/);
   assert.equal(smoothMsPerStep(null, 30), 30, 'the first call sets the pace');
   assert.equal(smoothMsPerStep(30, 40), 33, 'later calls move it by 0.3 of the difference');
 });

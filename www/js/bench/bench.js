@@ -36,7 +36,7 @@ async function train(lab, count, perCall, pace) {
   const losses = [];
   const gpu = { calls: 0, dispatches: 0, submits: 0, readbacks: 0, hostMs: 0, waitMs: 0 };
   while (losses.length < count) {
-    const asked = perCall === 'page' ? (pace.msPerStep === null ? 1 : stepsPerCall(pace.msPerStep)) : perCall;
+    const asked = perCall === 'page' ? (pace.msPerStep === null ? 1 : stepsPerCall(pace.msPerStep, lab.backend)) : perCall;
     const done = await lab.step(Math.min(asked, count - losses.length));
     losses.push(...done);
     pace.msPerStep = smoothMsPerStep(pace.msPerStep, lab.lastMs / Math.max(1, done.length));

@@ -1,14 +1,30 @@
 // How many training steps one call into a lab asks for. Each call costs a message to the worker
-// and back and, on WebGPU, a read-back of its losses (two queue submits), whatever it holds, so
-// more steps a call cost less each; fewer keep Pause and the drawing pad quick. The page aims each
-// call at CALL_MS from its smoothed cost of a step; the benchmark asks the same way by default.
+// and back and, on WebGPU, its writes, a read-back of its losses and two queue submits (about 1 ms
+// of the worker's time in Chromium), whatever it holds, and the GPU waits through all of it
+// between calls; so more steps a call cost less each; fewer keep Pause and the drawing pad quick.
+// The page aims each call at CALL_MS from its smoothed cost of a step; the benchmark asks the same
+// way by default.
 
 export const CALL_MS = 200;
-export const MAX_STEPS_PER_CALL = 16;
+// The most steps a call asks for, by backend. A fast step reaches the cap, so it bounds a call's
+// fixed cost per step; short calls keep the page smooth (a Pause waits for the call). On the CPU a
+// call's fixed cost is a message or two, and 16 steps is plenty; a GPU whose step takes a
+// fraction of a millisecond needs 64 to make its calls long against theirs.
+export const MAX_STEPS_PER_CALL = { cpu: 16, webgpu: 64 };
+// Past 16, a call asks for a multiple of 8 steps: the WebGPU step records each new number of
+// steps a call once, so a pace that wavers around 40 steps should not make a new one each call.
+const FINE_UP_TO = 16;
+const COARSE = 8;
 
-/** Steps for a call of about `callMs`, at `msPerStep` a step: 1 to MAX_STEPS_PER_CALL. */
-export function stepsPerCall(msPerStep, callMs = CALL_MS) {
-  return Math.max(1, Math.min(MAX_STEPS_PER_CALL, Math.round(callMs / Math.max(msPerStep, 1e-3))));
+/**
+ * Steps for a call of about `callMs` on `backend` ('cpu' or 'webgpu'), at `msPerStep` a step: 1
+ * to the backend's MAX_STEPS_PER_CALL.
+ */
+export function stepsPerCall(msPerStep, backend, callMs = CALL_MS) {
+  const most = MAX_STEPS_PER_CALL[backend];
+  if (!most) throw new Error(`no call size for backend ${backend}`);
+  const steps = Math.max(1, Math.min(most, Math.round(callMs / Math.max(msPerStep, 1e-3))));
+  return steps > FINE_UP_TO ? steps - (steps % COARSE) : steps;
 }
 
 /** The smoothed cost of a step after a call that took `ms` a step (`previous`: null at first). */
