@@ -168,6 +168,15 @@ fn a_call_of_steps_gives_each_steps_loss() {
 }
 
 
+/// Two steps for `model` from the same parameters: one that records its calls and replays them,
+/// one that launches every step's kernels afresh.
+fn recorded_and_afresh(model: &Autoencoder) -> (GpuStep, GpuStep) {
+    let recorded = GpuStep::for_model(model, &gpu()).unwrap();
+    let mut afresh = GpuStep::for_model(model, &gpu()).unwrap();
+    afresh.launch_each_step();
+    (recorded, afresh)
+}
+
 /// A call of steps recorded once and replayed after takes the model where launching its kernels
 /// afresh at every step takes it, to the bit, for both models: over calls of different lengths,
 /// one with a short last batch, each shape of call recorded once and replayed when it comes again.
@@ -175,10 +184,7 @@ fn a_call_of_steps_gives_each_steps_loss() {
 fn a_replayed_call_is_the_call_launched_afresh() {
     let host = Device::flex();
     for kind in ModelKind::ALL {
-        let model = kind.init(None, &host);
-        let mut replayed = GpuStep::for_model(&model, &gpu()).unwrap();
-        let mut launched = GpuStep::for_model(&model, &gpu()).unwrap();
-        launched.launch_each_step();
+        let (mut replayed, mut launched) = recorded_and_afresh(&kind.init(None, &host));
         let call = |sizes: &[usize]| -> Vec<Vec<f32>> { sizes.iter().map(|&n| images(n)).collect() };
         for batches in [call(&[16, 16, 9]), call(&[16]), call(&[16, 16, 9]), call(&[16, 16])] {
             let want = pollster::block_on(launched.steps(&batches, 1e-3)).unwrap();
@@ -202,10 +208,7 @@ fn a_call_from_the_held_set_is_the_call_of_its_images() {
     let data = Mnist::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))).unwrap().test.take(100);
     let host = Device::flex();
     for kind in ModelKind::ALL {
-        let model = kind.init(None, &host);
-        let mut held = GpuStep::for_model(&model, &gpu()).unwrap();
-        let mut given = GpuStep::for_model(&model, &gpu()).unwrap();
-        given.launch_each_step();
+        let (mut held, mut given) = recorded_and_afresh(&kind.init(None, &host));
         assert!(held.launch_held_steps(&[&[0, 1]], 1e-3).is_err(), "{kind}: a call before a set is held");
         held.hold_set(&data);
         assert_eq!(held.held_images(), Some(100), "{kind}");
