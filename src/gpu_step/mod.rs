@@ -835,10 +835,18 @@ impl GpuStep {
     /// Holds `set` on the GPU, for calls of [`Self::launch_held_steps`]: one upload of its pixels
     /// as they are, a byte each (47 MB for MNIST's 60,000 training images, 188 MB as floats).
     pub fn hold_set(&mut self, set: &MnistSet) {
+        // The recorded calls gather from the set they were recorded with.
+        self.graphs.clear();
         let client = &self.client;
         // An empty set still binds a buffer.
         let pixels = if set.is_empty() { client.empty(4) } else { client.create_from_slice(set.pixels()) };
         self.set = Some(HeldSet { images: set.len(), pixels, values: client.create_from_slice(bytes(&UNIT_PIXEL)) });
+    }
+
+    /// Lets go of the held training set ([`Self::hold_set`]), whose images changed on the host.
+    pub fn release_set(&mut self) {
+        self.graphs.clear();
+        self.set = None;
     }
 
     /// How many images the held training set has ([`Self::hold_set`]): `None` before one is held.

@@ -235,6 +235,34 @@ fn a_call_from_the_held_set_is_the_call_of_its_images() {
     }
 }
 
+/// When the training images change under a trainer (the page cleared them and loaded others as
+/// many), the GPU step trains on the new ones from its next call, as burn's trainer does: the same
+/// losses over two calls of 2 steps before the change and two after, the calls after replaying
+/// what the calls before recorded.
+#[test]
+fn the_trainer_takes_new_training_images_to_the_gpu() {
+    use crate::data::Mnist;
+    use crate::train::{Trainer, TrainingConfig};
+    use pollster::block_on;
+
+    let test = Mnist::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist"))).unwrap().test;
+    let host = Device::flex();
+    let config = || TrainingConfig::new(ModelKind::Dense).with_seed(5).with_learning_rate(3e-3);
+    let mut burns = Trainer::new(config(), &host, 64).unwrap();
+    let mut ours = Trainer::resume(config(), block_on(burns.inference_model()).unwrap(), gpu(), 64);
+    for (k, data) in [test.take(64), test.range(64, 64)].iter().enumerate() {
+        if k == 1 {
+            ours.training_set_changed();
+        }
+        for call in 0..2 {
+            let (want, got) = (block_on(burns.run(data, 2)).unwrap(), block_on(ours.run(data, 2)).unwrap());
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-3 * w, "images {k}, call {call}: {got:?} on the GPU step, burn's {want:?}");
+            }
+        }
+    }
+}
+
 /// A call's images fit one GPU buffer: 64 steps of the page's batches of 32, and at its largest
 /// batch (4,096 images, 12.8 MB of floats a step) as many as 64 MiB holds; a step always fits.
 #[test]

@@ -183,6 +183,16 @@ impl Trainer {
         }
     }
 
+    /// The training images changed on the host (the page cleared them or loaded more): the GPU
+    /// step lets go of the copy it holds and takes the images anew at its next call, as the other
+    /// steps read them at every step.
+    pub fn training_set_changed(&mut self) {
+        #[cfg(feature = "webgpu")]
+        if let Optimizer::Gpu(Some(step)) = &mut self.optimizer {
+            step.release_set();
+        }
+    }
+
     /// Images the trainer was made for; the data it steps over must keep this length.
     pub fn train_len(&self) -> usize {
         self.order.len()

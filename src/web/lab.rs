@@ -79,6 +79,9 @@ impl Lab {
         };
         let images = MnistSet::from_chunk(chunk, &format!("{split} chunk")).map_err(js_error)?;
         set.extend(&images);
+        if split == "train" {
+            self.training_set_changed();
+        }
         Ok(images.len() as u32)
     }
 
@@ -97,6 +100,7 @@ impl Lab {
     pub fn clear_data(&mut self) {
         self.train = MnistSet::default();
         self.test = MnistSet::default();
+        self.training_set_changed();
     }
 
     /// A fresh model of `model` (`"dense"` or `"conv"`), a fresh Adam optimizer, and the first
@@ -352,6 +356,13 @@ impl Lab {
 const CHANGED_IMAGES: &str = "the training images changed since the model was made: reset it";
 
 impl Lab {
+    /// Tells the trainer its training images changed, so that the GPU step lets go of its copy.
+    fn training_set_changed(&mut self) {
+        if let Some(trainer) = self.trainer.as_mut() {
+            trainer.training_set_changed();
+        }
+    }
+
     /// Before a model's first step, compiles its GPU step's kernels (none on the CPU), a task
     /// each, so that the GPU process compiles each one's pipeline while the next is built here,
     /// rather than all of them after the step's launches (`GpuStep::compile_next`). Later steps
