@@ -32,6 +32,13 @@ pub(super) const ADAM_UNITS: u32 = 64;
 /// neighbouring parameters): fewer units, each one's start-up shared by four.
 pub(super) const ADAM_PER_UNIT: usize = 4;
 
+/// Parts a step's loss comes back in: [`adam`]'s first units each sum a share of the last layer's
+/// partial sums, and the host adds the parts in f64. A running f32 sum of all 1,568 partials
+/// (batch 32) drifted by up to 1.2e-6 of the loss; a compensated one, tried first, came out of
+/// Mesa's shader compiler as the plain sum (it folds `(t + x) - t` to `x`), and other adapters'
+/// compilers may do the same. Sums of 25 numbers each drift by far less whatever the compiler.
+pub(super) const LOSS_PARTS: usize = 64;
+
 /// A unit computes a tile of [`ROWS`] x [`COLS`] of a layer's product (rows of images, or of
 /// inputs for a weight's gradient), 32 sums held in registers for 12 loads a step along the sum
 /// (a tile of 4 x 4 needs 8 loads for 16 sums, one output a unit 5 for 4). Loads, not
@@ -361,11 +368,11 @@ pub(super) fn bias_gradient(g: &[f32], g_at: usize, grads: &mut [f32], biases_at
 /// a unit per parameter, the bias corrections folded into two factors by the host: step `slot`
 /// of a call reads its factor, epsilon and learning rate from `constants[3 slot..]`, written
 /// with the call's images, so that a recorded step replays unchanged at any step count.
-/// Unit 0 also sums `partials` (the last layer's units' squared errors) into `losses[slot]`,
-/// times `mean` (`scale / n`): the step's loss stays on the GPU until the call reads all its
-/// steps' losses at once. One unit, with no barrier: a barrier anywhere in a kernel makes
-/// SwiftShader run every workgroup of it as coroutines, which cost Adam's 3,400 workgroups ten
-/// times the kernel's own time there; and the partials are few (1,568 at batch 32).
+/// Units 0 to [`LOSS_PARTS`] - 1 also sum a share each of `partials` (the last layer's units'
+/// squared errors), times `mean` (`scale / n`), into `losses[slot LOSS_PARTS..]`: the step's
+/// loss stays on the GPU until the call reads all its steps' at once. Each unit alone, with no
+/// barrier: a barrier anywhere in a kernel makes SwiftShader run every workgroup of it as
+/// coroutines, which cost Adam's 3,400 workgroups ten times the kernel's own time there.
 #[cube(launch)]
 pub(super) fn adam(
     params: &mut [f32],
@@ -399,19 +406,15 @@ pub(super) fn adam(
             params[p] -= update * lr;
         }
     }
-    if index == 0 {
-        // Compensated (Kahan): a plain f32 sum of 1,568 numbers drifts by about 1e-6 of the loss.
-        let mut total = 0.0f32;
-        let mut lost = 0.0f32;
+    if index < LOSS_PARTS {
+        let len = partials_len as usize;
+        let mut part = 0.0f32;
         // An index, not an iterator: a kernel's loops are ranges.
         #[allow(clippy::needless_range_loop)]
-        for k in 0..partials_len as usize {
-            let term = partials[k] - lost;
-            let next = total + term;
-            lost = (next - total) - term;
-            total = next;
+        for k in index * len / LOSS_PARTS..(index + 1) * len / LOSS_PARTS {
+            part += partials[k];
         }
-        losses[slot as usize] = total * mean;
+        losses[slot as usize * LOSS_PARTS + index] = part * mean;
     }
 }
 

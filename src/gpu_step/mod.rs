@@ -46,7 +46,7 @@ use crate::model::{Autoencoder, CodeActivation};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::params::flat_params;
 use crate::params::write_params;
-use kernels::{ADAM_PER_UNIT, ADAM_UNITS, GATHER_UNITS, UNITS, tiles};
+use kernels::{ADAM_PER_UNIT, ADAM_UNITS, GATHER_UNITS, LOSS_PARTS, UNITS, tiles};
 use middle_kernels::MIDDLE_UNITS;
 
 /// How a layer's launches compute it.
@@ -329,7 +329,8 @@ pub struct GpuStep {
 /// The buffers a call of steps writes and reads, each with room for `steps` steps: the images
 /// (`image_floats` floats; the first layer's input and the last's targets) and, where they are
 /// gathered from the held set, their indices in it (one an image), three of Adam's constants a
-/// step (its two bias-corrected factors and the learning rate), and a loss a step.
+/// step (its two bias-corrected factors and the learning rate), and a step's loss in
+/// [`LOSS_PARTS`] parts.
 struct Calls {
     steps: usize,
     image_floats: usize,
@@ -792,7 +793,8 @@ impl GpuStep {
     }
 
     /// Launches Adam with the gradient of the last [`Self::launch_gradient`], with step `slot`'s
-    /// constants in the call's buffer, and the sum of its squared errors into `losses[slot]`.
+    /// constants in the call's buffer, and the sum of its squared errors, in parts, into the
+    /// losses from `slot LOSS_PARTS`.
     fn launch_adam(&self, batch: usize, scale: f32, slot: usize) {
         let n = self.count;
         let partials = self.partials_len(batch);
@@ -806,7 +808,7 @@ impl GpuStep {
             arg(&self.moment_1, n),
             arg(&self.moment_2, n),
             arg(self.partials.as_ref().expect("a gradient was launched"), partials),
-            arg(&calls.losses, calls.steps),
+            arg(&calls.losses, calls.steps * LOSS_PARTS),
             arg(&calls.constants, 3 * calls.steps),
             n as u32,
             partials as u32,
@@ -1004,16 +1006,19 @@ impl GpuStep {
                 images: client.empty(image_floats * 4),
                 indices: client.empty(image_floats / IMAGE_PIXELS * 4),
                 constants: client.empty(3 * steps * 4),
-                losses: client.empty(steps * 4),
+                losses: client.empty(steps * LOSS_PARTS * 4),
             });
         }
         self.calls.as_ref().expect("made above")
     }
 
     /// The first `steps` losses in `losses`, in one read: it waits for the GPU to finish them.
+    /// Each comes in [`LOSS_PARTS`] parts, added here in f64.
     pub async fn read_losses(&self, losses: Handle, steps: usize) -> Result<Vec<f32>, String> {
-        let read = self.client.read_async(vec![losses]).await.map_err(|e| format!("{e:?}"))?;
-        Ok(floats(&read[0])[..steps].to_vec())
+        let room = self.calls.as_ref().map_or(steps, |calls| calls.steps) * LOSS_PARTS;
+        let read = self.client.read_async(vec![prefix(&losses, room, steps * LOSS_PARTS)]).await.map_err(|e| format!("{e:?}"))?;
+        let parts = floats(&read[0]);
+        Ok(parts.chunks_exact(LOSS_PARTS).map(|step| step.iter().map(|&p| p as f64).sum::<f64>() as f32).collect())
     }
 
     /// Every parameter, flat, as of the last step.

@@ -141,7 +141,9 @@ fn its_adam_steps_are_the_flat_adams() {
         let (loss, grad) = pollster::block_on(step.loss_and_gradient(&pixels, 1.0)).unwrap();
         cpu_model = adam.step(1e-3, &grad, cpu_model, &host, false);
         let stepped = pollster::block_on(step.steps(&[pixels], 1e-3)).unwrap();
-        assert!((stepped[0] - loss).abs() <= 1e-6 * loss, "step {k}: loss {} from the step, {loss} from the gradient", stepped[0]);
+        // The step's loss comes in parts added in f64 (`LOSS_PARTS`): within 7e-8 of the host's
+        // f64 sum of the partials in 200 steps. One running f32 sum of them drifted up to 1.2e-6.
+        assert!((stepped[0] - loss).abs() <= 3e-7 * loss, "step {k}: loss {} from the step, {loss} from the gradient", stepped[0]);
         losses.push(loss);
     }
     assert!(losses[9] < losses[0], "the loss falls: {losses:?}");
