@@ -26,24 +26,26 @@ const RUN_MS = 600_000;
 const SEED = seedFrom('LAB_SEED');
 const MANGLED_FILES = 24;
 
-/** The first `n` real MNIST test digits as one page chunk, as tools/export-web-data.mjs cuts them. */
-function mnistChunk(n) {
+/** `n` real MNIST test digits from `start` as one page chunk, as tools/export-web-data.mjs cuts them. */
+function mnistChunk(n, start = 0) {
   const read = (file) => gunzipSync(readFileSync(new URL(`../../data/mnist/${file}`, import.meta.url)));
   // The bodies after the IDX headers: 16 bytes for images, 8 for labels.
-  return chunk(read('t10k-images-idx3-ubyte.gz').subarray(16), read('t10k-labels-idx1-ubyte.gz').subarray(8), 0, n);
+  return chunk(read('t10k-images-idx3-ubyte.gz').subarray(16), read('t10k-labels-idx1-ubyte.gz').subarray(8), start, n);
 }
 
 // Runs in the page: loads both modules and leaves what the tests share on `window.t`: `m`, the
 // WebGPU module, and `cpu`, the CPU module.
-async function setUp({ chunkBase64, images }) {
+async function setUp({ chunkBase64, otherChunkBase64, images }) {
   const load = async (pkg) => {
     const m = await import(new URL(`${pkg}/autoencoder_lab.js`, location.href).href);
     await m.default();
     return m;
   };
   const [m, cpu] = [await load('pkg'), await load('pkg-cpu')];
-  const chunk = Uint8Array.from(atob(chunkBase64), (c) => c.charCodeAt(0));
-  const t = { m, cpu, chunk };
+  const bytes = (base64) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  const chunk = bytes(chunkBase64);
+  // As many other digits: a training set of the same size with other images.
+  const t = { m, cpu, chunk, otherChunk: bytes(otherChunkBase64) };
   t.steps = async (lab, n) => {
     const losses = [];
     while (losses.length < n) losses.push(...(await lab.step(n - losses.length)));
@@ -80,7 +82,11 @@ let page;
 const problems = browserForFile(async (opened) => {
   page = opened.page;
   await openBlankPage(page);
-  await page.evaluate(setUp, { chunkBase64: mnistChunk(IMAGES).toString('base64'), images: IMAGES });
+  await page.evaluate(setUp, {
+    chunkBase64: mnistChunk(IMAGES).toString('base64'),
+    otherChunkBase64: mnistChunk(IMAGES, IMAGES).toString('base64'),
+    images: IMAGES,
+  });
 });
 
 /** A failure message that says what went wrong, not that the module trapped (a Rust panic). */
@@ -181,6 +187,29 @@ test('both modules and both backends train the same model on the same seed', { t
       // Sums run in another order on the GPU: equal up to float rounding, not bit for bit.
       assert.ok(Math.abs(c - gpu[step]) <= 1e-3 * Math.abs(c), `${model} step ${step}: cpu ${cpu} webgpu ${gpu}`);
     }
+  }
+});
+
+test('training images replaced under a model train it on both backends alike', { timeout: RUN_MS }, async () => {
+  // The WebGPU step holds its own copy of the training images on the GPU: clearing them and
+  // adding as many others must reach it, as the CPU step reads them afresh each step.
+  const r = await page.evaluate(async () => {
+    const run = async (module, backend) => {
+      const lab = await module.Lab.create(backend);
+      lab.addData('train', t.chunk);
+      lab.reset('dense', 32, 1e-3, 3, 0);
+      const before = await t.steps(lab, 4);
+      lab.clearData();
+      lab.addData('train', t.otherChunk);
+      const after = await t.steps(lab, 4);
+      lab.free();
+      return [...before, ...after];
+    };
+    return { cpu: await run(t.cpu, 'cpu'), gpu: await run(t.m, 'webgpu') };
+  });
+  assert.equal(r.gpu.length, 8);
+  for (const [step, c] of r.cpu.entries()) {
+    assert.ok(Math.abs(c - r.gpu[step]) <= 1e-3 * Math.abs(c), `step ${step}: cpu ${r.cpu} webgpu ${r.gpu}`);
   }
 });
 
