@@ -432,7 +432,7 @@ impl GpuStep {
     }
 
     /// One launch of each kernel a call launches, in the call's order: the gather of its images
-    /// from the held set, then the step's (`Some`; `None`: Adam's). The layers of one form share
+    /// from the held set, the step's launches before Adam, then Adam. The layers of one form share
     /// their kernel each way, whatever their sizes (they are launch arguments).
     fn kernel_launches(&self) -> Vec<Kernel> {
         let kernel = |launch: Launch| {
@@ -837,15 +837,15 @@ impl GpuStep {
     /// Holds `set` on the GPU, for calls of [`Self::launch_held_steps`]: one upload of its pixels
     /// as they are, a byte each (47 MB for MNIST's 60,000 training images, 188 MB as floats).
     pub fn hold_set(&mut self, set: &MnistSet) {
-        // The recorded calls gather from the set they were recorded with.
-        self.graphs.clear();
+        self.release_set();
         let client = &self.client;
         // An empty set still binds a buffer.
         let pixels = if set.is_empty() { client.empty(4) } else { client.create_from_slice(set.pixels()) };
         self.set = Some(HeldSet { images: set.len(), pixels, values: client.create_from_slice(bytes(&UNIT_PIXEL)) });
     }
 
-    /// Lets go of the held training set ([`Self::hold_set`]), whose images changed on the host.
+    /// Lets go of the held training set ([`Self::hold_set`]), whose images changed on the host,
+    /// and of the calls recorded over it: they gather from the set they were recorded with.
     pub fn release_set(&mut self) {
         self.graphs.clear();
         self.set = None;
