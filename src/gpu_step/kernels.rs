@@ -28,8 +28,11 @@ pub(super) const UNITS: u32 = 16;
 /// Units per workgroup of [`adam`]: WebGPU guarantees 256.
 pub(super) const ADAM_UNITS: u32 = 64;
 
-/// Parameters an [`adam`] unit updates, a unit's `stride` apart (neighbouring units take
-/// neighbouring parameters): fewer units, each one's start-up shared by four.
+/// Parameters in one of [`adam`]'s vectors.
+pub(super) const ADAM_WIDTH: usize = 4;
+
+/// Vectors an [`adam`] unit updates, a unit's `stride` apart (neighbouring units take
+/// neighbouring vectors): fewer units, each one's start-up shared by four.
 pub(super) const ADAM_PER_UNIT: usize = 4;
 
 /// Parts a step's loss comes back in: [`adam`]'s first units each sum a share of the last layer's
@@ -365,44 +368,52 @@ pub(super) fn bias_gradient(g: &[f32], g_at: usize, grads: &mut [f32], biases_at
 }
 
 /// burn's Adam (`AdaptiveMomentum`, epsilon 1e-8, no weight decay) on every parameter at once,
-/// a unit per parameter, the bias corrections folded into two factors by the host: step `slot`
-/// of a call reads its factor, epsilon and learning rate from `constants[3 slot..]`, written
-/// with the call's images, so that a recorded step replays unchanged at any step count.
+/// [`ADAM_WIDTH`] parameters a vector, a unit per [`ADAM_PER_UNIT`] vectors, the bias
+/// corrections folded into two factors by the host: step `slot` of a call reads its factor,
+/// epsilon and learning rate from `constants[3 slot..]`, written with the call's images, so that
+/// a recorded step replays unchanged at any step count. The parameters, their gradients and
+/// moments are `vectors` vectors long ([`super::GpuStep`] pads them with zeros, which stay 0).
+/// Vectors, because a browser checks each load and store of a storage buffer against the
+/// buffer's length (WebGPU's robust access), and one check then covers four numbers: the dense
+/// model trained 7% faster for it in Chromium on SwiftShader.
 /// Units 0 to [`LOSS_PARTS`] - 1 also sum a share each of `partials` (the last layer's units'
 /// squared errors), times `mean` (`scale / n`), into `losses[slot LOSS_PARTS..]`: the step's
 /// loss stays on the GPU until the call reads all its steps' at once. Each unit alone, with no
 /// barrier: a barrier anywhere in a kernel makes SwiftShader run every workgroup of it as
 /// coroutines, which cost Adam's 3,400 workgroups ten times the kernel's own time there.
 #[cube(launch)]
-pub(super) fn adam(
-    params: &mut [f32],
-    grads: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
+pub(super) fn adam<N: Size>(
+    params: &mut [Vector<f32, N>],
+    grads: &[Vector<f32, N>],
+    m: &mut [Vector<f32, N>],
+    v: &mut [Vector<f32, N>],
     partials: &[f32],
     losses: &mut [f32],
     constants: &[f32],
-    count: u32,
+    vectors: u32,
     partials_len: u32,
     slot: u32,
     mean: f32,
 ) {
     let index = ABSOLUTE_POS;
     let at = 3 * slot as usize;
-    let (factor, epsilon, lr) = (constants[at], constants[at + 1], constants[at + 2]);
-    let (count, stride) = (count as usize, count.div_ceil(ADAM_PER_UNIT as u32) as usize);
+    // In f32, as burn computes them, lane by lane.
+    let factor = Vector::<f32, N>::new(constants[at]);
+    let epsilon = Vector::<f32, N>::new(constants[at + 1]);
+    let lr = Vector::<f32, N>::new(constants[at + 2]);
+    let (beta_1, beta_2) = (Vector::<f32, N>::new(0.9f32), Vector::<f32, N>::new(0.999f32));
+    let (rest_1, rest_2) = (Vector::<f32, N>::new(1.0f32 - 0.9f32), Vector::<f32, N>::new(1.0f32 - 0.999f32));
+    let (count, stride) = (vectors as usize, vectors.div_ceil(ADAM_PER_UNIT as u32) as usize);
     #[unroll]
     for j in 0..ADAM_PER_UNIT {
         let p = index + j * stride;
         if index < stride && p < count {
-            // In f32, as burn computes them.
-            let (beta_1, beta_2) = (0.9f32, 0.999f32);
             let g = grads[p];
-            let m_new = m[p] * beta_1 + g * (1.0f32 - beta_1);
-            let v_new = v[p] * beta_2 + (g * g) * (1.0f32 - beta_2);
+            let m_new = m[p] * beta_1 + g * rest_1;
+            let v_new = v[p] * beta_2 + (g * g) * rest_2;
             m[p] = m_new;
             v[p] = v_new;
-            let update = (m_new * factor) / (f32::sqrt(v_new) + epsilon);
+            let update = (m_new * factor) / (Vector::sqrt(v_new) + epsilon);
             params[p] -= update * lr;
         }
     }

@@ -46,7 +46,7 @@ use crate::model::{Autoencoder, CodeActivation};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::params::flat_params;
 use crate::params::write_params;
-use kernels::{ADAM_PER_UNIT, ADAM_UNITS, GATHER_UNITS, LOSS_PARTS, UNITS, tiles};
+use kernels::{ADAM_PER_UNIT, ADAM_UNITS, ADAM_WIDTH, GATHER_UNITS, LOSS_PARTS, UNITS, tiles};
 use middle_kernels::MIDDLE_UNITS;
 
 /// How a layer's launches compute it.
@@ -404,14 +404,18 @@ impl GpuStep {
         if at != model.num_params() || params.len() != at {
             return None;
         }
-        let zeros = vec![0.0f32; params.len()];
+        // Adam takes the parameters, their gradients and moments four at a time: each is padded
+        // with zeros to a whole number of vectors.
+        let padded = at.next_multiple_of(ADAM_WIDTH);
+        let zeros = vec![0.0f32; padded];
+        let params = [params, &zeros[at..]].concat();
         let middle = Middle::of(model);
         Some(Self {
             graphs: HashMap::new(),
             record: true,
             plan: plan(&layers, middle.as_ref()),
             middle,
-            params: client.create_from_slice(bytes(params)),
+            params: client.create_from_slice(bytes(&params)),
             moment_1: client.create_from_slice(bytes(&zeros)),
             moment_2: client.create_from_slice(bytes(&zeros)),
             grads: client.create_from_slice(bytes(&zeros)),
@@ -796,13 +800,14 @@ impl GpuStep {
     /// constants in the call's buffer, and the sum of its squared errors, in parts, into the
     /// losses from `slot LOSS_PARTS`.
     fn launch_adam(&self, batch: usize, scale: f32, slot: usize) {
-        let n = self.count;
+        let (n, vectors) = (self.count.next_multiple_of(ADAM_WIDTH), self.count.div_ceil(ADAM_WIDTH));
         let partials = self.partials_len(batch);
         let calls = self.calls.as_ref().expect("a call's buffers");
         kernels::adam::launch(
             &self.client,
-            groups(n.div_ceil(ADAM_PER_UNIT), ADAM_UNITS),
+            groups(vectors.div_ceil(ADAM_PER_UNIT), ADAM_UNITS),
             CubeDim::new_1d(ADAM_UNITS),
+            ADAM_WIDTH,
             arg(&self.params, n),
             arg(&self.grads, n),
             arg(&self.moment_1, n),
@@ -810,7 +815,7 @@ impl GpuStep {
             arg(self.partials.as_ref().expect("a gradient was launched"), partials),
             arg(&calls.losses, calls.steps * LOSS_PARTS),
             arg(&calls.constants, 3 * calls.steps),
-            n as u32,
+            vectors as u32,
             partials as u32,
             slot as u32,
             scale / (batch * IMAGE_PIXELS) as f32,
@@ -1024,7 +1029,7 @@ impl GpuStep {
     /// Every parameter, flat, as of the last step.
     pub async fn params(&self) -> Result<Vec<f32>, String> {
         let read = self.client.read_async(vec![self.params.clone()]).await.map_err(|e| format!("{e:?}"))?;
-        Ok(floats(&read[0]))
+        Ok(floats(&read[0])[..self.count].to_vec())
     }
 
     /// `model` (the model this step was made for) with the step's parameters, as trainable
@@ -1048,7 +1053,7 @@ impl GpuStep {
         let partials = floats(&read[1]);
         let squares: f64 = partials[..self.partials_len(batch)].iter().map(|&s| s as f64).sum();
         let loss = (squares / (batch * IMAGE_PIXELS) as f64) as f32 * scale;
-        Ok((loss, floats(&read[0])))
+        Ok((loss, floats(&read[0])[..self.count].to_vec()))
     }
 }
 
