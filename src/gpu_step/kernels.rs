@@ -115,7 +115,7 @@ pub(super) fn masked_tile_product(
 
 /// `len` sums, each 0.
 #[cube]
-fn zeros(#[comptime] len: usize) -> Array<f32> {
+pub(super) fn zeros(#[comptime] len: usize) -> Array<f32> {
     let mut sums = Array::<f32>::new(len);
     #[unroll]
     for k in 0..len {
@@ -206,36 +206,60 @@ pub(super) fn layer_forward(
     if index < batch.div_ceil(ROWS) * col_tiles {
         let (first_b, first_o) = (index / col_tiles * ROWS, index % col_tiles * COLS);
         let sums = forward_tile(x, params, batch, inputs, outputs, at, w_in, w_out, bias_every, x_at, first_b, first_o);
-        let sums = spill(&sums);
-        let mut squares = 0.0f32;
-        for r in 0..ROWS {
-            for c in 0..COLS {
-                let (b, o) = (first_b + r, first_o + c);
-                if b < batch && o < outputs {
-                    let z = sums[r * COLS + c];
-                    let k = b * outputs + o;
-                    if loss == 1 {
-                        // The sigmoid from e^-|z|, which cannot overflow.
-                        let e = f32::exp(-f32::abs(z));
-                        let mut s = e / (1.0 + e);
-                        if z >= 0.0 {
-                            s = 1.0 / (1.0 + e);
-                        }
-                        let d = s - targets[targets_at as usize + k];
-                        squares += d * d;
-                        // d(mean((s - t)^2))/dz = 2 (s - t) s (1 - s) / n, times the share.
-                        y[y_at as usize + k] = factor * d * (s * (1.0 - s));
-                    } else if relu == 1 {
-                        y[y_at as usize + k] = f32::max(z, 0.0);
-                    } else {
-                        y[y_at as usize + k] = z;
+        forward_epilogue(&sums, targets, y, partials, batch, outputs, first_b, first_o, y_at as usize, targets_at as usize, factor, relu, loss, index);
+    }
+}
+
+/// The end of a layer's forward pass for the tile of images from `first_b` and outputs from
+/// `first_o`, whose sums (the bias added) are `sums`: [`layer_forward`] says what goes to `y`
+/// and `partials`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward_epilogue(
+    sums: &Array<f32>,
+    targets: &[f32],
+    y: &mut [f32],
+    partials: &mut [f32],
+    batch: usize,
+    outputs: usize,
+    first_b: usize,
+    first_o: usize,
+    y_at: usize,
+    targets_at: usize,
+    factor: f32,
+    relu: u32,
+    loss: u32,
+    index: usize,
+) {
+    let sums = spill(sums);
+    let mut squares = 0.0f32;
+    for r in 0..ROWS {
+        for c in 0..COLS {
+            let (b, o) = (first_b + r, first_o + c);
+            if b < batch && o < outputs {
+                let z = sums[r * COLS + c];
+                let k = b * outputs + o;
+                if loss == 1 {
+                    // The sigmoid from e^-|z|, which cannot overflow.
+                    let e = f32::exp(-f32::abs(z));
+                    let mut s = e / (1.0 + e);
+                    if z >= 0.0 {
+                        s = 1.0 / (1.0 + e);
                     }
+                    let d = s - targets[targets_at + k];
+                    squares += d * d;
+                    // d(mean((s - t)^2))/dz = 2 (s - t) s (1 - s) / n, times the share.
+                    y[y_at + k] = factor * d * (s * (1.0 - s));
+                } else if relu == 1 {
+                    y[y_at + k] = f32::max(z, 0.0);
+                } else {
+                    y[y_at + k] = z;
                 }
             }
         }
-        if loss == 1 {
-            partials[index] = squares;
-        }
+    }
+    if loss == 1 {
+        partials[index] = squares;
     }
 }
 

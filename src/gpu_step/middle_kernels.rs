@@ -70,13 +70,15 @@ fn weights_at(w: &Array<usize>) -> Array<usize> {
 }
 
 /// Where each layer's output starts in `acts` (and its gradient in `act_grads`) for `batch`
-/// images: the layers' outputs one after another, the last layer's not among them.
+/// images: the layers' outputs one after another, the last layer's not among them, each from a
+/// multiple of four (the last layer reads layer 6's output four numbers at a time,
+/// [`super::wide_kernels`]).
 #[cube]
 fn output_at(w: &Array<usize>, batch: usize) -> Array<usize> {
     let mut at = Array::<usize>::new(LAYERS);
     at[0] = 0;
     for l in 1..LAYERS {
-        at[l] = at[l - 1] + batch * w[l];
+        at[l] = at[l - 1] + (batch * w[l]).div_ceil(4) * 4;
     }
     at
 }
@@ -199,13 +201,14 @@ pub(super) fn middle_backward(acts: &[f32], params: &[f32], act_grads: &mut [f32
     }
 }
 
-/// The weight and bias gradients of layers 0 to 6 in one launch: for each layer in turn,
+/// The weight and bias gradients of layers 1 to 6 in one launch: for each layer in turn,
 /// [`super::kernels`]' tiles of its weights (`xᵀ · g` over the batch, a [`ROWS`] x [`COLS`] tile
-/// a unit), then a unit per bias. Layer 0's input is the images (from `images_at`), the others'
-/// the layer before's output in `acts`.
+/// a unit), then a unit per bias, each layer's input the layer before's output in `acts`. Layer
+/// 0's, from the images, have a launch of their own, which reads them four numbers at a time
+/// ([`super::wide_kernels`]).
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-pub(super) fn middle_weight_grads(images: &[f32], acts: &[f32], act_grads: &[f32], grads: &mut [f32], batch: u32, images_at: u32, h1: u32, h2: u32, h3: u32, latent: u32) {
+pub(super) fn middle_weight_grads(acts: &[f32], act_grads: &[f32], grads: &mut [f32], batch: u32, h1: u32, h2: u32, h3: u32, latent: u32) {
     let batch = batch as usize;
     let (w, at, out) = layout(h1, h2, h3, latent, batch);
     // This unit's layer and its place among the layer's units (LAYERS - 1: none, past the end).
@@ -213,7 +216,7 @@ pub(super) fn middle_weight_grads(images: &[f32], acts: &[f32], act_grads: &[f32
     let mut layer = (LAYERS - 1).runtime();
     let mut local = 0usize;
     let mut start = 0usize;
-    for l in 0..LAYERS - 1 {
+    for l in 1..LAYERS - 1 {
         let units = w[l].div_ceil(ROWS) * w[l + 1].div_ceil(COLS) + w[l + 1];
         if index >= start && index < start + units {
             layer = l;
@@ -225,12 +228,7 @@ pub(super) fn middle_weight_grads(images: &[f32], acts: &[f32], act_grads: &[f32
         let (inputs, outputs) = (w[layer], w[layer + 1]);
         let weight_units = inputs.div_ceil(ROWS) * outputs.div_ceil(COLS);
         if local < weight_units {
-            // Layer 0's input is the images; the others', the layer before's output.
-            if layer == 0 {
-                weight_gradient_tile(images, images_at as usize, act_grads, out[0], grads, at[0], outputs, 1, batch, inputs, outputs, local);
-            } else {
-                weight_gradient_tile(acts, out[layer - 1], act_grads, out[layer], grads, at[layer], outputs, 1, batch, inputs, outputs, local);
-            }
+            weight_gradient_tile(acts, out[layer - 1], act_grads, out[layer], grads, at[layer], outputs, 1, batch, inputs, outputs, local);
         } else {
             bias_gradient(act_grads, out[layer], grads, at[layer] + inputs * outputs, batch, outputs, 1, local - weight_units);
         }
@@ -238,8 +236,8 @@ pub(super) fn middle_weight_grads(images: &[f32], acts: &[f32], act_grads: &[f32
 }
 
 /// Units of [`middle_weight_grads`] for a model of these hidden widths and code: as the kernel
-/// counts them, a tile of weights each and one per bias, for layers 0 to 6 of [`widths`].
+/// counts them, a tile of weights each and one per bias, for layers 1 to 6 of [`widths`].
 pub(super) fn weight_grad_units([h1, h2, h3, latent]: [usize; 4]) -> usize {
     let widths = [784, h1, h2, h3, latent, h3, h2, h1, 784];
-    widths.windows(2).take(LAYERS - 1).map(|w| super::kernels::tiles(w[0], w[1]) + w[1]).sum()
+    widths.windows(2).take(LAYERS - 1).skip(1).map(|w| super::kernels::tiles(w[0], w[1]) + w[1]).sum()
 }

@@ -29,6 +29,7 @@
 mod conv_kernels;
 mod kernels;
 mod middle_kernels;
+mod wide_kernels;
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -48,6 +49,7 @@ use crate::params::flat_params;
 use crate::params::write_params;
 use kernels::{ADAM_PER_UNIT, ADAM_UNITS, ADAM_WIDTH, GATHER_UNITS, LOSS_PARTS, UNITS, tiles};
 use middle_kernels::MIDDLE_UNITS;
+use wide_kernels::WIDTH;
 
 /// How a layer's launches compute it.
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +63,8 @@ enum Form {
 }
 
 /// One layer of a step: its form, the numbers an image has in and out, where its weights start
-/// in the flat parameters, and whether a ReLU follows it.
+/// in the step's parameters ([`GpuStep::new`] moves some from where they are in the flat
+/// layout), and whether a ReLU follows it.
 #[derive(Debug, Clone, Copy)]
 struct Layer {
     form: Form,
@@ -78,6 +81,14 @@ impl Layer {
             Form::Dense { bias_every, .. } => self.inputs * self.outputs + self.outputs / bias_every,
             Form::Stride2 { up, c_small, c_big, .. } => 9 * c_small * c_big + if up { c_big } else { c_small },
         }
+    }
+
+    /// Whether it runs in [`wide_kernels`] with its input from `x_at` and its output's gradient
+    /// from `g_at` in their buffers: a layer `[inputs, outputs]` with a bias each whose numbers
+    /// all fall on whole vectors.
+    fn is_wide(&self, x_at: usize, g_at: usize) -> bool {
+        let dense = matches!(self.form, Form::Dense { w_in, w_out: 1, bias_every: 1 } if w_in == self.outputs);
+        dense && [self.inputs, self.outputs, self.at, x_at, g_at].iter().all(|n| n % WIDTH == 0)
     }
 
     /// Units of its forward launch for `batch` images: the last layer's sum of squared errors
@@ -134,6 +145,24 @@ fn layers_of(model: &Autoencoder) -> Vec<Layer> {
     layers
 }
 
+/// Moves each layer that can run in [`wide_kernels`] to start on a whole vector of the step's
+/// parameters, and those after it along: the dense model's last layer starts at 118,755 in the
+/// flat layout. With the middle kernels (`middle`), which find layers 1 to 6 as the flat layout
+/// has them, only the last layer moves.
+fn align_wide_layers(layers: &mut [Layer], middle: bool) {
+    let last = layers.len() - 1;
+    let mut shift = 0;
+    for (l, layer) in layers.iter_mut().enumerate() {
+        layer.at += shift;
+        let aligned = Layer { at: 0, ..*layer };
+        if (!middle || l == last) && aligned.is_wide(0, 0) {
+            let gap = layer.at.next_multiple_of(WIDTH) - layer.at;
+            layer.at += gap;
+            shift += gap;
+        }
+    }
+}
+
 /// The launches of a step before Adam, in order.
 #[derive(Debug, Clone, Copy)]
 enum Launch {
@@ -146,13 +175,13 @@ enum Launch {
     MiddleForward,
     /// Their input gradients, down to layer 0's output.
     MiddleBackward,
-    /// The weight and bias gradients of layers 0 to 6.
+    /// The weight and bias gradients of layers 1 to 6.
     MiddleWeights,
 }
 
 /// The launches of a step of `layers`: for the dense model whose hidden and code widths
-/// `middle` holds, its middle layers three launches in all; otherwise a launch per layer each
-/// way.
+/// `middle` holds, its middle layers three launches in all and the first layer's weight gradient
+/// after them; otherwise a launch per layer each way.
 fn plan(layers: &[Layer], middle: Option<&Middle>) -> Vec<Launch> {
     let last = layers.len() - 1;
     match middle {
@@ -163,6 +192,7 @@ fn plan(layers: &[Layer], middle: Option<&Middle>) -> Vec<Launch> {
             Launch::Backward(last),
             Launch::MiddleBackward,
             Launch::MiddleWeights,
+            Launch::Backward(0),
         ],
         None => (0..=last).map(Launch::Forward).chain((0..=last).rev().map(Launch::Backward)).collect(),
     }
@@ -229,11 +259,11 @@ const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
 const EPSILON: f32 = 1e-8;
 
-/// Kernels a dense step launches: the first and last layers' forward (the last with the loss),
-/// the last's backward, three for the middle layers ([`middle_kernels`]: forward, input
-/// gradients, and every other layer's weight gradients), and Adam. With a hidden or code layer
-/// wider than [`middle_kernels::MAX_WIDTH`] it is one per layer each way and Adam, 17.
-pub const LAUNCHES_PER_DENSE_STEP: usize = 2 + 1 + 3 + 1;
+/// Kernels a dense step launches: the first and last layers' forward (the last with the loss)
+/// and backward, three for the middle layers ([`middle_kernels`]: forward, input gradients, and
+/// their weight gradients), and Adam. With a hidden or code layer wider than
+/// [`middle_kernels::MAX_WIDTH`] it is one per layer each way and Adam, 17.
+pub const LAUNCHES_PER_DENSE_STEP: usize = 2 + 2 + 3 + 1;
 
 /// Kernels a conv step launches, the same way for its 6 layers.
 pub const LAUNCHES_PER_CONV_STEP: usize = 6 + 6 + 1;
@@ -301,7 +331,12 @@ pub struct GpuStep {
     layers: Vec<Layer>,
     middle: Option<Middle>,
     plan: Vec<Launch>,
+    /// The model's parameters, how many, and where each layer's start in the flat layout.
     count: usize,
+    flat_at: Vec<usize>,
+    /// The parameters' buffer, its gradients' and Adam's moments': `room` numbers each, the
+    /// layers at their `at` ([`Self::to_step_layout`]), zeros between and after.
+    room: usize,
     params: Handle,
     moment_1: Handle,
     moment_2: Handle,
@@ -399,28 +434,31 @@ impl GpuStep {
     /// model has.
     pub fn new(model: &Autoencoder, params: &[f32], device: &Device) -> Option<Self> {
         let client = cubecl::Device::Wgpu(wgpu_device(device)?).client();
-        let layers = layers_of(model);
+        let mut layers = layers_of(model);
         let at = layers.last().map_or(0, |l| l.at + l.params());
         if at != model.num_params() || params.len() != at {
             return None;
         }
-        // Adam takes the parameters, their gradients and moments four at a time: each is padded
-        // with zeros to a whole number of vectors.
-        let padded = at.next_multiple_of(ADAM_WIDTH);
-        let zeros = vec![0.0f32; padded];
-        let params = [params, &zeros[at..]].concat();
         let middle = Middle::of(model);
-        Some(Self {
+        let flat_at = layers.iter().map(|l| l.at).collect();
+        align_wide_layers(&mut layers, middle.is_some());
+        // Adam takes the parameters, their gradients and moments four at a time: the buffers
+        // hold whole vectors.
+        let room = layers.last().map_or(0, |l| l.at + l.params()).next_multiple_of(ADAM_WIDTH);
+        let zeros = vec![0.0f32; room];
+        let mut step = Self {
             graphs: HashMap::new(),
             record: true,
             plan: plan(&layers, middle.as_ref()),
             middle,
-            params: client.create_from_slice(bytes(&params)),
+            params: client.empty(4),
             moment_1: client.create_from_slice(bytes(&zeros)),
             moment_2: client.create_from_slice(bytes(&zeros)),
             grads: client.create_from_slice(bytes(&zeros)),
             layers,
             count: at,
+            flat_at,
+            room,
             time: 0,
             capacity: 0,
             batch: 0,
@@ -432,7 +470,28 @@ impl GpuStep {
             unused: client.empty(4),
             compiled: 0,
             client,
-        })
+        };
+        step.params = step.client.create_from_slice(bytes(&step.to_step_layout(params)));
+        Some(step)
+    }
+
+    /// `flat` (parameters or gradients in the flat layout) in this step's: each layer's
+    /// numbers at its `at`, zeros elsewhere.
+    fn to_step_layout(&self, flat: &[f32]) -> Vec<f32> {
+        let mut laid = vec![0.0f32; self.room];
+        for (layer, &from) in self.layers.iter().zip(&self.flat_at) {
+            laid[layer.at..layer.at + layer.params()].copy_from_slice(&flat[from..from + layer.params()]);
+        }
+        laid
+    }
+
+    /// `laid` (this step's layout, [`Self::to_step_layout`]) in the flat layout.
+    fn to_flat_layout(&self, laid: &[f32]) -> Vec<f32> {
+        let mut flat = vec![0.0f32; self.count];
+        for (layer, &to) in self.layers.iter().zip(&self.flat_at) {
+            flat[to..to + layer.params()].copy_from_slice(&laid[layer.at..layer.at + layer.params()]);
+        }
+        flat
     }
 
     /// One launch of each kernel a call launches, in the call's order: the gather of its images
@@ -512,7 +571,7 @@ impl GpuStep {
             if self.middle.is_some() {
                 // Every output but the last's in one buffer, their gradients in another
                 // ([`middle_kernels`]' layout, laid out below); the last's gradient on its own.
-                let len: usize = sizes[..last].iter().sum();
+                let len: usize = sizes[..last].iter().map(|size| size.next_multiple_of(WIDTH)).sum();
                 let (acts, act_grads) = (own(len), own(len));
                 self.outputs = vec![acts; last];
                 self.output_grads = vec![act_grads; last];
@@ -525,8 +584,9 @@ impl GpuStep {
             self.capacity = batch;
         }
         if self.middle.is_some() {
-            // The middle kernels find each layer's output from the batch: one after another.
-            let starts = sizes(batch)[..last].iter().scan(0, |at, size| Some(std::mem::replace(at, *at + size))).collect::<Vec<_>>();
+            // The middle kernels find each layer's output from the batch: one after another, each
+            // from a whole vector, for [`wide_kernels`].
+            let starts = sizes(batch)[..last].iter().scan(0, |at, size| Some(std::mem::replace(at, *at + size.next_multiple_of(WIDTH)))).collect::<Vec<_>>();
             for (slot, &at) in self.outputs.iter_mut().zip(&starts) {
                 slot.at = at;
             }
@@ -567,16 +627,15 @@ impl GpuStep {
         match launch {
             Launch::Forward(l) => self.launch_forward(l, batch, images, scale),
             Launch::Backward(l) => self.launch_backward(l, batch, images),
-            Launch::MiddleForward | Launch::MiddleBackward | Launch::MiddleWeights => self.launch_middle(launch, batch, images),
+            Launch::MiddleForward | Launch::MiddleBackward | Launch::MiddleWeights => self.launch_middle(launch, batch),
         }
     }
 
-    /// One of the middle kernels' launches ([`middle_kernels`]), for the images of
-    /// [`Self::launch_gradient`].
-    fn launch_middle(&self, launch: Launch, batch: usize, images: (&Handle, usize, usize)) {
+    /// One of the middle kernels' launches ([`middle_kernels`]), for `batch` images.
+    fn launch_middle(&self, launch: Launch, batch: usize) {
         let Middle { widths: [h1, h2, h3, latent], code_relu, weight_units } = self.middle.expect("a dense model's middle");
         let (acts, act_grads) = (self.outputs[0].arg(), self.output_grads[0].arg());
-        let (client, params, b) = (&self.client, arg(&self.params, self.count), batch as u32);
+        let (client, params, b) = (&self.client, arg(&self.params, self.room), batch as u32);
         let middle_units = groups(batch.div_ceil(middle_kernels::IMAGES), MIDDLE_UNITS);
         match launch {
             Launch::MiddleForward => {
@@ -597,17 +656,14 @@ impl GpuStep {
                 code_relu,
             ),
             Launch::MiddleWeights => {
-                let (images, len, at) = images;
                 middle_kernels::middle_weight_grads::launch(
                     client,
                     cubes(weight_units),
                     CubeDim::new_1d(UNITS),
-                    arg(images, len),
                     acts,
                     act_grads,
-                    arg(&self.grads, self.count),
+                    arg(&self.grads, self.room),
                     b,
-                    at as u32,
                     h1,
                     h2,
                     h3,
@@ -621,7 +677,7 @@ impl GpuStep {
     /// Layer `l`'s forward launch (the last layer's with the loss, scored as `scale`), for the
     /// images of [`Self::launch_gradient`].
     fn launch_forward(&self, l: usize, batch: usize, images: (&Handle, usize, usize), scale: f32) {
-        let n = self.count;
+        let n = self.room;
         let layer = self.layers[l];
         let (x, x_at) = self.layer_input(l, images);
         let units = layer.forward_units(batch);
@@ -641,6 +697,27 @@ impl GpuStep {
         let factor = 2.0 * scale / (batch * layer.outputs) as f32;
         let (relu, loss) = (layer.relu_after as u32, last as u32);
         match layer.form {
+            Form::Dense { .. } if layer.is_wide(x_at as usize, 0) => wide_kernels::wide_forward::launch(
+                &self.client,
+                cubes(units),
+                CubeDim::new_1d(UNITS),
+                WIDTH,
+                x,
+                arg(&self.params, n),
+                targets,
+                y,
+                partials,
+                batch as u32,
+                layer.inputs as u32,
+                layer.outputs as u32,
+                layer.at as u32,
+                x_at,
+                y_at,
+                targets_at,
+                factor,
+                relu,
+                loss,
+            ),
             Form::Dense { w_in, w_out, bias_every } => kernels::layer_forward::launch(
                 &self.client,
                 cubes(units),
@@ -691,7 +768,7 @@ impl GpuStep {
     /// Layer `l`'s backward launch: its weight and bias gradients, and its input's gradient
     /// but for the first layer.
     fn launch_backward(&self, l: usize, batch: usize, images: (&Handle, usize, usize)) {
-        let n = self.count;
+        let n = self.room;
         let layer = self.layers[l];
         let input_grad = l > 0;
         let relu_before = input_grad && self.layers[l - 1].relu_after;
@@ -704,6 +781,30 @@ impl GpuStep {
         };
         let (g, g_at) = (self.output_grads[l].arg(), self.output_grads[l].at as u32);
         match layer.form {
+            Form::Dense { .. } if layer.is_wide(x_at as usize, g_at as usize) => {
+                let (i, o) = (layer.inputs, layer.outputs);
+                let units = tiles(i, o) + o / WIDTH + if input_grad { tiles(batch, i) } else { 0 };
+                wide_kernels::wide_backward::launch(
+                    &self.client,
+                    cubes(units),
+                    CubeDim::new_1d(UNITS),
+                    WIDTH,
+                    x,
+                    arg(&self.params, n),
+                    g,
+                    arg(&self.grads, n),
+                    gx,
+                    batch as u32,
+                    i as u32,
+                    o as u32,
+                    layer.at as u32,
+                    x_at,
+                    g_at,
+                    gx_at,
+                    input_grad as u32,
+                    relu_before as u32,
+                )
+            }
             Form::Dense { w_in, w_out, bias_every } => {
                 let (i, o) = (layer.inputs, layer.outputs);
                 let units = tiles(i, o) + o / bias_every + if input_grad { tiles(batch, i) } else { 0 };
@@ -788,7 +889,7 @@ impl GpuStep {
                 Launch::Backward(l) => format!("backward {}", self.layers[l].name()),
                 Launch::MiddleForward => "forward of layers 1-6, a unit an image".to_string(),
                 Launch::MiddleBackward => "input gradients of layers 6-1, a unit an image".to_string(),
-                Launch::MiddleWeights => "weight and bias gradients of layers 0-6".to_string(),
+                Launch::MiddleWeights => "weight and bias gradients of layers 1-6".to_string(),
             };
             times.push((name, time(&mut || self.launch(launch, batch, images, 1.0))));
         }
@@ -800,7 +901,7 @@ impl GpuStep {
     /// constants in the call's buffer, and the sum of its squared errors, in parts, into the
     /// losses from `slot LOSS_PARTS`.
     fn launch_adam(&self, batch: usize, scale: f32, slot: usize) {
-        let (n, vectors) = (self.count.next_multiple_of(ADAM_WIDTH), self.count.div_ceil(ADAM_WIDTH));
+        let (n, vectors) = (self.room, self.room / ADAM_WIDTH);
         let partials = self.partials_len(batch);
         let calls = self.calls.as_ref().expect("a call's buffers");
         kernels::adam::launch(
@@ -1029,7 +1130,7 @@ impl GpuStep {
     /// Every parameter, flat, as of the last step.
     pub async fn params(&self) -> Result<Vec<f32>, String> {
         let read = self.client.read_async(vec![self.params.clone()]).await.map_err(|e| format!("{e:?}"))?;
-        Ok(floats(&read[0])[..self.count].to_vec())
+        Ok(self.to_flat_layout(&floats(&read[0])))
     }
 
     /// `model` (the model this step was made for) with the step's parameters, as trainable
@@ -1053,7 +1154,7 @@ impl GpuStep {
         let partials = floats(&read[1]);
         let squares: f64 = partials[..self.partials_len(batch)].iter().map(|&s| s as f64).sum();
         let loss = (squares / (batch * IMAGE_PIXELS) as f64) as f32 * scale;
-        Ok((loss, floats(&read[0])[..self.count].to_vec()))
+        Ok((loss, self.to_flat_layout(&floats(&read[0]))))
     }
 }
 
