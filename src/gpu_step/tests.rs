@@ -70,13 +70,16 @@ fn the_dense_step_gives_burns_loss_and_gradients() {
 }
 
 /// A code wider than the middle kernels take: the middle layers a launch each, as the conv
-/// model's layers are.
+/// model's layers are. Such a model's hidden layers are as wide as its code: at a code of 200
+/// every layer runs in the wide kernels, at 201 none does (the scalar kernels').
 #[test]
 fn a_wide_dense_code_steps_a_layer_at_a_time() {
     let host = Device::flex();
-    let wide = ModelKind::Dense.init_with(Some(200), CodeActivation::Relu, &host).unwrap();
-    assert_eq!(GpuStep::for_model(&wide, &gpu()).unwrap().launches_per_step(), 17, "a launch per layer each way");
-    check(&wide, &[6], "dense, ReLU code of 200");
+    for code in [200, 201] {
+        let wide = ModelKind::Dense.init_with(Some(code), CodeActivation::Relu, &host).unwrap();
+        assert_eq!(GpuStep::for_model(&wide, &gpu()).unwrap().launches_per_step(), 17, "a launch per layer each way");
+        check(&wide, &[6], &format!("dense, ReLU code of {code}"));
+    }
 }
 
 /// The conv model's step: its stride-2 layers (convolutions down, transposed ones up, each
