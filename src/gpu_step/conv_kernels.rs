@@ -23,7 +23,7 @@
 use burn::cubecl;
 use cubecl::prelude::*;
 
-use super::kernels::{COLS, ROWS, bias_gradient, masked_tile_product, spill};
+use super::kernels::{COLS, ROWS, bias_gradient, finish_output, masked_tile_product, spill};
 
 /// Units of a stride-2 layer's forward launch, for `batch` images of a small map of `side`.
 pub(super) fn forward_units(up: bool, batch: usize, side: usize, c_small: usize, c_big: usize) -> usize {
@@ -258,31 +258,6 @@ fn up_one_channel_tile(x: &[f32], x_at: usize, params: &[f32], at: usize, batch:
     }
 }
 
-/// One output of a forward launch at `k` in `y`, from its sum `z` (bias included): `act(z)`, or
-/// for the last layer (`loss` 1) the sigmoid-MSE's gradient at `z` (`factor` being `2 scale /
-/// n`); returns the squared error (0 but for the last layer).
-#[cube]
-#[allow(clippy::too_many_arguments)]
-fn finish_output(z: f32, k: usize, targets: &[f32], targets_at: usize, y: &mut [f32], factor: f32, relu: u32, loss: u32) -> f32 {
-    let mut square = 0.0f32;
-    if loss == 1 {
-        // The sigmoid from e^-|z|, which cannot overflow.
-        let e = f32::exp(-f32::abs(z));
-        let mut s = e / (1.0 + e);
-        if z >= 0.0 {
-            s = 1.0 / (1.0 + e);
-        }
-        let d = s - targets[targets_at + k];
-        square = d * d;
-        y[k] = factor * d * (s * (1.0 - s));
-    } else if relu == 1 {
-        y[k] = f32::max(z, 0.0);
-    } else {
-        y[k] = z;
-    }
-    square
-}
-
 /// [`spill`] for [`up_one_channel_tile`]'s sums.
 #[cube]
 fn spill_four(sums: &Array<f32>) -> Array<f32> {
@@ -350,7 +325,7 @@ pub(super) fn stride2_forward(
                     let (b, p) = (n / pixels, n % pixels);
                     for class in 0..4usize {
                         let q = (2 * (p / side) + class / 2) * out_side + 2 * (p % side) + class % 2;
-                        squares += finish_output(sums[4 * r + class] + bias, b * out_pixels + q, targets, targets_at as usize, y, factor, relu, loss);
+                        squares += finish_output(sums[4 * r + class] + bias, b * out_pixels + q, 0, targets, targets_at as usize, y, factor, relu, loss);
                     }
                 }
             }
@@ -383,7 +358,7 @@ pub(super) fn stride2_forward(
                 let o = first_c + c;
                 if n < batch * pixels && o < channels {
                     let k = b * channels * out_pixels + o * out_pixels + q;
-                    squares += finish_output(sums[r * COLS + c] + biases[c], k, targets, targets_at as usize, y, factor, relu, loss);
+                    squares += finish_output(sums[r * COLS + c] + biases[c], k, 0, targets, targets_at as usize, y, factor, relu, loss);
                 }
             }
         }

@@ -210,6 +210,33 @@ pub(super) fn layer_forward(
     }
 }
 
+/// One output of a forward launch, number `k` of the layer's output, at `y_at + k` in `y`, from
+/// its sum `z` (bias included): `act(z)`, or for the last layer (`loss` 1) the sigmoid-MSE's
+/// gradient at `z` against `targets[targets_at + k]` (`factor` being `2 scale / n`); returns the
+/// squared error (0 but for the last layer).
+#[cube]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn finish_output(z: f32, k: usize, y_at: usize, targets: &[f32], targets_at: usize, y: &mut [f32], factor: f32, relu: u32, loss: u32) -> f32 {
+    let mut square = 0.0f32;
+    if loss == 1 {
+        // The sigmoid from e^-|z|, which cannot overflow.
+        let e = f32::exp(-f32::abs(z));
+        let mut s = e / (1.0 + e);
+        if z >= 0.0 {
+            s = 1.0 / (1.0 + e);
+        }
+        let d = s - targets[targets_at + k];
+        square = d * d;
+        // d(mean((s - t)^2))/dz = 2 (s - t) s (1 - s) / n, times the share.
+        y[y_at + k] = factor * d * (s * (1.0 - s));
+    } else if relu == 1 {
+        y[y_at + k] = f32::max(z, 0.0);
+    } else {
+        y[y_at + k] = z;
+    }
+    square
+}
+
 /// The end of a layer's forward pass for the tile of images from `first_b` and outputs from
 /// `first_o`, whose sums (the bias added) are `sums`: [`layer_forward`] says what goes to `y`
 /// and `partials`.
@@ -237,24 +264,7 @@ pub(super) fn forward_epilogue(
         for c in 0..COLS {
             let (b, o) = (first_b + r, first_o + c);
             if b < batch && o < outputs {
-                let z = sums[r * COLS + c];
-                let k = b * outputs + o;
-                if loss == 1 {
-                    // The sigmoid from e^-|z|, which cannot overflow.
-                    let e = f32::exp(-f32::abs(z));
-                    let mut s = e / (1.0 + e);
-                    if z >= 0.0 {
-                        s = 1.0 / (1.0 + e);
-                    }
-                    let d = s - targets[targets_at + k];
-                    squares += d * d;
-                    // d(mean((s - t)^2))/dz = 2 (s - t) s (1 - s) / n, times the share.
-                    y[y_at + k] = factor * d * (s * (1.0 - s));
-                } else if relu == 1 {
-                    y[y_at + k] = f32::max(z, 0.0);
-                } else {
-                    y[y_at + k] = z;
-                }
+                squares += finish_output(sums[r * COLS + c], b * outputs + o, y_at, targets, targets_at, y, factor, relu, loss);
             }
         }
     }
