@@ -28,8 +28,10 @@ pub(super) const UNITS: u32 = 16;
 /// Units per workgroup of [`adam`]: WebGPU guarantees 256.
 pub(super) const ADAM_UNITS: u32 = 64;
 
-/// Parameters in one of [`adam`]'s vectors.
-pub(super) const ADAM_WIDTH: usize = 4;
+/// Numbers in a vector, where a kernel binds a buffer as vectors ([`adam`],
+/// [`super::wide_kernels`]): one load, and in a browser one check of the load against the
+/// buffer's length, for four numbers.
+pub(super) const WIDTH: usize = 4;
 
 /// Vectors an [`adam`] unit updates, a unit's `stride` apart (neighbouring units take
 /// neighbouring vectors): fewer units, each one's start-up shared by four.
@@ -402,7 +404,7 @@ pub(super) fn bias_gradient(g: &[f32], g_at: usize, grads: &mut [f32], biases_at
 }
 
 /// burn's Adam (`AdaptiveMomentum`, epsilon 1e-8, no weight decay) on every parameter at once,
-/// [`ADAM_WIDTH`] parameters a vector, a unit per [`ADAM_PER_UNIT`] vectors, the bias
+/// [`WIDTH`] parameters a vector, a unit per [`ADAM_PER_UNIT`] vectors, the bias
 /// corrections folded into two factors by the host: step `slot` of a call reads its factor,
 /// epsilon and learning rate from `constants[3 slot..]`, written with the call's images, so that
 /// a recorded step replays unchanged at any step count. The parameters, their gradients and

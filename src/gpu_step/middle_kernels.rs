@@ -21,7 +21,7 @@
 use burn::cubecl;
 use cubecl::prelude::*;
 
-use super::kernels::{COLS, ROWS, bias_gradient, tile_product, weight_gradient_tile};
+use super::kernels::{COLS, ROWS, WIDTH, bias_gradient, tile_product, weight_gradient_tile};
 
 /// The widest hidden or code layer the middle kernels take (the seed's is 128).
 pub(super) const MAX_WIDTH: usize = 128;
@@ -71,14 +71,14 @@ fn weights_at(w: &Array<usize>) -> Array<usize> {
 
 /// Where each layer's output starts in `acts` (and its gradient in `act_grads`) for `batch`
 /// images: the layers' outputs one after another, the last layer's not among them, each from a
-/// multiple of four (the last layer reads layer 6's output four numbers at a time,
+/// whole vector (the last layer reads layer 6's output [`WIDTH`] numbers at a time,
 /// [`super::wide_kernels`]).
 #[cube]
 fn output_at(w: &Array<usize>, batch: usize) -> Array<usize> {
     let mut at = Array::<usize>::new(LAYERS);
     at[0] = 0;
     for l in 1..LAYERS {
-        at[l] = at[l - 1] + (batch * w[l]).div_ceil(4) * 4;
+        at[l] = at[l - 1] + (batch * w[l]).div_ceil(WIDTH) * WIDTH;
     }
     at
 }

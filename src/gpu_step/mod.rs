@@ -47,9 +47,8 @@ use crate::model::{Autoencoder, CodeActivation};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::params::flat_params;
 use crate::params::write_params;
-use kernels::{ADAM_PER_UNIT, ADAM_UNITS, ADAM_WIDTH, GATHER_UNITS, LOSS_PARTS, UNITS, tiles};
+use kernels::{ADAM_PER_UNIT, ADAM_UNITS, GATHER_UNITS, LOSS_PARTS, UNITS, WIDTH, tiles};
 use middle_kernels::MIDDLE_UNITS;
-use wide_kernels::WIDTH;
 
 /// How a layer's launches compute it.
 #[derive(Debug, Clone, Copy)]
@@ -444,7 +443,7 @@ impl GpuStep {
         align_wide_layers(&mut layers, middle.is_some());
         // Adam takes the parameters, their gradients and moments four at a time: the buffers
         // hold whole vectors.
-        let room = layers.last().map_or(0, |l| l.at + l.params()).next_multiple_of(ADAM_WIDTH);
+        let room = layers.last().map_or(0, |l| l.at + l.params()).next_multiple_of(WIDTH);
         let zeros = vec![0.0f32; room];
         let mut step = Self {
             graphs: HashMap::new(),
@@ -901,14 +900,14 @@ impl GpuStep {
     /// constants in the call's buffer, and the sum of its squared errors, in parts, into the
     /// losses from `slot LOSS_PARTS`.
     fn launch_adam(&self, batch: usize, scale: f32, slot: usize) {
-        let (n, vectors) = (self.room, self.room / ADAM_WIDTH);
+        let (n, vectors) = (self.room, self.room / WIDTH);
         let partials = self.partials_len(batch);
         let calls = self.calls.as_ref().expect("a call's buffers");
         kernels::adam::launch(
             &self.client,
             groups(vectors.div_ceil(ADAM_PER_UNIT), ADAM_UNITS),
             CubeDim::new_1d(ADAM_UNITS),
-            ADAM_WIDTH,
+            WIDTH,
             arg(&self.params, n),
             arg(&self.grads, n),
             arg(&self.moment_1, n),

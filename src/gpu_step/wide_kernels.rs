@@ -18,10 +18,10 @@
 use burn::cubecl;
 use cubecl::prelude::*;
 
-use super::kernels::{COLS, ROWS, forward_epilogue, spill, zeros};
+use super::kernels::{COLS, ROWS, WIDTH, forward_epilogue, spill, zeros};
 
-/// Numbers in a vector: a tile's [`COLS`] outputs are one.
-pub(super) const WIDTH: usize = 4;
+// A tile's outputs are one vector of the weight's row and of the output's gradient.
+const _: () = assert!(COLS == WIDTH);
 
 /// [`super::kernels::layer_forward`] for a layer whose numbers fall on whole vectors: `x`,
 /// `params` and every position (`x_at`, `at`) and width (`inputs`, `outputs`) in numbers, the
