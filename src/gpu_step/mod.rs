@@ -82,12 +82,17 @@ impl Layer {
         }
     }
 
-    /// Whether it runs in [`wide_kernels`] with its input from `x_at` and its output's gradient
-    /// from `g_at` in their buffers: a layer `[inputs, outputs]` with a bias each whose numbers
-    /// all fall on whole vectors.
-    fn is_wide(&self, x_at: usize, g_at: usize) -> bool {
+    /// Whether [`wide_kernels`] can run it, wherever its numbers start: a layer `[inputs,
+    /// outputs]` with a bias each, both widths whole vectors.
+    fn has_wide_form(&self) -> bool {
         let dense = matches!(self.form, Form::Dense { w_in, w_out: 1, bias_every: 1 } if w_in == self.outputs);
-        dense && [self.inputs, self.outputs, self.at, x_at, g_at].iter().all(|n| n % WIDTH == 0)
+        dense && self.inputs % WIDTH == 0 && self.outputs % WIDTH == 0
+    }
+
+    /// Whether it runs in [`wide_kernels`] with its input from `x_at` and its output's gradient
+    /// from `g_at` in their buffers: [`Self::has_wide_form`], and every start on a whole vector.
+    fn is_wide(&self, x_at: usize, g_at: usize) -> bool {
+        self.has_wide_form() && [self.at, x_at, g_at].iter().all(|n| n % WIDTH == 0)
     }
 
     /// Units of its forward launch for `batch` images: the last layer's sum of squared errors
@@ -153,13 +158,22 @@ fn align_wide_layers(layers: &mut [Layer], middle: bool) {
     let mut shift = 0;
     for (l, layer) in layers.iter_mut().enumerate() {
         layer.at += shift;
-        let aligned = Layer { at: 0, ..*layer };
-        if (!middle || l == last) && aligned.is_wide(0, 0) {
+        if (!middle || l == last) && layer.has_wide_form() {
             let gap = layer.at.next_multiple_of(WIDTH) - layer.at;
             layer.at += gap;
             shift += gap;
         }
     }
+}
+
+/// `flat` (parameters in the flat layout, each layer's from `flat_at`) in a step's of `room`
+/// numbers: each layer's at its `at`, zeros elsewhere.
+fn to_step_layout(layers: &[Layer], flat_at: &[usize], room: usize, flat: &[f32]) -> Vec<f32> {
+    let mut laid = vec![0.0f32; room];
+    for (layer, &from) in layers.iter().zip(flat_at) {
+        laid[layer.at..layer.at + layer.params()].copy_from_slice(&flat[from..from + layer.params()]);
+    }
+    laid
 }
 
 /// The launches of a step before Adam, in order.
@@ -334,7 +348,7 @@ pub struct GpuStep {
     count: usize,
     flat_at: Vec<usize>,
     /// The parameters' buffer, its gradients' and Adam's moments': `room` numbers each, the
-    /// layers at their `at` ([`Self::to_step_layout`]), zeros between and after.
+    /// layers at their `at` ([`to_step_layout`]), zeros between and after.
     room: usize,
     params: Handle,
     moment_1: Handle,
@@ -439,18 +453,19 @@ impl GpuStep {
             return None;
         }
         let middle = Middle::of(model);
-        let flat_at = layers.iter().map(|l| l.at).collect();
+        let flat_at: Vec<usize> = layers.iter().map(|l| l.at).collect();
         align_wide_layers(&mut layers, middle.is_some());
         // Adam takes the parameters, their gradients and moments four at a time: the buffers
         // hold whole vectors.
         let room = layers.last().map_or(0, |l| l.at + l.params()).next_multiple_of(WIDTH);
         let zeros = vec![0.0f32; room];
-        let mut step = Self {
+        let laid = to_step_layout(&layers, &flat_at, room, params);
+        Some(Self {
             graphs: HashMap::new(),
             record: true,
             plan: plan(&layers, middle.as_ref()),
             middle,
-            params: client.empty(4),
+            params: client.create_from_slice(bytes(&laid)),
             moment_1: client.create_from_slice(bytes(&zeros)),
             moment_2: client.create_from_slice(bytes(&zeros)),
             grads: client.create_from_slice(bytes(&zeros)),
@@ -469,22 +484,10 @@ impl GpuStep {
             unused: client.empty(4),
             compiled: 0,
             client,
-        };
-        step.params = step.client.create_from_slice(bytes(&step.to_step_layout(params)));
-        Some(step)
+        })
     }
 
-    /// `flat` (parameters or gradients in the flat layout) in this step's: each layer's
-    /// numbers at its `at`, zeros elsewhere.
-    fn to_step_layout(&self, flat: &[f32]) -> Vec<f32> {
-        let mut laid = vec![0.0f32; self.room];
-        for (layer, &from) in self.layers.iter().zip(&self.flat_at) {
-            laid[layer.at..layer.at + layer.params()].copy_from_slice(&flat[from..from + layer.params()]);
-        }
-        laid
-    }
-
-    /// `laid` (this step's layout, [`Self::to_step_layout`]) in the flat layout.
+    /// `laid` (this step's layout, [`to_step_layout`]) in the flat layout.
     fn to_flat_layout(&self, laid: &[f32]) -> Vec<f32> {
         let mut flat = vec![0.0f32; self.count];
         for (layer, &to) in self.layers.iter().zip(&self.flat_at) {
