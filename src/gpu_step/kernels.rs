@@ -20,6 +20,8 @@
 use burn::cubecl;
 use cubecl::prelude::*;
 
+use super::{BETA_1, BETA_2};
+
 /// Units per workgroup of a layer's launch: few, so that the big layers' few tiles (128 at batch
 /// 32 for the first layer's forward product) still make several workgroups, which a CPU-run
 /// adapter spreads over its cores.
@@ -437,8 +439,8 @@ pub(super) fn adam<N: Size>(
     let factor = Vector::<f32, N>::new(constants[at]);
     let epsilon = Vector::<f32, N>::new(constants[at + 1]);
     let lr = Vector::<f32, N>::new(constants[at + 2]);
-    let (beta_1, beta_2) = (Vector::<f32, N>::new(0.9f32), Vector::<f32, N>::new(0.999f32));
-    let (rest_1, rest_2) = (Vector::<f32, N>::new(1.0f32 - 0.9f32), Vector::<f32, N>::new(1.0f32 - 0.999f32));
+    let (beta_1, beta_2) = (Vector::<f32, N>::new(BETA_1), Vector::<f32, N>::new(BETA_2));
+    let (rest_1, rest_2) = (Vector::<f32, N>::new(1.0f32 - BETA_1), Vector::<f32, N>::new(1.0f32 - BETA_2));
     let (count, stride) = (vectors as usize, vectors.div_ceil(ADAM_PER_UNIT as u32) as usize);
     #[unroll]
     for j in 0..ADAM_PER_UNIT {
