@@ -38,6 +38,9 @@ import { LAB_URL, assertServerUp } from '../support/browser.mjs';
 import { ENGINES, openEngine } from '../support/engines.mjs';
 import { MAX_STEPS_PER_CALL } from '../../www/js/lab/callsize.js';
 
+// The most steps a call the page asks of WebGPU: the bench's second run of each model.
+const CAP = MAX_STEPS_PER_CALL.webgpu;
+
 // Each backend's wasm module, as the page's worker loads it (www/js/worker/worker.js).
 const MODULES = { webgpu: 'pkg/autoencoder_lab_bg.wasm', cpu: 'pkg-cpu/autoencoder_lab_bg.wasm' };
 
@@ -153,9 +156,8 @@ for (const backend of backends) {
     console.error(`bench: ${model} on ${backend} (${run.warmup} warm-up + ${run.steps} timed steps of ${numbers.batch})…`);
     results[backend][model] = await measure(backend, model).catch((err) => fail(err.message));
     if (backend === 'webgpu' && run['per-call'] === 'page') {
-      const most = MAX_STEPS_PER_CALL.webgpu;
-      console.error(`bench: ${model} on ${backend}, ${most} steps a call (${most} warm-up + ${2 * most} timed)…`);
-      const capped = await measure(backend, model, { warmup: most, steps: 2 * most, 'per-call': most }).catch((err) => fail(err.message));
+      console.error(`bench: ${model} on ${backend}, ${CAP} steps a call (${CAP} warm-up + ${2 * CAP} timed)…`);
+      const capped = await measure(backend, model, { warmup: CAP, steps: 2 * CAP, 'per-call': CAP }).catch((err) => fail(err.message));
       results[backend][model].host_ms_per_step_at_cap = capped.host_ms_per_step;
     }
   }
@@ -199,9 +201,8 @@ for (const [backend, byModel] of Object.entries(results)) {
   }
   const capped = Object.entries(byModel).filter(([, r]) => r.host_ms_per_step_at_cap != null);
   if (capped.length) {
-    const most = MAX_STEPS_PER_CALL.webgpu;
     const bound = (ms) => Number(((1000 / ms) * numbers.batch).toPrecision(2)).toLocaleString('en-US');
-    console.log(`host ms/step at ${most} steps a call (what the page asks of a GPU fast enough): ` +
+    console.log(`host ms/step at ${CAP} steps a call (what the page asks of a GPU fast enough): ` +
       capped.map(([model, r]) => `${model} ${r.host_ms_per_step_at_cap.toFixed(2)} (the host's bound: about ${bound(r.host_ms_per_step_at_cap)} images/s)`).join(', '));
   }
 }
