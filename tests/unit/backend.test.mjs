@@ -119,8 +119,26 @@ test('a call asks for about CALL_MS of steps, 1 to its backend\'s MAX_STEPS_PER_
     assert.equal(stepsPerCall(ms, 'webgpu'), steps, `past 16 a multiple of 8 (${Math.round(CALL_MS / ms)} asked)`);
   }
   assert.equal(stepsPerCall(5000, 'cpu'), 1, 'a step slower than a call is still a step');
-  assert.equal(stepsPerCall(10, 'cpu', 100), 10, "the backend probe's shorter calls");
+  assert.equal(stepsPerCall(10, 'cpu', { callMs: 100 }), 10, "the backend probe's shorter calls");
   assert.throws(() => stepsPerCall(10, 'tpu'), /no call size for backend tpu/);
   assert.equal(smoothMsPerStep(null, 30), 30, 'the first call sets the pace');
   assert.equal(smoothMsPerStep(30, 40), 33, 'later calls move it by 0.3 of the difference');
+});
+
+test('a call keeps the last call\'s number of steps while that is within a quarter of CALL_MS', () => {
+  // A pace drifting from 18 to 16.7 ms a step would ask 11 then 12; the WebGPU step records
+  // each new number, so the 11 stays.
+  assert.equal(stepsPerCall(CALL_MS / 12, 'webgpu'), 12);
+  assert.equal(stepsPerCall(CALL_MS / 12, 'webgpu', { previous: 11 }), 11);
+  // 11 steps near the edges of the band (1.25 times the aim, either way) keep it; past them, not.
+  assert.equal(stepsPerCall((CALL_MS * 1.24) / 11, 'webgpu', { previous: 11 }), 11);
+  assert.equal(stepsPerCall((CALL_MS * 1.3) / 11, 'webgpu', { previous: 11 }), 8);
+  assert.equal(stepsPerCall(CALL_MS / 11 / 1.24, 'webgpu', { previous: 11 }), 11);
+  assert.equal(stepsPerCall(CALL_MS / 11 / 1.3, 'webgpu', { previous: 11 }), 14);
+  // A pace that halves or doubles moves the call, and the caps still hold.
+  assert.equal(stepsPerCall(CALL_MS / 20, 'webgpu', { previous: 10 }), 16);
+  assert.equal(stepsPerCall(CALL_MS / 5, 'webgpu', { previous: 10 }), 5);
+  assert.equal(stepsPerCall(0.1, 'cpu', { previous: 64 }), 16, 'a number past the backend\'s cap is not kept');
+  assert.equal(stepsPerCall(CALL_MS / 2.2, 'webgpu', { previous: 2 }), 2);
+  assert.equal(stepsPerCall(CALL_MS / 2.6, 'webgpu', { previous: 2 }), 3, 'two steps would make a call over a fifth short');
 });

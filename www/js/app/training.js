@@ -118,7 +118,7 @@ async function trainUntilStopped() {
     while (app.mode === 'training' && app.snap.epoch < app.targetEpochs) {
       await trainSteps(k);
       // Aim each call at callsize.js's length, from the smoothed cost of one step.
-      if (app.msPerStep) k = stepsPerCall(app.msPerStep, app.snap.backend);
+      if (app.msPerStep) k = stepsPerCall(app.msPerStep, app.snap.backend, { previous: k });
       if (app.mode === 'training') showTrainingProgress();
       if (performance.now() - (app.checkpoint?.at ?? 0) > CHECKPOINT_MS) {
         await takeCheckpoint();

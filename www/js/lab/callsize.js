@@ -16,14 +16,25 @@ export const MAX_STEPS_PER_CALL = { cpu: 16, webgpu: 64 };
 const FINE_UP_TO = 16;
 const COARSE = 8;
 
+// A call keeps the number of steps of the call before while that still makes a call within a
+// quarter of its aim: the smoothed pace drifts by a step or two as a run warms up, and the WebGPU
+// step launches each new number afresh and records it, which costs its host 5-10 ms once.
+const KEEP_WITHIN = 1.25;
+
 /**
  * Steps for a call of about `callMs` on `backend` ('cpu' or 'webgpu'), at `msPerStep` a step: 1
- * to the backend's MAX_STEPS_PER_CALL.
+ * to the backend's MAX_STEPS_PER_CALL; `previous` (the last call's number, if any) while it makes
+ * a call within KEEP_WITHIN of `callMs`.
  */
-export function stepsPerCall(msPerStep, backend, callMs = CALL_MS) {
+export function stepsPerCall(msPerStep, backend, { callMs = CALL_MS, previous = null } = {}) {
   const most = MAX_STEPS_PER_CALL[backend];
   if (!most) throw new Error(`no call size for backend ${backend}`);
-  const steps = Math.max(1, Math.min(most, Math.round(callMs / Math.max(msPerStep, 1e-3))));
+  const pace = Math.max(msPerStep, 1e-3);
+  if (previous !== null && previous >= 1 && previous <= most) {
+    const ms = previous * pace;
+    if (ms >= callMs / KEEP_WITHIN && ms <= callMs * KEEP_WITHIN) return previous;
+  }
+  const steps = Math.max(1, Math.min(most, Math.round(callMs / pace)));
   return steps > FINE_UP_TO ? steps - (steps % COARSE) : steps;
 }
 

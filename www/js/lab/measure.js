@@ -76,7 +76,7 @@ async function timeBackend(backend, settings, chunks, signal) {
       steps += losses.length;
       spent += lab.lastMs;
       dispatches += lab.lastGpu.dispatches;
-      perCall = stepsPerCall(Math.max(1, spent) / steps, backend, PROBE_CALL_MS);
+      perCall = stepsPerCall(Math.max(1, spent) / steps, backend, { callMs: PROBE_CALL_MS, previous: perCall });
     }
     return {
       imagesPerSec: (steps * settings.batchSize * 1000) / spent,
