@@ -11,7 +11,9 @@
 // it under xvfb-run).
 // By default each backend runs as the page trains on it, for as long as a figure takes to settle:
 // WebGPU 10 warm-up + 40 timed steps, as many a call as the page's training loop asks (calls of
-// about 200 ms, up to 64 steps: --per-call page, www/js/lab/callsize.js); the CPU 50 warm-up +
+// about 200 ms, up to 64 steps: --per-call page, www/js/lab/callsize.js; the warm-up goes on a
+// call or two until the page asks a number of steps a call it has run, and no call is cut short,
+// since the WebGPU step records each new number once: www/js/bench/bench.js); the CPU 50 warm-up +
 // 200 timed steps, 16 a call (its workers' wasm is still being optimised by the browser during
 // the first few dozen steps). --warmup, --steps and --per-call set both; --per-call 1 gives
 // WebGPU's cost of a call at its worst, one step each. Run as the page asks, WebGPU also runs
@@ -25,7 +27,7 @@
 // a file of `bench --json` lines from the command line, measured in the same run (./build.sh
 // bench-web makes it), for the browser/native ratio. Prints a table per backend, then exactly
 // one JSON line last: {"engine":..,"adapter":..,"backends":{"webgpu":{"dense":{images_per_sec,
-// first_step_ms,ready_ms,steps_per_call,dispatches_per_step,submits_per_step,readbacks_per_call,
+// timed_steps,first_step_ms,ready_ms,steps_per_call,dispatches_per_step,submits_per_step,readbacks_per_call,
 // host_ms_per_step,host_ms_per_step_at_cap,wait_ms_per_call,workers,native_images_per_sec,
 // ratio_to_native},..},"cpu":{..}},
 // "native":{"dense":..},"wasm_gzip_bytes":{"webgpu":..,"cpu":..}}, each backend's wasm module as
@@ -62,7 +64,7 @@ const { values: opts } = parseArgs({
 });
 
 if (opts.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 32).join('\n'));
+  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 34).join('\n'));
   process.exit(0);
 }
 
@@ -193,7 +195,7 @@ for (const [backend, byModel] of Object.entries(results)) {
   if (backend === 'webgpu') adapter = first?.adapter ?? null;
   const run = runOf(backend);
   console.log(`\n${opts.engine}, backend ${backend} (${first?.adapter ?? '?'}), batch ${numbers.batch}, ` +
-    `${run.warmup} warm-up + ${run.steps} timed steps, ` +
+    `${run.warmup} warm-up + ${run.steps} timed steps or more (whole calls), ` +
     (run['per-call'] === 'page' ? 'as many a call as the page asks' : `${run['per-call']} step(s) per call`));
   for (const [i, row] of rows.entries()) {
     console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
@@ -212,6 +214,7 @@ console.log(`wasm gzip -9: WebGPU module ${mb(wasmGzip.webgpu)}, CPU module ${mb
 // The machine-readable line, last.
 const summary = (r, model) => ({
   images_per_sec: round(r.images_per_sec, 1),
+  timed_steps: r.timed_steps,
   first_step_ms: round(r.first_step_ms, 1),
   ready_ms: round(r.ready_ms, 1),
   steps_per_call: round(r.steps_per_call, 1),

@@ -4,7 +4,7 @@
 // navigation, so ready_ms is "navigation to ready"; a step's time includes the messages to the
 // worker and back, as in the page.
 import { ChunkCache, chunksFor, fetchIndex } from '../data/data.js';
-import { smoothMsPerStep, stepsPerCall } from '../lab/callsize.js';
+import { MAX_STEPS_PER_CALL, smoothMsPerStep, stepsPerCall } from '../lab/callsize.js';
 import { LabWorker } from '../lab/labworker.js';
 import { measureCores } from '../lab/cores.js';
 import { LabPool, MAX_WORKERS, poolSize } from '../lab/pool.js';
@@ -25,21 +25,40 @@ async function gpuAdapterName() {
   return [vendor, architecture, description].filter(Boolean).join(' ') || 'unnamed adapter';
 }
 
+// How many calls past its `warmup` steps the warm-up may go on, in 'page' mode, for the page to
+// ask a number of steps a call it has asked before (see `train`).
+const SETTLE_CALLS = 2;
+
 /**
- * Runs `count` training steps into the lab, `perCall` a call, or with `perCall` 'page' as many
- * as the page's training loop would ask (callsize.js, from `pace.msPerStep`, the smoothed cost of
- * a step so far, which this updates). Returns the losses, the calls, and the WebGPU work the
- * worker made for them (gpucount.js: dispatches, submits, read-backs, the host's time less its
- * waits on read-backs, and those waits).
+ * Runs training steps into the lab, `perCall` a call, or with `perCall` 'page' as many as the
+ * page's training loop would ask (callsize.js, from `pace.msPerStep`, the smoothed cost of a step
+ * so far, which this updates), until at least `count` are done. Calls are never cut short to land
+ * on `count`: the WebGPU step runs a call of a number of steps it has not run before launched
+ * afresh and then records it, once a training run for each number (gpu_step), and a last call cut
+ * to a new number would charge that once-only cost to the few timed calls. `sizes` holds the
+ * numbers of steps a call run so far, and with `settle` the run goes on (at most SETTLE_CALLS
+ * calls) until the page asks one of them again: the warm-up's, so that the timed calls find the
+ * pace settled. Returns the losses, the calls, and the WebGPU work the worker made for them
+ * (gpucount.js: dispatches, submits, read-backs, the host's time less its waits on read-backs,
+ * and those waits).
  */
-async function train(lab, count, perCall, pace) {
+async function train(lab, count, perCall, pace, sizes, settle = false) {
   const losses = [];
   const gpu = { calls: 0, dispatches: 0, submits: 0, readbacks: 0, hostMs: 0, waitMs: 0 };
-  while (losses.length < count) {
-    const asked = perCall === 'page' ? (pace.msPerStep === null ? 1 : stepsPerCall(pace.msPerStep, lab.backend)) : perCall;
-    const done = await lab.step(Math.min(asked, count - losses.length));
+  const ask = () => (perCall === 'page' ? (pace.msPerStep === null ? 1 : stepsPerCall(pace.msPerStep, lab.backend, { previous: pace.lastCall })) : perCall);
+  let past = 0; // calls past `count`, to settle
+  for (;;) {
+    const asked = ask();
+    if (losses.length >= count) {
+      if (!settle || sizes.has(asked) || past === SETTLE_CALLS) break;
+      past += 1;
+    }
+    const done = await lab.step(asked);
+    pace.lastCall = asked;
+    if (done.length === 0) throw new Error('the training set ran out before the benchmark was done');
+    sizes.add(done.length);
     losses.push(...done);
-    pace.msPerStep = smoothMsPerStep(pace.msPerStep, lab.lastMs / Math.max(1, done.length));
+    pace.msPerStep = smoothMsPerStep(pace.msPerStep, lab.lastMs / done.length);
     gpu.calls += 1;
     for (const key of ['dispatches', 'submits', 'readbacks', 'hostMs', 'waitMs']) gpu[key] += lab.lastGpu[key];
   }
@@ -63,10 +82,14 @@ async function run() {
   await worker.init(backend);
   const lab = backend === 'cpu' ? await LabPool.create(worker, backend, workers) : await worker.createLab(backend);
 
-  // Enough images that every timed step is a full batch inside the first epoch.
+  // Enough images that every step is a full batch inside the first epoch: the first step, the
+  // warm-up and the timed steps, each run of whole calls overshooting by a call at most, and the
+  // warm-up's calls to settle.
   const index = await fetchIndex();
   const available = index.train.reduce((n, e) => n + e.images, 0);
-  const wanted = Math.min(available, (1 + warmup + steps + 1) * batch);
+  const most = perCall === 'page' ? MAX_STEPS_PER_CALL[backend === 'cpu' ? 'cpu' : 'webgpu'] : perCall;
+  const settle = perCall === 'page' ? SETTLE_CALLS * most : 0;
+  const wanted = Math.min(available, (1 + warmup + steps + 2 * most + settle + 1) * batch);
   const entries = chunksFor(index.train, wanted);
   const chunks = new ChunkCache();
   await chunks.fetchAll(entries);
@@ -79,11 +102,13 @@ async function run() {
   const first_step_ms = performance.now() - t;
 
   // The first step compiles the kernels: the pace starts after it, as the page's does.
-  const pace = { msPerStep: null };
-  await train(lab, warmup, perCall, pace);
+  const pace = { msPerStep: null, lastCall: null };
+  const sizes = new Set([1]);
+  const warm = await train(lab, warmup, perCall, pace, sizes, perCall === 'page');
   t = performance.now();
-  const { losses, gpu } = await train(lab, steps, perCall, pace);
+  const { losses, gpu } = await train(lab, steps, perCall, pace, sizes);
   const timed_ms = performance.now() - t;
+  const timed = losses.length;
   const onGpu = lab.backend === 'webgpu';
   worker.terminate('the benchmark is over');
 
@@ -95,18 +120,21 @@ async function run() {
     batch,
     warmup,
     steps,
+    // What ran: whole calls, so at least `warmup` and `steps`.
+    warmup_steps: warm.losses.length,
+    timed_steps: timed,
     per_call: perCall,
-    steps_per_call: steps / gpu.calls,
+    steps_per_call: timed / gpu.calls,
     train_images: lab.snap.trainCount,
     ready_ms,
     first_step_ms,
-    ms_per_step: timed_ms / steps,
-    images_per_sec: (steps * batch) / (timed_ms / 1000),
-    dispatches_per_step: onGpu ? gpu.dispatches / steps : null,
-    submits_per_step: onGpu ? gpu.submits / steps : null,
+    ms_per_step: timed_ms / timed,
+    images_per_sec: (timed * batch) / (timed_ms / 1000),
+    dispatches_per_step: onGpu ? gpu.dispatches / timed : null,
+    submits_per_step: onGpu ? gpu.submits / timed : null,
     readbacks_per_call: onGpu ? gpu.readbacks / gpu.calls : null,
     // The worker's own time a step, less its waits on the GPU: what bounds the speed on any GPU.
-    host_ms_per_step: onGpu ? gpu.hostMs / steps : null,
+    host_ms_per_step: onGpu ? gpu.hostMs / timed : null,
     // The worker's waits on read-backs a call: the GPU's time, and in Firefox its poll's
     // (worker/firefoxpoll.js).
     wait_ms_per_call: onGpu ? gpu.waitMs / gpu.calls : null,
