@@ -28,7 +28,7 @@
 // bench-web makes it), for the browser/native ratio. Prints a table per backend, then exactly
 // one JSON line last: {"engine":..,"adapter":..,"backends":{"webgpu":{"dense":{images_per_sec,
 // timed_steps,first_step_ms,ready_ms,steps_per_call,dispatches_per_step,submits_per_step,readbacks_per_call,
-// host_ms_per_step,host_ms_per_step_at_cap,wait_ms_per_call,workers,native_images_per_sec,
+// host_ms_per_step,host_ms_per_step_at_cap,host_ms_per_call,wait_ms_per_call,workers,native_images_per_sec,
 // ratio_to_native},..},"cpu":{..}},
 // "native":{"dense":..},"wasm_gzip_bytes":{"webgpu":..,"cpu":..}}, each backend's wasm module as
 // served, gzipped at level 9 (the CPU trains in the CPU-only module, www/pkg-cpu).
@@ -201,6 +201,12 @@ for (const [backend, byModel] of Object.entries(results)) {
     console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   }
+  const onGpu = Object.entries(byModel).filter(([, r]) => r.host_ms_per_call != null);
+  if (onGpu.length) {
+    // A call costs the host about the same whatever it holds, so few steps a call (a slow GPU's)
+    // make a high figure a step; this says which.
+    console.log('host ms a call: ' + onGpu.map(([model, r]) => `${model} ${r.host_ms_per_call.toFixed(2)} (${r.steps_per_call.toFixed(1)} steps)`).join(', '));
+  }
   const capped = Object.entries(byModel).filter(([, r]) => r.host_ms_per_step_at_cap != null);
   if (capped.length) {
     const bound = (ms) => Number(((1000 / ms) * numbers.batch).toPrecision(2)).toLocaleString('en-US');
@@ -223,6 +229,7 @@ const summary = (r, model) => ({
   readbacks_per_call: round(r.readbacks_per_call, 1),
   host_ms_per_step: round(r.host_ms_per_step, 2),
   host_ms_per_step_at_cap: round(r.host_ms_per_step_at_cap, 2),
+  host_ms_per_call: round(r.host_ms_per_call, 2),
   wait_ms_per_call: round(r.wait_ms_per_call, 1),
   workers: r.workers,
   native_images_per_sec: round(native[model], 1),

@@ -135,6 +135,8 @@ async function run() {
     readbacks_per_call: onGpu ? gpu.readbacks / gpu.calls : null,
     // The worker's own time a step, less its waits on the GPU: what bounds the speed on any GPU.
     host_ms_per_step: onGpu ? gpu.hostMs / timed : null,
+    // The same a call: a call's own cost (its writes, submits and read-back) plus its steps'.
+    host_ms_per_call: onGpu ? gpu.hostMs / gpu.calls : null,
     // The worker's waits on read-backs a call: the GPU's time, and in Firefox its poll's
     // (worker/firefoxpoll.js).
     wait_ms_per_call: onGpu ? gpu.waitMs / gpu.calls : null,
