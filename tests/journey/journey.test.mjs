@@ -155,9 +155,13 @@ test(`${ENGINE}: a drawn digit is reconstructed and read`, { timeout: LIMIT_MS }
     [0.5, 0.15],
     [0.5, 0.85],
   ]);
-  await session.waitFor(() => document.getElementById('guesses-knn').dataset.top !== '', undefined, {
+  // Guesses come while the stroke is drawn too: wait for those of the whole stroke's ink.
+  await session.waitFor(() => {
+    const guesses = document.getElementById('guesses-knn').dataset;
+    return guesses.top !== '' && guesses.ink === document.getElementById('pad').dataset.ink;
+  }, undefined, {
     timeout: 60_000,
-    what: 'a guess for the drawn digit',
+    what: 'a guess for the whole drawn digit',
     describe: () => where(),
   });
   assert.ok(await drawn(session, '#pad-output'), 'the drawing is reconstructed');

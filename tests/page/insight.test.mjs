@@ -78,7 +78,11 @@ test('a drawn 1 is read as a 1, with three guesses per method, and marked on the
     [0.5, 0.15],
     [0.5, 0.85],
   ]);
-  await page.waitForFunction(() => document.getElementById('guesses-knn').dataset.top !== '', null, { timeout: 30_000 });
+  // Guesses come while the stroke is drawn too: wait for those of the whole stroke's ink.
+  await page.waitForFunction(() => {
+    const guesses = document.getElementById('guesses-knn').dataset;
+    return guesses.top !== '' && guesses.ink === document.getElementById('pad').dataset.ink;
+  }, null, { timeout: 30_000 });
   assert.equal(await page.locator('#guesses-knn').getAttribute('data-top'), '1');
   assert.equal(await page.locator('#guesses-knn li').count(), 3);
   assert.equal(await page.locator('#guesses-linear li').count(), 3);

@@ -32,11 +32,12 @@ async function reconstructDrawing() {
   if (page.pad.isEmpty || !app.worker || app.lostWhy) {
     lastDrawing = null;
     page.view.showDrawing(null, null, 'draw a digit');
-    page.predictView.showGuesses(null, 'Draw a digit to see what the predictors make of it.');
+    page.predictView.showGuesses(null, 'Draw a digit to see what the predictors make of it.', page.pad.version);
     page.latentMap.mark(null);
     return;
   }
   let input;
+  const ink = page.pad.version;
   try {
     input = await app.worker.prepareDrawing(page.pad.ink(), page.pad.width, page.pad.height);
   } catch (err) {
@@ -59,7 +60,7 @@ async function reconstructDrawing() {
     lastDrawing = { output: result.output, steps };
     if (!drawing.superseded() && !page.pad.isEmpty) {
       page.view.showDrawing(input, result.output, undefined, steps);
-      page.predictView.showGuesses(result.reading, guessesWhy());
+      page.predictView.showGuesses(result.reading, guessesWhy(), ink);
       page.latentMap.mark(result.reading ? [result.reading.x, result.reading.y] : null);
     }
   } catch (err) {

@@ -1,6 +1,8 @@
 // The drawing pad: pointer events (mouse, touch, pen) paint a thick round stroke on a transparent
 // canvas, so the canvas's alpha channel is the ink. Tells its owner about new ink at most every
-// `throttleMs` while a stroke goes on, and at once when it ends.
+// `throttleMs` while a stroke goes on, and at once when it ends. Each change of the ink counts up
+// its `version` (also the canvas's `data-ink`), so that what was read from the ink can say which
+// ink it was: a reading of half a stroke is not the drawing's.
 
 export class DrawingPad {
   #canvas;
@@ -12,6 +14,7 @@ export class DrawingPad {
   #hasInk = false;
   #timer = 0;
   #lastNotify = 0;
+  #version = 0;
 
   /**
    * canvas: its width/height attributes fix the ink resolution, whatever its CSS size.
@@ -51,11 +54,17 @@ export class DrawingPad {
     return this.#canvas.height;
   }
 
+  /** Counts the ink's changes: the number `ink()` now would be read at. */
+  get version() {
+    return this.#version;
+  }
+
   clear() {
     this.#ctx.clearRect(0, 0, this.#canvas.width, this.#canvas.height);
     this.#hasInk = false;
     this.#pointerId = null;
     this.#last = null;
+    this.#changed();
     this.#notifyNow();
   }
 
@@ -87,6 +96,7 @@ export class DrawingPad {
     ctx.arc(this.#last.x, this.#last.y, ctx.lineWidth / 2, 0, 2 * Math.PI);
     ctx.fill();
     this.#hasInk = true;
+    this.#changed();
     this.#notifySoon();
   }
 
@@ -103,6 +113,7 @@ export class DrawingPad {
       ctx.lineTo(this.#last.x, this.#last.y);
     }
     ctx.stroke();
+    this.#changed();
     this.#notifySoon();
   }
 
@@ -111,6 +122,11 @@ export class DrawingPad {
     this.#pointerId = null;
     this.#last = null;
     this.#notifyNow();
+  }
+
+  #changed() {
+    this.#version += 1;
+    this.#canvas.dataset.ink = String(this.#version);
   }
 
   #notifySoon() {

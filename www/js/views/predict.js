@@ -30,12 +30,16 @@ export class PredictView {
     this.#drawConfusion();
   }
 
-  /** Both predictors' three best guesses for the drawing, or a line saying why there are none. */
-  showGuesses(reading, why = '') {
+  /**
+   * Both predictors' three best guesses for the drawing, or a line saying why there are none;
+   * `ink`: the pad's ink version they were read from (its `data-ink`), kept as each list's.
+   */
+  showGuesses(reading, why = '', ink = '') {
     for (const method of ['knn', 'linear']) {
       const list = $(`guesses-${method}`);
       list.replaceChildren();
       list.dataset.top = '';
+      list.dataset.ink = String(ink);
       if (!reading) continue;
       const ranked = [...reading[method]].map((p, d) => ({ d, p })).sort((a, b) => b.p - a.p).slice(0, 3);
       list.dataset.top = String(ranked[0].d);
