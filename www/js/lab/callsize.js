@@ -18,7 +18,7 @@ const COARSE = 8;
 
 // A call keeps the number of steps of the call before while that still makes a call within a
 // quarter of its aim: the smoothed pace drifts by a step or two as a run warms up, and the WebGPU
-// step launches each new number afresh and records it, which costs its host 5-10 ms once.
+// step launches each new number afresh and records it, which costs its host 5-15 ms once.
 const KEEP_WITHIN = 1.25;
 
 /**
