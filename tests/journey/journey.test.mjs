@@ -23,7 +23,7 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ENGINES, openEngine } from '../support/engines.mjs';
-import { canvasStatsIn, isDrawn, tryInjectionIn } from '../support/inpage.mjs';
+import { canvasStatsIn, isDrawn, tryInjectionIn, wholeDrawingReadIn } from '../support/inpage.mjs';
 
 const ENGINE = process.env.LAB_ENGINE ?? 'chromium';
 const LAB_URL = process.env.LAB_URL ?? 'http://127.0.0.1:8000/';
@@ -155,11 +155,7 @@ test(`${ENGINE}: a drawn digit is reconstructed and read`, { timeout: LIMIT_MS }
     [0.5, 0.15],
     [0.5, 0.85],
   ]);
-  // Guesses come while the stroke is drawn too: wait for those of the whole stroke's ink.
-  await session.waitFor(() => {
-    const guesses = document.getElementById('guesses-knn').dataset;
-    return guesses.top !== '' && guesses.ink === document.getElementById('pad').dataset.ink;
-  }, undefined, {
+  await session.waitFor(wholeDrawingReadIn, undefined, {
     timeout: 60_000,
     what: 'a guess for the whole drawn digit',
     describe: () => where(),

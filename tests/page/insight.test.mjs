@@ -10,6 +10,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LAB_URL } from '../support/browser.mjs';
+import { wholeDrawingReadIn } from '../support/inpage.mjs';
 import { ARTIFACTS, browserForFile, canvasStats, compareUntilFilled, drawOnPad, isDrawn, requireModelFile, testNoProblems, waitForState } from '../support/pagekit.mjs';
 
 const MODEL_FILE = process.env.LAB_MODEL_FILE;
@@ -78,11 +79,7 @@ test('a drawn 1 is read as a 1, with three guesses per method, and marked on the
     [0.5, 0.15],
     [0.5, 0.85],
   ]);
-  // Guesses come while the stroke is drawn too: wait for those of the whole stroke's ink.
-  await page.waitForFunction(() => {
-    const guesses = document.getElementById('guesses-knn').dataset;
-    return guesses.top !== '' && guesses.ink === document.getElementById('pad').dataset.ink;
-  }, null, { timeout: 30_000 });
+  await page.waitForFunction(wholeDrawingReadIn, null, { timeout: 30_000 });
   assert.equal(await page.locator('#guesses-knn').getAttribute('data-top'), '1');
   assert.equal(await page.locator('#guesses-knn li').count(), 3);
   assert.equal(await page.locator('#guesses-linear li').count(), 3);

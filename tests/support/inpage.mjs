@@ -18,6 +18,15 @@ export function canvasStatsIn(sel) {
   });
 }
 
+/**
+ * Whether the k-NN guesses shown are the drawing's as it now is: the pad is read while a stroke
+ * goes on (its first dot reads as a 0), and each reading keeps the pad's ink version it read.
+ */
+export function wholeDrawingReadIn() {
+  const guesses = document.getElementById('guesses-knn').dataset;
+  return guesses.top !== '' && guesses.ink === document.getElementById('pad').dataset.ink;
+}
+
 /** Drawn means opaque everywhere with some contrast; blank, fully transparent or one flat colour. */
 export const isDrawn = (s) => s.opaque === s.pixels && s.max - s.min > 30;
 

@@ -87,9 +87,9 @@ async function run() {
   // warm-up's calls to settle.
   const index = await fetchIndex();
   const available = index.train.reduce((n, e) => n + e.images, 0);
-  const most = perCall === 'page' ? MAX_STEPS_PER_CALL[backend === 'cpu' ? 'cpu' : 'webgpu'] : perCall;
-  const settle = perCall === 'page' ? SETTLE_CALLS * most : 0;
-  const wanted = Math.min(available, (1 + warmup + steps + 2 * most + settle + 1) * batch);
+  const most = perCall === 'page' ? MAX_STEPS_PER_CALL[lab.backend] : perCall;
+  const settling = perCall === 'page' ? SETTLE_CALLS * most : 0;
+  const wanted = Math.min(available, (1 + warmup + steps + 2 * most + settling + 1) * batch);
   const entries = chunksFor(index.train, wanted);
   const chunks = new ChunkCache();
   await chunks.fetchAll(entries);
@@ -103,7 +103,7 @@ async function run() {
 
   // The first step compiles the kernels: the pace starts after it, as the page's does.
   const pace = { msPerStep: null, lastCall: null };
-  const sizes = new Set([1]);
+  const sizes = new Set([1]); // the first step's call
   const warm = await train(lab, warmup, perCall, pace, sizes, perCall === 'page');
   t = performance.now();
   const { losses, gpu } = await train(lab, steps, perCall, pace, sizes);
