@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { beforeEach, test } from 'node:test';
 import { defaultBackend } from '../../www/js/app/backend.js';
 import { app } from '../../www/js/app/state.js';
-import { CALL_MS, MAX_STEPS_PER_CALL, smoothMsPerStep, stepsPerCall } from '../../www/js/lab/callsize.js';
+import { CALL_MS, FEWEST_STEPS_PER_CALL, LONGEST_CALL_MS, MAX_STEPS_PER_CALL, smoothMsPerStep, stepsPerCall } from '../../www/js/lab/callsize.js';
 import { poolSize } from '../../www/js/lab/pool.js';
 
 const setGlobal = (name, value) => Object.defineProperty(globalThis, name, { value, configurable: true, writable: true });
@@ -109,7 +109,7 @@ test('?workers=N in the address overrides both, up to 16', () => {
 test('a call asks for about CALL_MS of steps, 1 to its backend\'s MAX_STEPS_PER_CALL, from the smoothed cost of a step', () => {
   assert.equal(stepsPerCall(CALL_MS / 9, 'webgpu'), 9);
   assert.equal(stepsPerCall(22, 'webgpu'), 9, 'a dense step on SwiftShader');
-  assert.equal(stepsPerCall(77, 'webgpu'), 3, 'a conv step on SwiftShader');
+  assert.equal(stepsPerCall(77, 'cpu'), 3, 'a slow step');
   assert.equal(stepsPerCall(0.5, 'cpu'), MAX_STEPS_PER_CALL.cpu, 'a fast step is capped, so Pause stays quick');
   assert.equal(stepsPerCall(0, 'cpu'), 16);
   assert.equal(stepsPerCall(0.5, 'webgpu'), MAX_STEPS_PER_CALL.webgpu, "a fast GPU's calls are longer against their fixed cost");
@@ -139,6 +139,19 @@ test('a call keeps the last call\'s number of steps while that is within a quart
   assert.equal(stepsPerCall(CALL_MS / 20, 'webgpu', { previous: 10 }), 16);
   assert.equal(stepsPerCall(CALL_MS / 5, 'webgpu', { previous: 10 }), 5);
   assert.equal(stepsPerCall(0.1, 'cpu', { previous: 64 }), 16, 'a number past the backend\'s cap is not kept');
-  assert.equal(stepsPerCall(CALL_MS / 2.2, 'webgpu', { previous: 2 }), 2);
-  assert.equal(stepsPerCall(CALL_MS / 2.6, 'webgpu', { previous: 2 }), 3, 'two steps would make a call over a fifth short');
+  assert.equal(stepsPerCall(CALL_MS / 2.2, 'cpu', { previous: 2 }), 2);
+  assert.equal(stepsPerCall(CALL_MS / 2.6, 'cpu', { previous: 2 }), 3, 'two steps would make a call over a fifth short');
+});
+
+test('a WebGPU call holds FEWEST_STEPS_PER_CALL steps while they take at most LONGEST_CALL_MS', () => {
+  const fewest = FEWEST_STEPS_PER_CALL.webgpu;
+  assert.equal(stepsPerCall(77, 'webgpu'), fewest, 'a conv step on SwiftShader: a call of 308 ms, not 3 steps of 231');
+  assert.equal(stepsPerCall(LONGEST_CALL_MS / fewest, 'webgpu'), fewest, 'at the longest call');
+  assert.equal(stepsPerCall(LONGEST_CALL_MS / 3 - 1, 'webgpu'), 3, 'past it the call is LONGEST_CALL_MS long');
+  assert.equal(stepsPerCall(LONGEST_CALL_MS * 2, 'webgpu'), 1, 'a step longer than that is still a step');
+  assert.equal(stepsPerCall(22, 'webgpu'), 9, 'steps that fill CALL_MS are not affected');
+  assert.equal(stepsPerCall(77, 'webgpu', { previous: fewest }), fewest, 'the floor is kept from call to call');
+  assert.equal(stepsPerCall(77, 'webgpu', { previous: 3 }), fewest, 'a call of 3 is not kept under the floor');
+  assert.equal(stepsPerCall(77, 'webgpu', { callMs: 100, longestMs: 100 }), 1, "the backend probe's calls stay short");
+  assert.equal(stepsPerCall(77, 'cpu'), 3, 'the CPU has no floor: a call costs it a message');
 });

@@ -21,20 +21,30 @@ const COARSE = 8;
 // step launches each new number afresh and records it, which costs its host 5-15 ms once.
 const KEEP_WITHIN = 1.25;
 
+// The fewest steps a call holds, by backend, unless that makes it longer than LONGEST_CALL_MS.
+// A WebGPU call's fixed cost (about 1 ms of the worker's time in Chromium, two submits and a
+// read-back) over 2 or 3 steps would be 0.3-0.5 ms of host time a step: a slow adapter (a conv
+// step takes about 80 ms on SwiftShader) would pay it where a call of 4 pays a quarter of it, and
+// a Pause waits at most LONGEST_CALL_MS for the call.
+export const FEWEST_STEPS_PER_CALL = { cpu: 1, webgpu: 4 };
+export const LONGEST_CALL_MS = 400;
+
 /**
  * Steps for a call of about `callMs` on `backend` ('cpu' or 'webgpu'), at `msPerStep` a step: 1
- * to the backend's MAX_STEPS_PER_CALL; `previous` (the last call's number, if any) while it makes
- * a call within KEEP_WITHIN of `callMs`.
+ * to the backend's MAX_STEPS_PER_CALL, and its FEWEST_STEPS_PER_CALL where those take at most
+ * `longestMs`; `previous` (the last call's number, if any) while it makes a call within
+ * KEEP_WITHIN of that aim.
  */
-export function stepsPerCall(msPerStep, backend, { callMs = CALL_MS, previous = null } = {}) {
+export function stepsPerCall(msPerStep, backend, { callMs = CALL_MS, longestMs = LONGEST_CALL_MS, previous = null } = {}) {
   const most = MAX_STEPS_PER_CALL[backend];
   if (!most) throw new Error(`no call size for backend ${backend}`);
   const pace = Math.max(msPerStep, 1e-3);
+  const aimMs = Math.max(callMs, Math.min(FEWEST_STEPS_PER_CALL[backend] * pace, longestMs));
   if (previous !== null && previous >= 1 && previous <= most) {
     const ms = previous * pace;
-    if (ms >= callMs / KEEP_WITHIN && ms <= callMs * KEEP_WITHIN) return previous;
+    if (ms >= aimMs / KEEP_WITHIN && ms <= aimMs * KEEP_WITHIN) return previous;
   }
-  const steps = Math.max(1, Math.min(most, Math.round(callMs / pace)));
+  const steps = Math.max(1, Math.min(most, Math.round(aimMs / pace)));
   return steps > FINE_UP_TO ? steps - (steps % COARSE) : steps;
 }
 

@@ -76,7 +76,9 @@ async function timeBackend(backend, settings, chunks, signal) {
       steps += losses.length;
       spent += lab.lastMs;
       dispatches += lab.lastGpu.dispatches;
-      perCall = stepsPerCall(Math.max(1, spent) / steps, backend, { callMs: PROBE_CALL_MS, previous: perCall });
+      // No call longer than PROBE_CALL_MS either: a slow adapter's calls of several steps would
+      // outlast the window.
+      perCall = stepsPerCall(Math.max(1, spent) / steps, backend, { callMs: PROBE_CALL_MS, longestMs: PROBE_CALL_MS, previous: perCall });
     }
     return {
       imagesPerSec: (steps * settings.batchSize * 1000) / spent,
