@@ -10,8 +10,9 @@
 // WebKitGTK (Safari's engine; no WebGPU in Debian's build, and it needs a display: build.sh runs
 // it under xvfb-run).
 // By default each backend runs as the page trains on it, for as long as a figure takes to settle:
-// WebGPU 10 warm-up + 40 timed steps, as many a call as the page's training loop asks (calls of
-// about 200 ms, up to 64 steps: --per-call page, www/js/lab/callsize.js; the warm-up goes on a
+// WebGPU 30 warm-up + 40 timed steps, as many a call as the page's training loop asks (calls of
+// about 200 ms, up to 64 steps and at least 6 while they take 500 ms at most: --per-call page,
+// www/js/lab/callsize.js; the warm-up goes on a
 // call or two until the page asks a number of steps a call it has run, and no call is cut short,
 // since the WebGPU step records each new number once: www/js/bench/bench.js); the CPU 50 warm-up +
 // 200 timed steps, 16 a call (its workers' wasm is still being optimised by the browser during
@@ -88,7 +89,7 @@ for (const [name, min] of [['warmup', 0], ['steps', 1], ['batch', 1], ['per-call
 }
 
 // Each backend's run when the command line does not say (see the top of this file).
-const DEFAULT_RUN = { webgpu: { warmup: 10, steps: 40, 'per-call': 'page' }, cpu: { warmup: 50, steps: 200, 'per-call': 16 } };
+const DEFAULT_RUN = { webgpu: { warmup: 30, steps: 40, 'per-call': 'page' }, cpu: { warmup: 50, steps: 200, 'per-call': 16 } };
 
 /** warm-up, timed steps and steps per call for `backend`: the command line's, else its defaults. */
 const runOf = (backend) => ({ ...DEFAULT_RUN[backend], ...numbers });

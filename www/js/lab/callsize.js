@@ -22,12 +22,13 @@ const COARSE = 8;
 const KEEP_WITHIN = 1.25;
 
 // The fewest steps a call holds, by backend, unless that makes it longer than LONGEST_CALL_MS.
-// A WebGPU call's fixed cost (about 1 ms of the worker's time in Chromium, two submits and a
-// read-back) over 2 or 3 steps would be 0.3-0.5 ms of host time a step: a slow adapter (a conv
-// step takes about 80 ms on SwiftShader) would pay it where a call of 4 pays a quarter of it, and
-// a Pause waits at most LONGEST_CALL_MS for the call.
-export const FEWEST_STEPS_PER_CALL = { cpu: 1, webgpu: 4 };
-export const LONGEST_CALL_MS = 400;
+// A WebGPU call's fixed cost (1-2 ms of the worker's time in Chromium on this project's machine:
+// two submits, a read-back, a software adapter's threads taking the worker's core) over the 2 or
+// 3 steps of 200 ms that a slow adapter runs (a conv step takes about 85 ms on SwiftShader) is
+// 0.3-1 ms of host time a step; over 6 it is a third of that. A Pause waits at most
+// LONGEST_CALL_MS for the call.
+export const FEWEST_STEPS_PER_CALL = { cpu: 1, webgpu: 6 };
+export const LONGEST_CALL_MS = 500;
 
 /**
  * Steps for a call of about `callMs` on `backend` ('cpu' or 'webgpu'), at `msPerStep` a step: 1
