@@ -1,6 +1,6 @@
 // How many training steps one call into a lab asks for. Each call costs a message to the worker
-// and back and, on WebGPU, its writes, a read-back of its losses and two queue submits (about 1 ms
-// of the worker's time in Chromium), whatever it holds, and the GPU waits through all of it
+// and back and, on WebGPU, its writes, a read-back of its losses and two queue submits (1-2 ms
+// of the worker's time in Chromium here), whatever it holds, and the GPU waits through all of it
 // between calls; so more steps a call cost less each; fewer keep Pause and the drawing pad quick.
 // The page aims each call at CALL_MS from its smoothed cost of a step; the benchmark asks the same
 // way by default.
@@ -22,11 +22,10 @@ const COARSE = 8;
 const KEEP_WITHIN = 1.25;
 
 // The fewest steps a call holds, by backend, unless that makes it longer than LONGEST_CALL_MS.
-// A WebGPU call's fixed cost (1-2 ms of the worker's time in Chromium on this project's machine:
-// two submits, a read-back, a software adapter's threads taking the worker's core) over the 2 or
-// 3 steps of 200 ms that a slow adapter runs (a conv step takes about 85 ms on SwiftShader) is
-// 0.3-1 ms of host time a step; over 6 it is a third of that. A Pause waits at most
-// LONGEST_CALL_MS for the call.
+// A WebGPU call's fixed cost (above; on a software adapter its threads also take the worker's
+// core) over the 2 or 3 steps of 200 ms that a slow adapter runs (a conv step takes about 85 ms
+// on SwiftShader) is 0.3-1 ms of host time a step; over 6 it is a third of that. A Pause waits
+// at most LONGEST_CALL_MS for the call.
 export const FEWEST_STEPS_PER_CALL = { cpu: 1, webgpu: 6 };
 export const LONGEST_CALL_MS = 500;
 
